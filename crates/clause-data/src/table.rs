@@ -1,0 +1,361 @@
+//! Reader for labelled tables in CSV, JSONL and Parquet, through polars.
+//!
+//! A table has a text column and a labels column, which holds either a list of
+//! strings or one string of delimited labels. Ids and documents may come from
+//! columns of their own.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use polars::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::example::Example;
+use crate::segment::normalise_whitespace;
+
+/// Which columns of a table hold what.
+#[derive(Debug, Clone)]
+pub struct TableColumns<'a> {
+    /// The text column.
+    pub text: &'a str,
+    /// The labels column.
+    pub labels: &'a str,
+    /// Separator of a string labels column.
+    pub delimiter: &'a str,
+    /// The id column; row numbers (1-based) without one.
+    pub id: Option<&'a str>,
+    /// The document column; the file stem without one.
+    pub document: Option<&'a str>,
+}
+
+/// The table formats, by file extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableFormat {
+    /// Comma-separated values with a header row.
+    Csv,
+    /// One JSON object per line.
+    Jsonl,
+    /// Apache Parquet.
+    Parquet,
+}
+
+impl TableFormat {
+    /// The format of `path`, from its extension.
+    pub fn from_path(path: &Path) -> Result<Self> {
+        let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+        match extension.as_str() {
+            "csv" => Ok(Self::Csv),
+            "jsonl" | "ndjson" => Ok(Self::Jsonl),
+            "parquet" => Ok(Self::Parquet),
+            _ => Err(Error::Malformed {
+                path: path.to_path_buf(),
+                line: "1".to_string(),
+                message: format!("unknown table extension `.{extension}`; expected .csv, .jsonl or .parquet"),
+            }),
+        }
+    }
+}
+
+/// Read a table into a polars frame, with errors that name the line where the
+/// format allows it.
+pub fn read_frame(path: &Path) -> Result<DataFrame> {
+    let format = TableFormat::from_path(path)?;
+    let polars_error = |source| Error::Polars { path: path.to_path_buf(), source };
+    match format {
+        TableFormat::Parquet => {
+            let file = std::fs::File::open(path).map_err(Error::io(path))?;
+            ParquetReader::new(file).finish().map_err(polars_error)
+        }
+        TableFormat::Jsonl => {
+            let text = crate::text::read_utf8(path)?;
+            check_jsonl(path, &text)?;
+            if text.trim().is_empty() {
+                return Ok(DataFrame::empty());
+            }
+            JsonReader::new(std::io::Cursor::new(text.into_bytes()))
+                .with_json_format(JsonFormat::JsonLines)
+                .finish()
+                .map_err(polars_error)
+        }
+        TableFormat::Csv => {
+            let text = crate::text::read_utf8(path)?;
+            if let Some((line, message)) = check_csv(&text) {
+                return Err(Error::Malformed { path: path.to_path_buf(), line: line.to_string(), message });
+            }
+            CsvReadOptions::default()
+                .with_has_header(true)
+                .into_reader_with_file_handle(std::io::Cursor::new(text.into_bytes()))
+                .finish()
+                .map_err(polars_error)
+        }
+    }
+}
+
+/// Every non-blank line must be a JSON object.
+fn check_jsonl(path: &Path, text: &str) -> Result<()> {
+    for (index, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let malformed = |message: String| Error::Malformed { path: path.to_path_buf(), line: (index + 1).to_string(), message };
+        match serde_json::from_str::<serde_json::Value>(line) {
+            Ok(serde_json::Value::Object(_)) => {}
+            Ok(_) => return Err(malformed("expected a JSON object".to_string())),
+            Err(err) => return Err(malformed(format!("invalid JSON at column {}: {err}", err.column()))),
+        }
+    }
+    Ok(())
+}
+
+/// Find the first CSV record whose field count differs from the header's, or
+/// an unterminated quote. Returns its 1-based line and a message.
+fn check_csv(text: &str) -> Option<(usize, String)> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut line = 1;
+    let mut record_line = 1;
+    let mut fields = 1;
+    let mut expected: Option<usize> = None;
+    let mut in_quotes = false;
+    let mut chars = text.chars().peekable();
+    let mut record_empty = true;
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if in_quotes && chars.peek() == Some(&'"') => {
+                chars.next();
+            }
+            '"' => in_quotes = !in_quotes,
+            ',' if !in_quotes => fields += 1,
+            '\n' => {
+                line += 1;
+                if in_quotes {
+                    continue;
+                }
+                if !record_empty {
+                    match expected {
+                        None => expected = Some(fields),
+                        Some(n) if n != fields => {
+                            return Some((record_line, format!("expected {n} fields like the header, found {fields}")));
+                        }
+                        Some(_) => {}
+                    }
+                }
+                fields = 1;
+                record_line = line;
+                record_empty = true;
+                continue;
+            }
+            '\r' => continue,
+            _ => {}
+        }
+        record_empty = false;
+    }
+    if in_quotes {
+        return Some((record_line, "unterminated quoted field".to_string()));
+    }
+    match expected {
+        Some(n) if !record_empty && n != fields => Some((record_line, format!("expected {n} fields like the header, found {fields}"))),
+        _ => None,
+    }
+}
+
+/// Read a labelled table into examples, checking labels against `known`.
+pub fn read_table(path: &Path, columns: &TableColumns<'_>, known: &BTreeSet<String>) -> Result<Vec<Example>> {
+    let frame = read_frame(path)?;
+    let column_error = |column: &str, message: String| Error::Column { path: path.to_path_buf(), column: column.to_string(), message };
+    let present: Vec<String> = frame.get_column_names().iter().map(|n| n.to_string()).collect();
+    let get = |name: &str| {
+        frame
+            .column(name)
+            .map_err(|_| column_error(name, format!("missing; the table has columns: {}", present.join(", "))))
+    };
+    let text_column = get(columns.text)?;
+    let texts = text_column
+        .str()
+        .map_err(|_| column_error(columns.text, format!("expected strings, found {}", text_column.dtype())))?;
+    let labels = read_labels(get(columns.labels)?, columns, known, path)?;
+    let ids = match columns.id {
+        Some(name) => Some(string_column(get(name)?, path)?),
+        None => None,
+    };
+    let documents = match columns.document {
+        Some(name) => Some(string_column(get(name)?, path)?),
+        None => None,
+    };
+    let stem = crate::segment::document_name_from_path(path);
+    let mut examples = Vec::with_capacity(frame.height());
+    for (row, text) in texts.iter().enumerate() {
+        let row_name = format!("row {}", row + 1);
+        let text = text.ok_or_else(|| column_error(columns.text, format!("{row_name}: the text is null")))?;
+        let text = normalise_whitespace(text);
+        if text.is_empty() {
+            return Err(column_error(columns.text, format!("{row_name}: the text is empty")));
+        }
+        let id = match &ids {
+            Some(ids) => ids[row]
+                .clone()
+                .ok_or_else(|| column_error(columns.id.unwrap_or("id"), format!("{row_name}: the id is null")))?,
+            None => format!("{stem}:{}", row + 1),
+        };
+        let document = documents.as_ref().and_then(|d| d[row].clone()).unwrap_or_else(|| stem.clone());
+        examples.push(Example {
+            id,
+            document,
+            text,
+            labels: labels[row].clone(),
+            article: None,
+            paragraph: None,
+            title: None,
+            chapter: None,
+            origin: format!("{}:{row_name}", path.display()),
+        });
+    }
+    Ok(examples)
+}
+
+fn string_column(column: &Column, path: &Path) -> Result<Vec<Option<String>>> {
+    let cast = column.cast(&DataType::String).map_err(|source| Error::Polars { path: path.to_path_buf(), source })?;
+    let strings = cast.str().map_err(|source| Error::Polars { path: path.to_path_buf(), source })?;
+    Ok(strings.iter().map(|s| s.map(str::to_string)).collect())
+}
+
+fn read_labels(
+    column: &Column,
+    columns: &TableColumns<'_>,
+    known: &BTreeSet<String>,
+    path: &Path,
+) -> Result<Vec<Vec<String>>> {
+    let name = columns.labels;
+    let unknown = |row: usize, label: &str| Error::UnknownLabel {
+        path: path.to_path_buf(),
+        line: format!("row {} column `{name}`", row + 1),
+        label: label.to_string(),
+        known: known.iter().cloned().collect::<Vec<_>>().join(", "),
+    };
+    let mut out = Vec::with_capacity(column.len());
+    match column.dtype() {
+        DataType::String => {
+            let strings = column.str().map_err(|source| Error::Polars { path: path.to_path_buf(), source })?;
+            for value in strings.iter() {
+                let mut labels = BTreeSet::new();
+                for label in value.unwrap_or("").split(columns.delimiter).map(str::trim).filter(|l| !l.is_empty()) {
+                    labels.insert(label.to_string());
+                }
+                out.push(labels);
+            }
+        }
+        DataType::List(inner) if matches!(**inner, DataType::String | DataType::Null) => {
+            let lists = column.list().map_err(|source| Error::Polars { path: path.to_path_buf(), source })?;
+            for row in 0..lists.len() {
+                let mut labels = BTreeSet::new();
+                if let Some(series) = lists.get_as_series(row) {
+                    let cast = series.cast(&DataType::String).map_err(|source| Error::Polars { path: path.to_path_buf(), source })?;
+                    let strings = cast.str().map_err(|source| Error::Polars { path: path.to_path_buf(), source })?;
+                    for label in strings.iter().flatten() {
+                        labels.insert(label.trim().to_string());
+                    }
+                }
+                out.push(labels);
+            }
+        }
+        DataType::Null => out.resize(column.len(), BTreeSet::new()),
+        other => {
+            return Err(Error::Column {
+                path: path.to_path_buf(),
+                column: name.to_string(),
+                message: format!("expected a list of strings or a delimited string, found {other}"),
+            });
+        }
+    }
+    out.into_iter()
+        .enumerate()
+        .map(|(row, labels)| {
+            if let Some(label) = labels.iter().find(|l| !known.contains(*l)) {
+                return Err(unknown(row, label));
+            }
+            Ok(labels.into_iter().collect())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn known() -> BTreeSet<String> {
+        ["ltd", "ter"].iter().map(|s| s.to_string()).collect()
+    }
+
+    const COLUMNS: TableColumns<'static> = TableColumns { text: "text", labels: "labels", delimiter: ";", id: None, document: None };
+
+    #[test]
+    fn reads_csv_with_delimited_labels() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.csv");
+        std::fs::write(&path, "text,labels\n\"We may end, at any time.\",ter;ltd\nHello,\n").expect("write");
+        let rows = read_table(&path, &COLUMNS, &known()).expect("read");
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].labels, vec!["ltd", "ter"]);
+        assert_eq!(rows[0].text, "We may end, at any time.");
+        assert!(rows[1].labels.is_empty());
+        assert_eq!(rows[1].id, "t:2");
+    }
+
+    #[test]
+    fn reads_jsonl_with_list_labels_and_ids() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.jsonl");
+        std::fs::write(&path, "{\"id\":\"x1\",\"text\":\"A\",\"labels\":[\"ltd\"]}\n{\"id\":\"x2\",\"text\":\"B\",\"labels\":[]}\n").expect("write");
+        let columns = TableColumns { id: Some("id"), ..COLUMNS };
+        let rows = read_table(&path, &columns, &known()).expect("read");
+        assert_eq!(rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), vec!["x1", "x2"]);
+        assert_eq!(rows[0].labels, vec!["ltd"]);
+    }
+
+    #[test]
+    fn reads_parquet_written_by_polars() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.parquet");
+        let labels = Series::new("labels".into(), &[Series::new("".into(), &["ter"]), Series::new("".into(), Vec::<String>::new())]);
+        let mut frame = DataFrame::new(
+            2,
+            vec![Column::new("text".into(), &["One", "Two"]), labels.into_column()],
+        )
+        .expect("frame");
+        let file = std::fs::File::create(&path).expect("create");
+        ParquetWriter::new(file).finish(&mut frame).expect("write");
+        let rows = read_table(&path, &COLUMNS, &known()).expect("read");
+        assert_eq!(rows[0].labels, vec!["ter"]);
+        assert!(rows[1].labels.is_empty());
+    }
+
+    #[test]
+    fn malformed_lines_are_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let csv = dir.path().join("bad.csv");
+        std::fs::write(&csv, "text,labels\nok,ltd\ntoo,many,fields\n").expect("write");
+        let err = read_table(&csv, &COLUMNS, &known()).expect_err("must fail").to_string();
+        assert!(err.contains("bad.csv:3") && err.contains("expected 2 fields"), "{err}");
+
+        let jsonl = dir.path().join("bad.jsonl");
+        std::fs::write(&jsonl, "{\"text\":\"a\",\"labels\":[]}\n{\"text\": \"b\", \"labels\": [}\n").expect("write");
+        let err = read_table(&jsonl, &COLUMNS, &known()).expect_err("must fail").to_string();
+        assert!(err.contains("bad.jsonl:2") && err.contains("invalid JSON"), "{err}");
+    }
+
+    #[test]
+    fn missing_columns_wrong_types_and_unknown_labels_are_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.jsonl");
+        std::fs::write(&path, "{\"body\":\"A\",\"labels\":[]}\n").expect("write");
+        let err = read_table(&path, &COLUMNS, &known()).expect_err("must fail").to_string();
+        assert!(err.contains("column `text`: missing"), "{err}");
+
+        std::fs::write(&path, "{\"text\":3,\"labels\":[]}\n").expect("write");
+        let err = read_table(&path, &COLUMNS, &known()).expect_err("must fail").to_string();
+        assert!(err.contains("column `text`: expected strings"), "{err}");
+
+        std::fs::write(&path, "{\"text\":\"a\",\"labels\":[\"ltd\"]}\n{\"text\":\"b\",\"labels\":[\"arb\"]}\n").expect("write");
+        let err = read_table(&path, &COLUMNS, &known()).expect_err("must fail").to_string();
+        assert!(err.contains("row 2 column `labels`") && err.contains("`arb`"), "{err}");
+    }
+}

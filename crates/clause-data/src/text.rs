@@ -1,0 +1,23 @@
+//! Reading text files with errors that say where they went wrong.
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// Read a file as UTF-8. Invalid bytes are reported with their line and
+/// offset rather than replaced, so no text is silently altered.
+pub fn read_utf8(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(Error::io(path))?;
+    String::from_utf8(bytes).map_err(|err| {
+        let byte = err.utf8_error().valid_up_to();
+        let line = err.as_bytes()[..byte].iter().filter(|&&b| b == b'\n').count() + 1;
+        Error::NotUtf8 { path: path.to_path_buf(), line, byte }
+    })
+}
+
+/// Lines of a text with `\r\n` or `\n` endings; a final newline does not
+/// start another line, and a leading byte-order mark is dropped.
+pub fn split_lines(text: &str) -> Vec<&str> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    text.lines().collect()
+}

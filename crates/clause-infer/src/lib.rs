@@ -1,0 +1,139 @@
+//! Classify provisions with a trained model.
+//!
+//! This crate will hold the encoder and the batched inference path; it must
+//! never depend on polars or on `clause-train`, so a serving build stays
+//! small. So far it holds the model's label set, read from a Hugging Face
+//! `config.json` (`id2label`), and the decision rule that turns per-label
+//! probabilities into predicted labels with per-label thresholds.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Errors of the inference crate.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A model file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// `config.json` is not valid JSON or lacks a usable `id2label`.
+    #[error("{path}: {message}")]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, naming the field.
+        message: String,
+    },
+    /// Scores or thresholds do not match the label set.
+    #[error("expected {expected} {what}, got {actual}")]
+    Shape {
+        /// What was counted.
+        what: &'static str,
+        /// The label count.
+        expected: usize,
+        /// What was given.
+        actual: usize,
+    },
+}
+
+/// The labels a model predicts, in output order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabelSet {
+    names: Vec<String>,
+}
+
+impl LabelSet {
+    /// Labels in output order.
+    pub fn new(names: Vec<String>) -> Self {
+        Self { names }
+    }
+
+    /// Label names in output order.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// Read `id2label` from a Hugging Face `config.json`. Ids must be exactly
+    /// `0..n` so that output column `i` is label `id2label[i]`.
+    pub fn from_config(path: &Path) -> Result<Self, Error> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+        let config_error = |message: String| Error::Config { path: path.to_path_buf(), message };
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|err| config_error(format!("line {}: invalid JSON: {err}", err.line())))?;
+        let map = value
+            .get("id2label")
+            .and_then(|v| v.as_object())
+            .ok_or_else(|| config_error("field `id2label`: missing or not an object".to_string()))?;
+        let mut by_id = BTreeMap::new();
+        for (key, label) in map {
+            let id: usize = key.parse().map_err(|_| config_error(format!("field `id2label`: key `{key}` is not an integer")))?;
+            let label = label
+                .as_str()
+                .ok_or_else(|| config_error(format!("field `id2label.{key}`: expected a string")))?;
+            by_id.insert(id, label.to_string());
+        }
+        if by_id.keys().copied().ne(0..by_id.len()) {
+            return Err(config_error(format!("field `id2label`: ids must be 0..{} without gaps", by_id.len())));
+        }
+        if by_id.is_empty() {
+            return Err(config_error("field `id2label`: empty".to_string()));
+        }
+        Ok(Self { names: by_id.into_values().collect() })
+    }
+
+    /// Labels whose probability reaches its threshold, in label order.
+    pub fn decide(&self, probabilities: &[f32], thresholds: &[f32]) -> Result<Vec<&str>, Error> {
+        let n = self.names.len();
+        if probabilities.len() != n {
+            return Err(Error::Shape { what: "probabilities", expected: n, actual: probabilities.len() });
+        }
+        if thresholds.len() != n {
+            return Err(Error::Shape { what: "thresholds", expected: n, actual: thresholds.len() });
+        }
+        Ok(self
+            .names
+            .iter()
+            .zip(probabilities.iter().zip(thresholds))
+            .filter(|(_, (p, t))| p >= t)
+            .map(|(name, _)| name.as_str())
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_id2label_in_id_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("config.json");
+        std::fs::write(&path, r#"{"id2label": {"1": "secrecy", "0": "surveillance"}}"#).expect("write");
+        let labels = LabelSet::from_config(&path).expect("read");
+        assert_eq!(labels.names(), ["surveillance", "secrecy"]);
+    }
+
+    #[test]
+    fn rejects_gaps_and_missing_fields() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("config.json");
+        std::fs::write(&path, r#"{"id2label": {"0": "a", "2": "b"}}"#).expect("write");
+        let err = LabelSet::from_config(&path).expect_err("gap").to_string();
+        assert!(err.contains("without gaps"), "{err}");
+        std::fs::write(&path, r#"{"hidden_size": 384}"#).expect("write");
+        let err = LabelSet::from_config(&path).expect_err("missing").to_string();
+        assert!(err.contains("config.json") && err.contains("`id2label`"), "{err}");
+    }
+
+    #[test]
+    fn decides_with_per_label_thresholds() {
+        let labels = LabelSet::new(vec!["a".into(), "b".into(), "c".into()]);
+        let got = labels.decide(&[0.4, 0.2, 0.9], &[0.3, 0.5, 0.9]).expect("decide");
+        assert_eq!(got, ["a", "c"]);
+        assert!(labels.decide(&[0.1], &[0.5, 0.5, 0.5]).is_err());
+    }
+}

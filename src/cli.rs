@@ -1,0 +1,132 @@
+//! Command-line definitions. Doc comments here are the `--help` text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Find the risky provisions in legal drafts.
+///
+/// clause segments treaty and legislative drafts into provisions, builds
+/// labelled clause datasets from raw documents and the project's own
+/// annotations, and (in later releases) trains and runs classifiers that flag
+/// surveillance powers, cross-border data sharing, extradition,
+/// criminalisation, restrictions on expression, secrecy and safeguards, or
+/// unfair terms in contracts.
+#[derive(Debug, Parser)]
+#[command(name = "clause", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// Print progress and diagnostics to stderr (repeat for more detail).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Print nothing but results and errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Split drafts into provisions and print them, to check the segmentation
+    /// of a new draft before classifying it.
+    ///
+    /// A provision is one numbered paragraph of an article with its lettered
+    /// sub-paragraphs; an article without numbered paragraphs is one
+    /// provision; the preamble and the closing testimonium are one provision
+    /// each. Ids are `<document>:art<N>.<P>`, `<document>:art<N>`,
+    /// `<document>:preamble` and `<document>:closing`.
+    Segment(SegmentArgs),
+
+    /// Build and inspect labelled datasets.
+    #[command(subcommand)]
+    Dataset(DatasetCommand),
+}
+
+/// Arguments of `clause segment`.
+#[derive(Debug, Args)]
+pub struct SegmentArgs {
+    /// Draft files (UTF-8 plain text or markdown).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    /// Output format: `table` for reading, `jsonl` for one JSON record per
+    /// provision with every field and its byte range in the source,
+    /// `annotations` for an annotation-file template.
+    #[arg(long, value_enum, default_value_t = SegmentFormat::Table)]
+    pub format: SegmentFormat,
+
+    /// Document name used in provision ids, instead of the file name up to
+    /// its first `.` (only with a single FILE).
+    #[arg(long, value_name = "NAME")]
+    pub document: Option<String>,
+}
+
+/// Output formats of `clause segment`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SegmentFormat {
+    /// An aligned table: id, source lines, article title, first words.
+    Table,
+    /// One JSON object per line.
+    Jsonl,
+    /// Annotation-file lines (id, text hash, `-`, first words): a template
+    /// to label the provisions of a new draft for a dataset recipe.
+    Annotations,
+}
+
+/// `clause dataset` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DatasetCommand {
+    /// Build a dataset recipe into train / validation / test Parquet files
+    /// and a manifest under `<RECIPE>/build/`.
+    ///
+    /// Sources are checked against the sha256 in the recipe (for a directory
+    /// source, the sha256 of the `sha256sum` listing of the files read,
+    /// sorted by path). Outputs are written to a temporary directory and moved
+    /// into place only when complete; the same inputs give byte-identical
+    /// outputs.
+    Build(BuildArgs),
+
+    /// Print label counts per split, text-length percentiles, duplicates and
+    /// texts shared between splits of a built dataset.
+    Stats(StatsArgs),
+}
+
+/// Where the source data is.
+#[derive(Debug, Args)]
+pub struct DataRootArgs {
+    /// Directory that the recipe's source paths are relative to [default:
+    /// `../shared/data` beside the project that holds the recipe].
+    #[arg(long, env = "CLAUSE_DATA_ROOT", value_name = "DIR")]
+    pub data_root: Option<PathBuf>,
+}
+
+/// Arguments of `clause dataset build`.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The recipe directory (`datasets/<name>`, holding `dataset.toml`).
+    #[arg(value_name = "RECIPE")]
+    pub recipe: PathBuf,
+
+    #[command(flatten)]
+    pub data_root: DataRootArgs,
+
+    /// Print the statistics as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `clause dataset stats`.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// The recipe directory (`datasets/<name>`), built with `clause dataset build`.
+    #[arg(value_name = "RECIPE")]
+    pub recipe: PathBuf,
+
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
