@@ -1,1 +1,8 @@
+//! End-to-end tests of the `clause` binary, in the style of ripgrep's: one
+//! test binary, a small harness in `util`, one module per area.
 
+mod util;
+
+mod bad_input;
+mod dataset;
+mod segment;

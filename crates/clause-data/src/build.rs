@@ -165,7 +165,7 @@ pub fn build(recipe: &LoadedRecipe, options: &BuildOptions) -> Result<BuildOutco
     }
 
     let build_dir = recipe.build_dir();
-    let staging = recipe.dir.join(format!(".build.tmp-{}", std::process::id()));
+    let staging = recipe.dir.join(unique_name(".build.tmp"));
     let result = write_outputs(&staging, &by_split).and_then(|outputs| {
         let documents = by_split
             .iter()
@@ -467,7 +467,7 @@ pub fn examples_frame(rows: &[&Example]) -> PolarsResult<DataFrame> {
 /// new one, never a mix.
 fn replace_dir(staging: &Path, target: &Path) -> Result<()> {
     if target.exists() {
-        let old = target.with_file_name(format!(".build.old-{}", std::process::id()));
+        let old = target.with_file_name(unique_name(".build.old"));
         std::fs::rename(target, &old).map_err(Error::io(target))?;
         std::fs::rename(staging, target).map_err(Error::io(target))?;
         std::fs::remove_dir_all(&old).map_err(Error::io(&old))?;
@@ -475,6 +475,13 @@ fn replace_dir(staging: &Path, target: &Path) -> Result<()> {
         std::fs::rename(staging, target).map_err(Error::io(target))?;
     }
     Ok(())
+}
+
+/// A name no other build, in this process or another, is using.
+fn unique_name(prefix: &str) -> String {
+    static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{prefix}-{}-{n}", std::process::id())
 }
 
 /// Read the manifest of a built dataset.

@@ -142,7 +142,7 @@ mod tests {
     fn counts_identical_near_identical_and_short() {
         let long = "We may terminate your account at any time without notice.";
         let near = "we may terminate your account, at any time, without notice";
-        let rows = vec![
+        let rows = [
             (Split::Train, "a", long),
             (Split::Test, "b", long),
             (Split::Train, "c", "Privacy"),
@@ -155,7 +155,7 @@ mod tests {
         assert_eq!((report.identical, report.near_identical, report.short_shared), (1, 0, 1));
         assert_eq!(report.by_pair.get("train/test"), Some(&1));
 
-        let rows = vec![(Split::Train, "a", long), (Split::Validation, "b", near)];
+        let rows = [(Split::Train, "a", long), (Split::Validation, "b", near)];
         let report = find_leakage(rows.iter().map(|(s, i, t)| (*s, *i, *t)), 20, 10);
         assert_eq!((report.identical, report.near_identical), (0, 1));
         assert_eq!(report.examples_involved, 2);

@@ -134,11 +134,8 @@ pub fn iterative_stratification(
         }
     };
 
-    loop {
-        // The rarest label that still has unassigned examples.
-        let Some(label) = (0..label_count).filter(|&l| remaining[l] > 0).min_by_key(|&l| (remaining[l], l)) else {
-            break;
-        };
+    // Rarest label first among those that still have unassigned examples.
+    while let Some(label) = (0..label_count).filter(|&l| remaining[l] > 0).min_by_key(|&l| (remaining[l], l)) {
         let members: Vec<usize> =
             order.iter().copied().filter(|&g| assigned[g].is_none() && group_labels[g].contains_key(&label)).collect();
         for group in members {

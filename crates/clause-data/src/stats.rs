@@ -66,6 +66,8 @@ pub struct DatasetStats {
     pub labels: Vec<String>,
     /// Per split, in train / validation / test order.
     pub splits: Vec<SplitStats>,
+    /// Distinct documents over all splits.
+    pub documents: usize,
     /// Texts shared between splits.
     pub leakage: LeakageReport,
 }
@@ -77,7 +79,9 @@ pub fn compute_stats<'a>(
     leakage: LeakageReport,
 ) -> DatasetStats {
     let mut by_split: BTreeMap<Split, Vec<&Example>> = BTreeMap::new();
+    let mut documents = HashSet::new();
     for (split, example) in rows {
+        documents.insert(example.document.as_str());
         by_split.entry(split).or_default().push(example);
     }
     let splits = Split::ALL
@@ -102,7 +106,7 @@ pub fn compute_stats<'a>(
             }
         })
         .collect();
-    DatasetStats { labels: labels.to_vec(), splits, leakage }
+    DatasetStats { labels: labels.to_vec(), splits, documents: documents.len(), leakage }
 }
 
 impl DatasetStats {
@@ -125,20 +129,20 @@ impl DatasetStats {
             }
             out.push_str(&format!(" {total:>10}\n"));
         }
-        let row = |name: &str, f: &dyn Fn(&SplitStats) -> usize| {
+        // Documents may span splits, so their total is counted, not summed.
+        let row = |name: &str, f: &dyn Fn(&SplitStats) -> usize, total: Option<usize>| {
             let mut line = format!("{name:<width$}");
-            let mut total = 0;
             for split in &self.splits {
-                total += f(split);
                 line.push_str(&format!(" {:>10}", f(split)));
             }
+            let total = total.unwrap_or_else(|| self.splits.iter().map(f).sum());
             line.push_str(&format!(" {total:>10}\n"));
             line
         };
-        out.push_str(&row("(none)", &|s| s.unlabelled));
-        out.push_str(&row("examples", &|s| s.rows));
-        out.push_str(&row("documents", &|s| s.documents));
-        out.push_str(&row("duplicates", &|s| s.duplicates));
+        out.push_str(&row("(none)", &|s| s.unlabelled, None));
+        out.push_str(&row("examples", &|s| s.rows, None));
+        out.push_str(&row("documents", &|s| s.documents, Some(self.documents)));
+        out.push_str(&row("duplicates", &|s| s.duplicates, None));
         out.push_str("\ntext length (characters / words): min p50 p90 p99 max\n");
         for split in &self.splits {
             let (c, w) = (split.chars, split.words);

@@ -1,0 +1,138 @@
+//! `clause dataset build` and `stats` on the two real datasets.
+
+use std::collections::BTreeMap;
+
+use crate::util::{clause_in, copy_recipe, data_root, listing, read, sha256, treaty_files};
+
+fn manifest(recipe: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&read(&recipe.join("build/manifest.json"))).expect("manifest is JSON")
+}
+
+fn build(dir: &std::path::Path, name: &str) -> (std::path::PathBuf, String) {
+    let recipe = copy_recipe(dir, name);
+    let root = data_root();
+    let run = clause_in(dir, &["dataset", "build", &format!("datasets/{name}"), "--data-root", root.to_str().expect("utf-8")]);
+    let out = run.ok().to_string();
+    (recipe, out)
+}
+
+#[test]
+fn tos_unfair_splits_by_company() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (recipe, out) = build(dir.path(), "tos-unfair");
+    assert!(out.contains("label") && out.contains("validation") && out.contains("examples"), "{out}");
+    let manifest = manifest(&recipe);
+    let test_companies = ["Amazon", "Evernote", "Linkedin", "Snap", "Uber"];
+    assert_eq!(manifest["documents"]["test"], serde_json::json!(test_companies));
+    assert_eq!(manifest["outputs"]["test"]["rows"], 1294);
+    let total: u64 = ["train", "validation", "test"].iter().map(|s| manifest["outputs"][s]["rows"].as_u64().expect("rows")).sum();
+    assert_eq!(total, 17_383);
+    for split in ["train", "validation"] {
+        let documents = manifest["documents"][split].as_array().expect("documents");
+        for company in test_companies {
+            assert!(!documents.iter().any(|d| d == company), "{company} leaked into {split}");
+        }
+    }
+    assert_eq!(manifest["documents"]["train"].as_array().expect("train").len(), 40);
+    // Label totals as the corpus README counts them (levels 2 and 3).
+    let expected = [("a", 64), ("ch", 224), ("cr", 105), ("j", 95), ("law", 82), ("ltd", 498), ("ter", 285), ("use", 119)];
+    for (label, count) in expected {
+        let sum: u64 = ["train", "validation", "test"].iter().map(|s| manifest["label_counts"][s][label].as_u64().expect("count")).sum();
+        assert_eq!(sum, count, "{label}");
+        assert!(manifest["label_counts"]["train"][label].as_u64().expect("count") > 0, "{label}");
+    }
+    // The manifest's output hashes are the files' hashes.
+    for split in ["train", "validation", "test"] {
+        let file = recipe.join("build").join(format!("{split}.parquet"));
+        assert_eq!(manifest["outputs"][split]["sha256"], sha256(&file), "{split}");
+    }
+    assert_eq!(listing(&recipe.join("build")), ["manifest.json", "test.parquet", "train.parquet", "validation.parquet"]);
+}
+
+#[test]
+fn treaty_risk_holds_every_provision_with_labels() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (recipe, _) = build(dir.path(), "treaty-risk");
+    let manifest = manifest(&recipe);
+    let rows: u64 = ["train", "validation", "test"].iter().map(|s| manifest["outputs"][s]["rows"].as_u64().expect("rows")).sum();
+    // Every provision that `clause segment` finds in the eight texts.
+    let mut provisions = 0;
+    for file in treaty_files() {
+        let run = clause_in(dir.path(), &["segment", "--format", "jsonl", file.to_str().expect("utf-8")]);
+        provisions += run.ok().lines().count();
+    }
+    assert_eq!(rows, provisions as u64);
+    let labels = manifest["labels"].as_array().expect("labels");
+    assert_eq!(labels.len(), 7);
+    for label in labels {
+        let label = label.as_str().expect("label");
+        for split in ["train", "validation", "test"] {
+            let n = manifest["label_counts"][split][label].as_u64().expect("count");
+            assert!(n > 0 || split != "train", "{label} has no training example");
+        }
+    }
+    assert_eq!(manifest["seed"], 20261128);
+    assert_eq!(manifest["leakage"]["identical"], 0);
+    assert_eq!(manifest["leakage"]["near_identical"], 0);
+    // Roughly 70/15/15.
+    let share = |s: &str| manifest["outputs"][s]["rows"].as_f64().expect("rows") / rows as f64;
+    assert!((share("train") - 0.70).abs() < 0.03 && (share("test") - 0.15).abs() < 0.03, "{manifest}");
+
+    let stats = clause_in(dir.path(), &["dataset", "stats", "datasets/treaty-risk", "--json"]);
+    let stats: serde_json::Value = serde_json::from_str(stats.ok()).expect("stats JSON");
+    let train = &stats["splits"][0];
+    assert_eq!(train["split"], "train");
+    assert_eq!(train["rows"], manifest["outputs"]["train"]["rows"]);
+    let counts: BTreeMap<String, u64> = train["label_counts"]
+        .as_array()
+        .expect("counts")
+        .iter()
+        .map(|pair| (pair[0].as_str().expect("label").to_string(), pair[1].as_u64().expect("n")))
+        .collect();
+    for (label, n) in counts {
+        assert_eq!(manifest["label_counts"]["train"][&label], n, "{label}");
+    }
+    let table = clause_in(dir.path(), &["dataset", "stats", "datasets/treaty-risk"]);
+    assert!(table.ok().contains("text length") && table.stdout.contains("shared between splits"), "{}", table.stdout);
+}
+
+#[test]
+fn builds_are_byte_identical() {
+    for name in ["treaty-risk", "tos-unfair"] {
+        let first = tempfile::tempdir().expect("tempdir");
+        let second = tempfile::tempdir().expect("tempdir");
+        let (a, _) = build(first.path(), name);
+        let (b, _) = build(second.path(), name);
+        for file in ["manifest.json", "train.parquet", "validation.parquet", "test.parquet"] {
+            assert_eq!(sha256(&a.join("build").join(file)), sha256(&b.join("build").join(file)), "{name}/{file}");
+        }
+        // Rebuilding in place replaces the build and changes nothing.
+        let before = read(&a.join("build/manifest.json"));
+        let root = data_root();
+        clause_in(first.path(), &["-q", "dataset", "build", &format!("datasets/{name}"), "--data-root", root.to_str().expect("utf-8")]).ok();
+        assert_eq!(before, read(&a.join("build/manifest.json")), "{name}");
+        assert_eq!(listing(&a), listing(&b), "{name}: no staging directories left behind");
+    }
+}
+
+#[test]
+fn the_data_root_defaults_beside_the_project_and_follows_the_environment() {
+    // A copy of the project layout: <tmp>/project/datasets/x, <tmp>/shared/data.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let project = dir.path().join("project");
+    let recipe = copy_recipe(&project, "treaty-risk");
+    let shared = dir.path().join("shared").join("data");
+    std::fs::create_dir_all(&shared).expect("mkdir");
+    std::os::unix::fs::symlink(data_root().join("treaties"), shared.join("treaties")).expect("symlink");
+    clause_in(&project, &["-q", "dataset", "build", "datasets/treaty-risk"]).ok();
+    assert!(recipe.join("build/manifest.json").exists());
+
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_clause"))
+        .args(["-q", "dataset", "build", recipe.to_str().expect("utf-8")])
+        .current_dir(elsewhere.path())
+        .env("CLAUSE_DATA_ROOT", data_root())
+        .output()
+        .expect("run");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+}
