@@ -17,7 +17,7 @@ use crate::recipe::{LoadedRecipe, SourceSpec, SplitRule};
 use crate::segment::{document_name_from_path, segment};
 use crate::split::{Split, iterative_stratification, split_by_document};
 use crate::stats::{DatasetStats, compute_stats};
-use crate::table::{TableColumns, read_table};
+use crate::table::{TableColumns, examples_from_frame, read_table};
 use crate::text::read_utf8;
 
 /// The manifest's file name in the build directory.
@@ -444,17 +444,15 @@ pub fn examples_frame(rows: &[&Example]) -> PolarsResult<DataFrame> {
     let optional =
         |name: &str, f: &dyn Fn(&Example) -> Option<&str>| Column::new(name.into(), rows.iter().map(|e| f(e)).collect::<Vec<_>>());
     let labels: Vec<Series> = rows.iter().map(|e| Series::new("".into(), e.labels.as_slice())).collect();
-    let mut labels = Series::new("labels".into(), labels);
-    if rows.is_empty() {
-        labels = labels.cast(&DataType::List(Box::new(DataType::String)))?;
-    }
+    // An empty split would otherwise get a list of nulls, not of strings.
+    let labels = Series::new("labels".into(), labels).cast(&DataType::List(Box::new(DataType::String)))?;
     DataFrame::new(
         rows.len(),
         vec![
             strings("id", &|e| &e.id),
             strings("document", &|e| &e.document),
             strings("text", &|e| &e.text),
-            labels.cast(&DataType::List(Box::new(DataType::String)))?.into_column(),
+            labels.into_column(),
             optional("article", &|e| e.article.as_deref()),
             optional("paragraph", &|e| e.paragraph.as_deref()),
             optional("title", &|e| e.title.as_deref()),
@@ -507,7 +505,7 @@ pub fn read_split(recipe: &LoadedRecipe, split: Split) -> Result<Vec<Example>> {
     let frame = crate::table::read_frame(&path)?;
     let known = recipe.recipe.label_names();
     let columns = TableColumns { text: "text", labels: "labels", delimiter: ",", id: Some("id"), document: Some("document") };
-    let mut examples = read_table(&path, &columns, &known)?;
+    let mut examples = examples_from_frame(&frame, &path, &columns, &known)?;
     let optional = |name: &str| -> Result<Vec<Option<String>>> {
         let column = frame.column(name).map_err(|source| Error::Polars { path: path.clone(), source })?;
         let strings = column.str().map_err(|source| Error::Polars { path: path.clone(), source })?;

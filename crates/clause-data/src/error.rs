@@ -198,6 +198,14 @@ pub enum Error {
         /// The underlying error.
         source: polars::error::PolarsError,
     },
+    /// A table's file extension names no format this crate reads.
+    #[error("{path}: unknown table format `.{extension}`; expected .csv, .jsonl (or .ndjson) or .parquet")]
+    UnknownFormat {
+        /// The table.
+        path: PathBuf,
+        /// Its extension.
+        extension: String,
+    },
     /// A table lacks a column or has one of the wrong type.
     #[error("{path}: column `{column}`: {message}")]
     Column {

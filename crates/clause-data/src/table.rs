@@ -47,11 +47,7 @@ impl TableFormat {
             "csv" => Ok(Self::Csv),
             "jsonl" | "ndjson" => Ok(Self::Jsonl),
             "parquet" => Ok(Self::Parquet),
-            _ => Err(Error::Malformed {
-                path: path.to_path_buf(),
-                line: "1".to_string(),
-                message: format!("unknown table extension `.{extension}`; expected .csv, .jsonl or .parquet"),
-            }),
+            _ => Err(Error::UnknownFormat { path: path.to_path_buf(), extension }),
         }
     }
 }
@@ -160,7 +156,16 @@ fn check_csv(text: &str) -> Option<(usize, String)> {
 
 /// Read a labelled table into examples, checking labels against `known`.
 pub fn read_table(path: &Path, columns: &TableColumns<'_>, known: &BTreeSet<String>) -> Result<Vec<Example>> {
-    let frame = read_frame(path)?;
+    examples_from_frame(&read_frame(path)?, path, columns, known)
+}
+
+/// Examples from a frame already read from `path` (named in errors).
+pub fn examples_from_frame(
+    frame: &DataFrame,
+    path: &Path,
+    columns: &TableColumns<'_>,
+    known: &BTreeSet<String>,
+) -> Result<Vec<Example>> {
     let column_error = |column: &str, message: String| Error::Column { path: path.to_path_buf(), column: column.to_string(), message };
     let present: Vec<String> = frame.get_column_names().iter().map(|n| n.to_string()).collect();
     let get = |name: &str| {
@@ -340,6 +345,12 @@ mod tests {
         std::fs::write(&jsonl, "{\"text\":\"a\",\"labels\":[]}\n{\"text\": \"b\", \"labels\": [}\n").expect("write");
         let err = read_table(&jsonl, &COLUMNS, &known()).expect_err("must fail").to_string();
         assert!(err.contains("bad.jsonl:2") && err.contains("invalid JSON"), "{err}");
+    }
+
+    #[test]
+    fn unknown_extensions_are_named() {
+        let err = read_table(Path::new("labels.xlsx"), &COLUMNS, &known()).expect_err("must fail").to_string();
+        assert!(err.contains("labels.xlsx") && err.contains("`.xlsx`"), "{err}");
     }
 
     #[test]
