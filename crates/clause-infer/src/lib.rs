@@ -1,10 +1,13 @@
 //! Classify provisions with a trained model.
 //!
-//! This crate will hold the encoder and the batched inference path; it must
-//! never depend on polars or on `clause-train`, so a serving build stays
-//! small. So far it holds the model's label set, read from a Hugging Face
-//! `config.json` (`id2label`), and the decision rule that turns per-label
-//! probabilities into predicted labels with per-label thresholds.
+//! This crate holds the encoder ([`model`]) and, later, the batched
+//! inference path; it never depends on polars or on `clause-train`, so a
+//! serving build stays small. It also holds the model's label set, read from
+//! a Hugging Face `config.json` (`id2label`), and the decision rule that turns
+//! per-label probabilities into predicted labels with per-label thresholds.
+
+pub mod model;
+pub mod rng;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -28,6 +31,17 @@ pub enum Error {
         /// What is wrong, naming the field.
         message: String,
     },
+    /// A weights file is unreadable or does not fit the config.
+    #[error("{path}: {message}")]
+    Weights {
+        /// The safetensors file.
+        path: PathBuf,
+        /// What is wrong, naming the tensor.
+        message: String,
+    },
+    /// A tensor operation failed.
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
     /// Scores or thresholds do not match the label set.
     #[error("expected {expected} {what}, got {actual}")]
     Shape {
