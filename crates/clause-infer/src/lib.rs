@@ -8,6 +8,7 @@
 
 pub mod model;
 pub mod rng;
+pub mod tokenize;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -37,6 +38,14 @@ pub enum Error {
         /// The safetensors file.
         path: PathBuf,
         /// What is wrong, naming the tensor.
+        message: String,
+    },
+    /// A tokenizer file is unreadable or unusable.
+    #[error("{path}: {message}")]
+    Tokenizer {
+        /// The `tokenizer.json`.
+        path: PathBuf,
+        /// What went wrong.
         message: String,
     },
     /// A tensor operation failed.

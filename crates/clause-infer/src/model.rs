@@ -90,7 +90,7 @@ impl BertConfig {
 
     /// The shape rules the model relies on, as a message naming the field.
     pub fn check(&self) -> Result<(), String> {
-        if self.hidden_size == 0 || self.num_attention_heads == 0 || self.hidden_size % self.num_attention_heads != 0 {
+        if self.hidden_size == 0 || self.num_attention_heads == 0 || !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return Err(format!(
                 "field `num_attention_heads` ({}) must divide `hidden_size` ({})",
                 self.num_attention_heads, self.hidden_size
@@ -347,7 +347,18 @@ impl BertClassifier {
     /// Logits `(batch, labels)` for token ids and an attention mask, both
     /// `(batch, length)` `u32`. Dropout is applied only when `rng` is given.
     pub fn forward(&self, ids: &Tensor, attention_mask: &Tensor, mut rng: Option<&mut DropoutRng>) -> candle_core::Result<Tensor> {
-        let rng = &mut rng;
+        let pooled = self.pooled_with(ids, attention_mask, &mut rng)?;
+        self.classifier.forward(&self.classifier_dropout.forward(&pooled, &mut rng)?)
+    }
+
+    /// The pooled vector `(batch, hidden)` the head reads, without dropout:
+    /// for cls pooling the BERT pooler's output, for mean pooling the
+    /// sentence embedding.
+    pub fn pooled(&self, ids: &Tensor, attention_mask: &Tensor) -> candle_core::Result<Tensor> {
+        self.pooled_with(ids, attention_mask, &mut None)
+    }
+
+    fn pooled_with(&self, ids: &Tensor, attention_mask: &Tensor, rng: &mut Option<&mut DropoutRng>) -> candle_core::Result<Tensor> {
         let mask = attention_mask.to_dtype(DType::F32)?;
         // 0 where attended, -1e9 at padding: exp() of it is exactly 0 in f32.
         let bias = ((mask.ones_like()? - &mask)? * -1e9)?.unsqueeze(1)?.unsqueeze(1)?;
@@ -363,7 +374,7 @@ impl BertClassifier {
                 summed.broadcast_div(&weights.sum(1)?.clamp(1e-9, f64::MAX)?)?
             }
         };
-        self.classifier.forward(&self.classifier_dropout.forward(&pooled, rng)?)
+        Ok(pooled)
     }
 }
 

@@ -1,0 +1,98 @@
+//! Text to token ids, with truncation and dynamic padding set in code.
+//!
+//! The `tokenizer.json` shipped with all-MiniLM-L6-v2 pins padding to a fixed
+//! 128 tokens; padding every batch to its longest text instead is what makes
+//! length-bucketed batches cheap, so both settings are overridden here.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{Device, Tensor};
+use tokenizers::{PaddingDirection, PaddingParams, PaddingStrategy, Tokenizer, TruncationParams, TruncationStrategy};
+
+use crate::Error;
+
+/// A tokenizer configured for classification batches.
+pub struct TextEncoder {
+    tokenizer: Tokenizer,
+    max_length: usize,
+    path: PathBuf,
+}
+
+/// Token ids and attention mask of a batch, both `(batch, longest)` `u32`.
+pub struct EncodedBatch {
+    /// Token ids, padded with the tokenizer's pad id.
+    pub ids: Tensor,
+    /// 1 for tokens, 0 for padding.
+    pub attention_mask: Tensor,
+}
+
+impl TextEncoder {
+    /// Load `tokenizer.json`, truncating to `max_length` tokens (special
+    /// tokens included) and padding each batch to its longest member.
+    pub fn from_file(path: &Path, max_length: usize) -> Result<Self, Error> {
+        let tokenizer_error = |message: String| Error::Tokenizer { path: path.to_path_buf(), message };
+        if !path.exists() {
+            return Err(tokenizer_error("file not found".to_string()));
+        }
+        let mut tokenizer = Tokenizer::from_file(path).map_err(|err| tokenizer_error(err.to_string()))?;
+        let (pad_id, pad_token, pad_type_id) = match tokenizer.get_padding() {
+            Some(p) => (p.pad_id, p.pad_token.clone(), p.pad_type_id),
+            None => {
+                let id = tokenizer.token_to_id("[PAD]").ok_or_else(|| tokenizer_error("no padding settings and no `[PAD]` token".to_string()))?;
+                (id, "[PAD]".to_string(), 0)
+            }
+        };
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                max_length,
+                strategy: TruncationStrategy::LongestFirst,
+                ..Default::default()
+            }))
+            .map_err(|err| tokenizer_error(err.to_string()))?;
+        tokenizer.with_padding(Some(PaddingParams {
+            strategy: PaddingStrategy::BatchLongest,
+            direction: PaddingDirection::Right,
+            pad_to_multiple_of: None,
+            pad_id,
+            pad_type_id,
+            pad_token,
+        }));
+        Ok(Self { tokenizer, max_length, path: path.to_path_buf() })
+    }
+
+    /// The truncation length.
+    pub fn max_length(&self) -> usize {
+        self.max_length
+    }
+
+    /// The vocabulary size, for checking against a model config.
+    pub fn vocab_size(&self) -> usize {
+        self.tokenizer.get_vocab_size(true)
+    }
+
+    /// Token counts of each text after truncation, for length bucketing.
+    pub fn lengths(&self, texts: &[&str]) -> Result<Vec<usize>, Error> {
+        let encodings = self
+            .tokenizer
+            .encode_batch(texts.to_vec(), true)
+            .map_err(|err| Error::Tokenizer { path: self.path.clone(), message: err.to_string() })?;
+        Ok(encodings.iter().map(|e| e.get_attention_mask().iter().filter(|&&m| m == 1).count()).collect())
+    }
+
+    /// Encode a batch on `device`.
+    pub fn encode(&self, texts: &[&str], device: &Device) -> Result<EncodedBatch, Error> {
+        let encodings = self
+            .tokenizer
+            .encode_batch(texts.to_vec(), true)
+            .map_err(|err| Error::Tokenizer { path: self.path.clone(), message: err.to_string() })?;
+        let longest = encodings.iter().map(|e| e.get_ids().len()).max().unwrap_or(0);
+        let mut ids = Vec::with_capacity(texts.len() * longest);
+        let mut mask = Vec::with_capacity(texts.len() * longest);
+        for encoding in &encodings {
+            ids.extend_from_slice(encoding.get_ids());
+            mask.extend_from_slice(encoding.get_attention_mask());
+        }
+        let shape = (texts.len(), longest);
+        Ok(EncodedBatch { ids: Tensor::from_vec(ids, shape, device)?, attention_mask: Tensor::from_vec(mask, shape, device)? })
+    }
+}
