@@ -522,6 +522,46 @@ mod tests {
         }
     }
 
+    /// Autograd against central finite differences, for one element of
+    /// every kind of parameter, in float64 so the comparison is tight.
+    #[test]
+    fn gradients_match_finite_differences() {
+        let device = Device::Cpu;
+        let mut config = tiny_config();
+        config.hidden_dropout_prob = 0.0;
+        config.attention_probs_dropout_prob = 0.0;
+        for pooling in [Pooling::Cls, Pooling::Mean] {
+            let trainable = TrainableModel::random(&config, 3, pooling, 5, &device).expect("model");
+            let (ids, mask) = batch(&device);
+            let data = trainable.vars.data().lock().expect("lock");
+            let loss = |model: &BertClassifier| -> Tensor {
+                let logits = model.forward(&ids, &mask, None).expect("forward");
+                (logits.sqr().expect("sqr").sum_all().expect("sum") + logits.sum_all().expect("sum")).expect("add")
+            };
+            let grads = loss(&trainable.model).backward().expect("backward");
+            let mut names: Vec<&String> = data.keys().collect();
+            names.sort();
+            for name in names {
+                let var = &data[name];
+                let grad: Vec<f32> = grads.get(var).expect("grad").flatten_all().expect("flat").to_vec1().expect("vec");
+                // The element with the largest gradient, so the check is not vacuous.
+                let (index, analytic) = grad.iter().copied().enumerate().fold((0, 0f32), |best, (i, g)| if g.abs() > best.1.abs() { (i, g) } else { best });
+                let original: Vec<f32> = var.flatten_all().expect("flat").to_vec1().expect("vec");
+                let eps = 1e-2f32;
+                let at = |delta: f32| -> f32 {
+                    let mut values = original.clone();
+                    values[index] += delta;
+                    var.set(&Tensor::from_vec(values, var.shape(), &device).expect("t")).expect("set");
+                    loss(&trainable.model).to_scalar::<f32>().expect("scalar")
+                };
+                let numeric = (at(eps) - at(-eps)) / (2.0 * eps);
+                var.set(&Tensor::from_vec(original, var.shape(), &device).expect("t")).expect("set");
+                let tolerance = 2e-2 * analytic.abs().max(1e-2);
+                assert!((numeric - analytic).abs() <= tolerance, "{pooling:?} {name}[{index}]: autograd {analytic}, finite difference {numeric}");
+            }
+        }
+    }
+
     #[test]
     fn padding_does_not_change_logits_and_inference_is_deterministic() {
         let device = Device::Cpu;

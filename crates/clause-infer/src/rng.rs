@@ -33,6 +33,20 @@ impl SplitMix64 {
         (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
     }
 
+    /// A uniform index below `n` (`n` > 0); the modulo bias is below 2^-40
+    /// for any `n` used here.
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+
+    /// Fisher–Yates shuffle.
+    pub fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            let j = self.below(i + 1);
+            items.swap(i, j);
+        }
+    }
+
     /// Standard normal (Box–Muller).
     pub fn next_normal(&mut self) -> f32 {
         let u1 = ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64;

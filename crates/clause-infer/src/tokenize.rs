@@ -79,6 +79,35 @@ impl TextEncoder {
         Ok(encodings.iter().map(|e| e.get_attention_mask().iter().filter(|&&m| m == 1).count()).collect())
     }
 
+    /// Token ids of each text, truncated and unpadded, for batching later
+    /// with [`TextEncoder::batch`].
+    pub fn token_ids(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>, Error> {
+        let encodings = self
+            .tokenizer
+            .encode_batch(texts.to_vec(), true)
+            .map_err(|err| Error::Tokenizer { path: self.path.clone(), message: err.to_string() })?;
+        Ok(encodings
+            .iter()
+            .map(|e| e.get_ids().iter().zip(e.get_attention_mask()).filter(|(_, m)| **m == 1).map(|(id, _)| *id).collect())
+            .collect())
+    }
+
+    /// Pad token-id sequences to the longest one and put them on `device`.
+    pub fn batch(&self, sequences: &[&[u32]], device: &Device) -> Result<EncodedBatch, Error> {
+        let pad = self.tokenizer.get_padding().map_or(0, |p| p.pad_id);
+        let longest = sequences.iter().map(|s| s.len()).max().unwrap_or(0);
+        let mut ids = Vec::with_capacity(sequences.len() * longest);
+        let mut mask = Vec::with_capacity(sequences.len() * longest);
+        for sequence in sequences {
+            ids.extend_from_slice(sequence);
+            ids.extend(std::iter::repeat_n(pad, longest - sequence.len()));
+            mask.extend(std::iter::repeat_n(1u32, sequence.len()));
+            mask.extend(std::iter::repeat_n(0u32, longest - sequence.len()));
+        }
+        let shape = (sequences.len(), longest);
+        Ok(EncodedBatch { ids: Tensor::from_vec(ids, shape, device)?, attention_mask: Tensor::from_vec(mask, shape, device)? })
+    }
+
     /// Encode a batch on `device`.
     pub fn encode(&self, texts: &[&str], device: &Device) -> Result<EncodedBatch, Error> {
         let encodings = self

@@ -1,8 +1,76 @@
 //! Fine-tune a pretrained encoder into a multi-label clause classifier.
 //!
-//! The training loop arrives with the training issue. What is here is the
-//! class weighting that loop needs: rare labels are the point of this
-//! project, and an unweighted loss lets a model ignore them.
+//! [`trainer::train`] runs the loop: weighted binary cross-entropy
+//! ([`loss`]) because rare labels are the point of this project and an
+//! unweighted loss lets a model ignore them; AdamW with clipping ([`optim`]);
+//! warm-up and decay ([`schedule`]); length-bucketed batches ([`batches`]);
+//! validation, threshold tuning and early stopping every epoch; atomic
+//! checkpoints ([`checkpoint`]); and a Hugging Face-compatible model
+//! directory at the end ([`export`]).
+
+pub mod batches;
+pub mod checkpoint;
+pub mod config;
+pub mod export;
+pub mod loss;
+pub mod optim;
+pub mod schedule;
+pub mod trainer;
+
+use std::path::PathBuf;
+
+pub use config::TrainConfig;
+
+/// Errors of a training run, naming the file or setting at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A training configuration is invalid.
+    #[error("{path}: {message}")]
+    Config {
+        /// The config file (or `--flag` for command-line values).
+        path: PathBuf,
+        /// What is wrong, naming the field.
+        message: String,
+    },
+    /// The base model directory is incomplete or inconsistent.
+    #[error("base model {path}: {message}")]
+    BaseModel {
+        /// The directory.
+        path: PathBuf,
+        /// What is missing or wrong.
+        message: String,
+    },
+    /// A checkpoint cannot be resumed from.
+    #[error("checkpoint {path}: {message}")]
+    Checkpoint {
+        /// The checkpoint directory.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// The dataset cannot be trained on.
+    #[error("{0}")]
+    Data(String),
+    /// From the model crate.
+    #[error(transparent)]
+    Model(#[from] clause_infer::Error),
+    /// A tensor operation failed.
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+}
+
+pub(crate) fn io_error(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+    let path = path.into();
+    move |source| Error::Io { path, source }
+}
 
 /// Per-label `pos_weight` for binary cross-entropy: negatives / positives in
 /// the training split, capped at `cap` so a label with a handful of examples

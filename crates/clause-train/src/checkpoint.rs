@@ -1,0 +1,199 @@
+//! Checkpoints: everything a run needs to continue exactly where it stopped.
+//!
+//! A checkpoint is a directory `<out>/checkpoint/` with the weights, the
+//! optimizer moments, the best weights so far and `state.json` (position,
+//! random state, history, and the sha256 of each tensor file). It is written
+//! to a temporary directory, every file is synced, and the directory is
+//! renamed into place, so a crash leaves the previous checkpoint or the new
+//! one, never a mix; loading verifies the hashes.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use candle_core::{Device, Tensor};
+use clause_infer::metrics::Metrics;
+use clause_infer::rng::SplitMix64;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::config::TrainConfig;
+use crate::{Error, io_error};
+
+/// One epoch's record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Mean training loss.
+    pub train_loss: f64,
+    /// Validation metrics at the thresholds tuned on validation.
+    pub validation: Metrics,
+    /// Those thresholds.
+    pub thresholds: Vec<f32>,
+    /// Seconds the epoch's training took.
+    pub seconds: f64,
+    /// Training sequences per second.
+    pub sequences_per_second: f64,
+}
+
+/// Where a run stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunState {
+    /// The configuration the run was started with.
+    pub config: TrainConfig,
+    /// sha256 of the dataset manifest it trains on.
+    pub dataset_manifest_sha256: String,
+    /// 0-based epoch in progress.
+    pub epoch: usize,
+    /// Next batch of that epoch.
+    pub batch: usize,
+    /// Summed loss and batches so far in that epoch.
+    pub epoch_loss: f64,
+    /// Batches counted in `epoch_loss`.
+    pub epoch_batches: usize,
+    /// Sequences trained on so far in that epoch.
+    pub epoch_sequences: usize,
+    /// Training seconds so far in that epoch.
+    pub epoch_seconds: f64,
+    /// Optimizer steps taken.
+    pub step: usize,
+    /// Dropout generator.
+    pub rng: SplitMix64,
+    /// Finished epochs.
+    pub history: Vec<EpochRecord>,
+    /// Index into `history` of the best epoch so far.
+    pub best: Option<usize>,
+    /// Epochs since the best one.
+    pub epochs_without_improvement: usize,
+    /// Training seconds of finished epochs.
+    pub seconds: f64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StateFile {
+    state: RunState,
+    files: HashMap<String, String>,
+}
+
+const WEIGHTS: &str = "model.safetensors";
+const OPTIMIZER: &str = "optimizer.safetensors";
+const BEST: &str = "best.safetensors";
+const STATE: &str = "state.json";
+
+/// The checkpoint directory of a run writing to `out`.
+pub fn checkpoint_dir(out: &Path) -> PathBuf {
+    out.join("checkpoint")
+}
+
+/// Tensors to store.
+pub struct CheckpointTensors<'a> {
+    /// Current weights.
+    pub weights: &'a HashMap<String, Tensor>,
+    /// Optimizer moments.
+    pub optimizer: &'a HashMap<String, Tensor>,
+    /// Best weights so far, if any.
+    pub best: Option<&'a HashMap<String, Tensor>>,
+}
+
+/// Write a checkpoint atomically.
+pub fn save(out: &Path, state: &RunState, tensors: &CheckpointTensors<'_>) -> Result<(), Error> {
+    let target = checkpoint_dir(out);
+    let staging = out.join(format!(".checkpoint.tmp-{}", std::process::id()));
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging).map_err(io_error(&staging))?;
+    }
+    std::fs::create_dir_all(&staging).map_err(io_error(&staging))?;
+    let mut files = HashMap::new();
+    let mut write_tensors = |name: &str, map: &HashMap<String, Tensor>| -> Result<(), Error> {
+        let path = staging.join(name);
+        candle_core::safetensors::save(map, &path)?;
+        files.insert(name.to_string(), sync_and_hash(&path)?);
+        Ok(())
+    };
+    write_tensors(WEIGHTS, tensors.weights)?;
+    write_tensors(OPTIMIZER, tensors.optimizer)?;
+    if let Some(best) = tensors.best {
+        write_tensors(BEST, best)?;
+    } else if target.join(BEST).exists() {
+        // Keep the best weights of an earlier epoch.
+        std::fs::copy(target.join(BEST), staging.join(BEST)).map_err(io_error(target.join(BEST)))?;
+        files.insert(BEST.to_string(), sync_and_hash(&staging.join(BEST))?);
+    }
+    let json = serde_json::to_vec_pretty(&StateFile { state: state.clone(), files }).map_err(|err| Error::Checkpoint {
+        path: staging.clone(),
+        message: err.to_string(),
+    })?;
+    let state_path = staging.join(STATE);
+    let mut file = std::fs::File::create(&state_path).map_err(io_error(&state_path))?;
+    file.write_all(&json).map_err(io_error(&state_path))?;
+    file.sync_all().map_err(io_error(&state_path))?;
+    drop(file);
+    sync_dir(&staging)?;
+    if target.exists() {
+        let old = out.join(format!(".checkpoint.old-{}", std::process::id()));
+        std::fs::rename(&target, &old).map_err(io_error(&target))?;
+        std::fs::rename(&staging, &target).map_err(io_error(&target))?;
+        std::fs::remove_dir_all(&old).map_err(io_error(&old))?;
+    } else {
+        std::fs::rename(&staging, &target).map_err(io_error(&target))?;
+    }
+    sync_dir(out)
+}
+
+/// A loaded checkpoint.
+pub struct Loaded {
+    /// Where the run stands.
+    pub state: RunState,
+    /// Current weights.
+    pub weights: HashMap<String, Tensor>,
+    /// Optimizer moments.
+    pub optimizer: HashMap<String, Tensor>,
+    /// Best weights so far.
+    pub best: Option<HashMap<String, Tensor>>,
+}
+
+/// Read and verify the checkpoint of `out`.
+pub fn load(out: &Path, device: &Device) -> Result<Loaded, Error> {
+    let dir = checkpoint_dir(out);
+    let fail = |message: String| Error::Checkpoint { path: dir.clone(), message };
+    let state_path = dir.join(STATE);
+    if !state_path.exists() {
+        return Err(fail("no checkpoint to resume from (state.json missing)".to_string()));
+    }
+    let text = std::fs::read_to_string(&state_path).map_err(io_error(&state_path))?;
+    let file: StateFile = serde_json::from_str(&text).map_err(|err| fail(format!("state.json line {}: {err}", err.line())))?;
+    for (name, expected) in &file.files {
+        let actual = hash_file(&dir.join(name))?;
+        if &actual != expected {
+            return Err(fail(format!("{name} has sha256 {actual}, state.json recorded {expected}: the checkpoint is corrupted")));
+        }
+    }
+    let read = |name: &str| -> Result<HashMap<String, Tensor>, Error> {
+        if !file.files.contains_key(name) {
+            return Err(fail(format!("{name} is not recorded in state.json")));
+        }
+        candle_core::safetensors::load(dir.join(name), device).map_err(Error::Candle)
+    };
+    Ok(Loaded {
+        weights: read(WEIGHTS)?,
+        optimizer: read(OPTIMIZER)?,
+        best: if file.files.contains_key(BEST) { Some(read(BEST)?) } else { None },
+        state: file.state,
+    })
+}
+
+fn sync_and_hash(path: &Path) -> Result<String, Error> {
+    let file = std::fs::File::open(path).map_err(io_error(path))?;
+    file.sync_all().map_err(io_error(path))?;
+    hash_file(path)
+}
+
+fn hash_file(path: &Path) -> Result<String, Error> {
+    let bytes = std::fs::read(path).map_err(io_error(path))?;
+    Ok(Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn sync_dir(dir: &Path) -> Result<(), Error> {
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io_error(dir))
+}

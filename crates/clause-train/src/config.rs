@@ -1,0 +1,146 @@
+//! Training hyper-parameters, from defaults, a TOML file and flags.
+
+use std::path::Path;
+
+use clause_infer::model::Pooling;
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+
+/// Every hyper-parameter of a training run. The defaults are the settings
+/// the project's quality figures were measured with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Passes over the training split at most.
+    pub epochs: usize,
+    /// Examples per optimizer step (per micro-batch when accumulating).
+    pub batch_size: usize,
+    /// Micro-batches whose gradients are summed before one optimizer step.
+    pub grad_accumulation: usize,
+    /// Peak learning rate.
+    pub learning_rate: f64,
+    /// Decoupled weight decay (AdamW); biases and LayerNorm weights are exempt.
+    pub weight_decay: f64,
+    /// Share of all optimizer steps spent warming the learning rate up
+    /// linearly from 0; it then decays linearly to 0.
+    pub warmup_ratio: f64,
+    /// Global gradient-norm clip; 0 disables it.
+    pub max_grad_norm: f64,
+    /// AdamW beta1.
+    pub beta1: f64,
+    /// AdamW beta2.
+    pub beta2: f64,
+    /// AdamW epsilon.
+    pub adam_eps: f64,
+    /// Tokens per text at most, special tokens included.
+    pub max_length: usize,
+    /// How token states become one vector: `cls` (BERT pooler, as Hugging
+    /// Face's classifier) or `mean`.
+    pub pooling: Pooling,
+    /// Dropout on hidden states and the head; `None` keeps the base config's.
+    pub hidden_dropout: Option<f64>,
+    /// Cap on each label's positive weight (negatives / positives in train).
+    pub pos_weight_cap: f32,
+    /// Epochs without a better validation macro-F1 before stopping.
+    pub patience: usize,
+    /// Labels with fewer validation positives than this keep threshold 0.5.
+    pub threshold_min_positives: usize,
+    /// Seed of data order, dropout and the new head's initial weights.
+    pub seed: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 6,
+            batch_size: 16,
+            grad_accumulation: 1,
+            learning_rate: 1e-4,
+            weight_decay: 0.01,
+            warmup_ratio: 0.1,
+            max_grad_norm: 1.0,
+            beta1: 0.9,
+            beta2: 0.999,
+            adam_eps: 1e-8,
+            max_length: 128,
+            // all-MiniLM-L6-v2 was trained as a mean-pooled sentence encoder;
+            // its pooler was not, and learns slowly from a cold start.
+            pooling: Pooling::Mean,
+            hidden_dropout: None,
+            pos_weight_cap: 10.0,
+            patience: 2,
+            threshold_min_positives: 3,
+            seed: 20261128,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Read a TOML file of overrides; unknown keys are errors.
+    pub fn from_file(path: &Path) -> Result<Self, Error> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+        let config: Self = toml::from_str(&text).map_err(|err| {
+            let line = err.span().map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+            Error::Config {
+                path: path.to_path_buf(),
+                message: match line {
+                    Some(line) => format!("line {line}: {}", err.message()),
+                    None => err.message().to_string(),
+                },
+            }
+        })?;
+        config.check().map_err(|message| Error::Config { path: path.to_path_buf(), message })?;
+        Ok(config)
+    }
+
+    /// The ranges every field must be in, as a message naming the field.
+    pub fn check(&self) -> Result<(), String> {
+        let positive = [
+            ("epochs", self.epochs),
+            ("batch_size", self.batch_size),
+            ("grad_accumulation", self.grad_accumulation),
+            ("max_length", self.max_length),
+        ];
+        if let Some((field, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err(format!("`{field}` must be at least 1"));
+        }
+        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
+            return Err(format!("`learning_rate` = {} must be positive", self.learning_rate));
+        }
+        if !(0.0..1.0).contains(&self.warmup_ratio) {
+            return Err(format!("`warmup_ratio` = {} must be in [0, 1)", self.warmup_ratio));
+        }
+        if let Some(p) = self.hidden_dropout
+            && !(0.0..1.0).contains(&p)
+        {
+            return Err(format!("`hidden_dropout` = {p} must be in [0, 1)"));
+        }
+        if self.pos_weight_cap < 1.0 {
+            return Err(format!("`pos_weight_cap` = {} must be at least 1", self.pos_weight_cap));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_overrides_defaults_and_rejects_unknown_keys() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("train.toml");
+        std::fs::write(&path, "epochs = 3\npooling = \"mean\"\n").expect("write");
+        let config = TrainConfig::from_file(&path).expect("read");
+        assert_eq!(config.epochs, 3);
+        assert_eq!(config.pooling, Pooling::Mean);
+        assert_eq!(config.batch_size, TrainConfig::default().batch_size);
+        std::fs::write(&path, "epochs = 3\nlearning_rat = 0.1\n").expect("write");
+        let err = TrainConfig::from_file(&path).expect_err("unknown key").to_string();
+        assert!(err.contains("train.toml") && err.contains("line 2") && err.contains("learning_rat"), "{err}");
+        std::fs::write(&path, "batch_size = 0\n").expect("write");
+        let err = TrainConfig::from_file(&path).expect_err("zero").to_string();
+        assert!(err.contains("`batch_size` must be at least 1"), "{err}");
+    }
+}

@@ -1,0 +1,129 @@
+//! The trained model directory: Hugging Face layout plus `clause.json`.
+//!
+//! `config.json` is the base BERT config with `id2label`, `label2id`,
+//! `problem_type: "multi_label_classification"` and the architecture
+//! `BertForSequenceClassification`; `model.safetensors` uses that class's
+//! tensor names; `tokenizer.json` is the base tokenizer. `clause.json` holds
+//! what the Hugging Face files cannot: label descriptions, tuned thresholds,
+//! pooling (a mean-pooled model has no pooler, which `transformers` would
+//! silently initialise at random), provenance, configuration and metrics.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::Tensor;
+use clause_infer::metrics::Metrics;
+use clause_infer::model::{BertConfig, Pooling};
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::EpochRecord;
+use crate::config::TrainConfig;
+use crate::{Error, io_error};
+
+/// Version of the `clause.json` layout.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// One label of a trained model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelLabel {
+    /// The label.
+    pub name: String,
+    /// What it means.
+    pub description: String,
+    /// Probability at or above which it is predicted, tuned on validation.
+    pub threshold: f32,
+}
+
+/// `clause.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelCard {
+    /// Layout version.
+    pub format: u32,
+    /// Labels in output order.
+    pub labels: Vec<ModelLabel>,
+    /// Tokens per text at most.
+    pub max_length: usize,
+    /// How token states become one vector.
+    pub pooling: Pooling,
+    /// The base model directory and its weights' sha256.
+    pub base_model: BaseModel,
+    /// The dataset trained on.
+    pub dataset: DatasetRef,
+    /// Hyper-parameters.
+    pub training: TrainConfig,
+    /// 1-based epoch whose weights were kept.
+    pub best_epoch: usize,
+    /// Every epoch's record.
+    pub history: Vec<EpochRecord>,
+    /// Validation metrics of the kept epoch.
+    pub validation: Metrics,
+    /// Test metrics, computed once at the end.
+    pub test: Option<Metrics>,
+    /// Training seconds, all epochs.
+    pub training_seconds: f64,
+    /// Mean training sequences per second.
+    pub sequences_per_second: f64,
+    /// Where it was trained (`cpu`, `cuda:0`).
+    pub device: String,
+    /// Tool versions.
+    pub versions: HashMap<String, String>,
+}
+
+/// Provenance of the base model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BaseModel {
+    /// Directory or hub id.
+    pub source: String,
+    /// sha256 of its `model.safetensors`.
+    pub sha256: String,
+}
+
+/// Provenance of the dataset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatasetRef {
+    /// Its name.
+    pub name: String,
+    /// sha256 of its `manifest.json`.
+    pub manifest_sha256: String,
+}
+
+/// Write the model directory `out`: each file to a temporary name, then
+/// renamed, so a reader never sees a half-written file.
+pub fn write_model_dir(
+    out: &Path,
+    config: &BertConfig,
+    weights: &HashMap<String, Tensor>,
+    tokenizer: &Path,
+    card: &ModelCard,
+) -> Result<(), Error> {
+    std::fs::create_dir_all(out).map_err(io_error(out))?;
+    let mut hf = serde_json::to_value(config).map_err(|err| Error::Data(err.to_string()))?;
+    if let Some(map) = hf.as_object_mut() {
+        let id2label: serde_json::Map<String, serde_json::Value> =
+            card.labels.iter().enumerate().map(|(i, l)| (i.to_string(), l.name.clone().into())).collect();
+        let label2id: serde_json::Map<String, serde_json::Value> =
+            card.labels.iter().enumerate().map(|(i, l)| (l.name.clone(), i.into())).collect();
+        map.insert("id2label".into(), id2label.into());
+        map.insert("label2id".into(), label2id.into());
+        map.insert("problem_type".into(), "multi_label_classification".into());
+        map.insert("architectures".into(), serde_json::json!(["BertForSequenceClassification"]));
+        map.insert("clause_pooling".into(), serde_json::to_value(card.pooling).map_err(|err| Error::Data(err.to_string()))?);
+    }
+    write_atomically(&out.join("config.json"), pretty(&hf)?.as_bytes())?;
+    write_atomically(&out.join("clause.json"), pretty(card)?.as_bytes())?;
+    let staging = out.join(".model.safetensors.tmp");
+    candle_core::safetensors::save(weights, &staging)?;
+    std::fs::rename(&staging, out.join("model.safetensors")).map_err(io_error(out.join("model.safetensors")))?;
+    let tokenizer_bytes = std::fs::read(tokenizer).map_err(io_error(tokenizer))?;
+    write_atomically(&out.join("tokenizer.json"), &tokenizer_bytes)
+}
+
+fn pretty<T: Serialize>(value: &T) -> Result<String, Error> {
+    serde_json::to_string_pretty(value).map(|s| s + "\n").map_err(|err| Error::Data(err.to_string()))
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let staging = path.with_extension("tmp");
+    std::fs::write(&staging, bytes).map_err(io_error(&staging))?;
+    std::fs::rename(&staging, path).map_err(io_error(path))
+}

@@ -1,0 +1,437 @@
+//! The training loop.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use candle_core::{DType, Device, Tensor};
+use clause_data::example::Example;
+use clause_infer::metrics::{Metrics, decide, evaluate, tune_thresholds};
+use clause_infer::model::{BertClassifier, BertConfig, TrainableModel};
+use clause_infer::rng::SplitMix64;
+use clause_infer::tokenize::TextEncoder;
+use sha2::{Digest, Sha256};
+
+use crate::batches::{epoch_batches, sorted_batches};
+use crate::checkpoint::{self, CheckpointTensors, EpochRecord, RunState, checkpoint_dir};
+use crate::config::TrainConfig;
+use crate::export::{BaseModel, DatasetRef, FORMAT_VERSION, ModelCard, ModelLabel, write_model_dir};
+use crate::loss::weighted_bce_with_logits;
+use crate::optim::{AdamW, AdamWParams};
+use crate::schedule::linear_warmup_decay;
+use crate::{Error, io_error, pos_weights};
+
+/// A label as the dataset declares it.
+#[derive(Debug, Clone)]
+pub struct LabelInfo {
+    /// The label.
+    pub name: String,
+    /// What it means.
+    pub description: String,
+}
+
+/// What to train on.
+pub struct TrainData {
+    /// Dataset name.
+    pub dataset: String,
+    /// sha256 of the dataset's `manifest.json`.
+    pub manifest_sha256: String,
+    /// Labels in output order.
+    pub labels: Vec<LabelInfo>,
+    /// Training split.
+    pub train: Vec<Example>,
+    /// Validation split: early stopping and thresholds.
+    pub validation: Vec<Example>,
+    /// Test split: evaluated once, at the end, to report.
+    pub test: Vec<Example>,
+}
+
+/// How to train.
+pub struct TrainOptions {
+    /// Base model directory (`config.json`, `tokenizer.json`, `model.safetensors`).
+    pub base: PathBuf,
+    /// Output model directory; its `checkpoint/` holds the run's state.
+    pub out: PathBuf,
+    /// Hyper-parameters.
+    pub config: TrainConfig,
+    /// Where to compute.
+    pub device: Device,
+    /// Continue from `<out>/checkpoint`.
+    pub resume: bool,
+    /// Set (by a Ctrl-C handler) to stop at the next batch with a checkpoint.
+    pub interrupt: Option<Arc<AtomicBool>>,
+}
+
+/// Progress callbacks, for the binary's progress display.
+pub trait Observer {
+    /// An epoch begins: `epoch` is 1-based, `batches` counts the epoch's
+    /// batches, `done` those already trained (after a resume).
+    fn epoch_started(&mut self, _epoch: usize, _epochs: usize, _batches: usize, _done: usize) {}
+    /// A batch was trained.
+    fn batch_finished(&mut self, _loss: f64, _sequences: usize) {}
+    /// An epoch ended and was evaluated.
+    fn epoch_finished(&mut self, _record: &EpochRecord, _improved: bool) {}
+}
+
+/// An observer that reports nothing.
+pub struct Silent;
+impl Observer for Silent {}
+
+/// The result of a run.
+#[derive(Debug, Clone)]
+pub enum TrainOutcome {
+    /// Training finished and the model directory was written.
+    Finished(Box<ModelCard>),
+    /// Interrupted; a checkpoint was written and `--resume` continues.
+    Interrupted {
+        /// 1-based epoch it stopped in.
+        epoch: usize,
+        /// Batches done in it.
+        batch: usize,
+    },
+}
+
+/// Everything a run computes from its inputs once.
+struct Prepared {
+    config: BertConfig,
+    encoder: TextEncoder,
+    train_ids: Vec<Vec<u32>>,
+    train_targets: Vec<Vec<f32>>,
+    validation_ids: Vec<Vec<u32>>,
+    validation_truth: Vec<Vec<bool>>,
+    test_ids: Vec<Vec<u32>>,
+    test_truth: Vec<Vec<bool>>,
+    pos_weight: Tensor,
+    label_names: Vec<String>,
+}
+
+/// Train a classifier; see the crate documentation.
+pub fn train(data: &TrainData, options: &TrainOptions, observer: &mut dyn Observer) -> Result<TrainOutcome, Error> {
+    let config = &options.config;
+    config.check().map_err(|message| Error::Config { path: PathBuf::from("training configuration"), message })?;
+    let prepared = prepare(data, options)?;
+    let device = &options.device;
+    let trainable = TrainableModel::from_pretrained(
+        &prepared.config,
+        &options.base.join("model.safetensors"),
+        data.labels.len(),
+        config.pooling,
+        config.seed,
+        device,
+    )?;
+    let mut optimizer = AdamW::new(
+        &trainable.vars,
+        AdamWParams {
+            beta1: config.beta1,
+            beta2: config.beta2,
+            eps: config.adam_eps,
+            weight_decay: config.weight_decay,
+            max_grad_norm: config.max_grad_norm,
+        },
+    )?;
+    let lengths: Vec<usize> = prepared.train_ids.iter().map(Vec::len).collect();
+    let batches_per_epoch = lengths.len().div_ceil(config.batch_size);
+    let steps_per_epoch = batches_per_epoch.div_ceil(config.grad_accumulation);
+    let total_steps = steps_per_epoch * config.epochs;
+    let warmup_steps = (config.warmup_ratio * total_steps as f64).round() as usize;
+
+    std::fs::create_dir_all(&options.out).map_err(io_error(&options.out))?;
+    let mut best_weights: Option<HashMap<String, Tensor>> = None;
+    let mut state = if options.resume {
+        let loaded = checkpoint::load(&options.out, device)?;
+        let dir = checkpoint_dir(&options.out);
+        if loaded.state.config != *config {
+            return Err(Error::Checkpoint {
+                path: dir,
+                message: "it was written with a different training configuration; resume with the same settings".to_string(),
+            });
+        }
+        if loaded.state.dataset_manifest_sha256 != data.manifest_sha256 {
+            return Err(Error::Checkpoint { path: dir, message: "it was written for a different build of the dataset".to_string() });
+        }
+        set_weights(&trainable, &loaded.weights)?;
+        optimizer.restore(&loaded.optimizer, loaded.state.step)?;
+        best_weights = loaded.best;
+        tracing::info!(epoch = loaded.state.epoch + 1, batch = loaded.state.batch, "resuming");
+        loaded.state
+    } else {
+        RunState {
+            config: config.clone(),
+            dataset_manifest_sha256: data.manifest_sha256.clone(),
+            epoch: 0,
+            batch: 0,
+            epoch_loss: 0.0,
+            epoch_batches: 0,
+            epoch_sequences: 0,
+            epoch_seconds: 0.0,
+            step: 0,
+            rng: SplitMix64::new(config.seed ^ 0x5eed_d20f_0a7e_0001),
+            history: Vec::new(),
+            best: None,
+            epochs_without_improvement: 0,
+            seconds: 0.0,
+        }
+    };
+
+    while state.epoch < config.epochs && !(state.best.is_some() && state.epochs_without_improvement >= config.patience) {
+        let batches = epoch_batches(&lengths, config.batch_size, config.seed, state.epoch);
+        observer.epoch_started(state.epoch + 1, config.epochs, batches.len(), state.batch);
+        let mut clock = Instant::now();
+        while state.batch < batches.len() {
+            let at_step_boundary = state.batch % config.grad_accumulation == 0;
+            if at_step_boundary && options.interrupt.as_ref().is_some_and(|flag| flag.load(Ordering::SeqCst)) {
+                state.epoch_seconds += clock.elapsed().as_secs_f64();
+                save_checkpoint(&options.out, &state, &trainable, &optimizer, best_weights.as_ref())?;
+                return Ok(TrainOutcome::Interrupted { epoch: state.epoch + 1, batch: state.batch });
+            }
+            let batch = &batches[state.batch];
+            let loss = train_batch(&trainable.model, &prepared, batch, &mut state.rng, config.grad_accumulation, device)?;
+            optimizer.accumulate(&loss.backward()?)?;
+            let last_of_step = (state.batch + 1) % config.grad_accumulation == 0 || state.batch + 1 == batches.len();
+            if last_of_step {
+                let lr = linear_warmup_decay(config.learning_rate, state.step, total_steps, warmup_steps);
+                optimizer.apply(lr)?;
+                state.step = optimizer.steps();
+            }
+            let loss = f64::from(loss.to_scalar::<f32>()?) * config.grad_accumulation as f64;
+            state.epoch_loss += loss;
+            state.epoch_batches += 1;
+            state.epoch_sequences += batch.len();
+            state.batch += 1;
+            observer.batch_finished(loss, batch.len());
+        }
+        state.epoch_seconds += clock.elapsed().as_secs_f64();
+        clock = Instant::now();
+
+        let probabilities = predict(&trainable.model, &prepared.encoder, &prepared.validation_ids, config.batch_size * 2, device)?;
+        let thresholds = tune_thresholds(&probabilities, &prepared.validation_truth, config.threshold_min_positives, 0.5);
+        let validation = score(&prepared.label_names, &prepared.validation_truth, &probabilities, &thresholds)?;
+        let record = EpochRecord {
+            epoch: state.epoch + 1,
+            train_loss: state.epoch_loss / state.epoch_batches.max(1) as f64,
+            validation,
+            thresholds,
+            seconds: state.epoch_seconds,
+            sequences_per_second: state.epoch_sequences as f64 / state.epoch_seconds.max(1e-9),
+        };
+        let improved = state.best.is_none_or(|best| record.validation.macro_f1 > state.history[best].validation.macro_f1);
+        tracing::debug!(seconds = clock.elapsed().as_secs_f64(), "validation");
+        observer.epoch_finished(&record, improved);
+        state.seconds += state.epoch_seconds;
+        state.history.push(record);
+        let new_best = if improved {
+            state.best = Some(state.history.len() - 1);
+            state.epochs_without_improvement = 0;
+            best_weights = Some(weights(&trainable)?);
+            best_weights.as_ref()
+        } else {
+            state.epochs_without_improvement += 1;
+            None
+        };
+        state.epoch += 1;
+        state.batch = 0;
+        state.epoch_loss = 0.0;
+        state.epoch_batches = 0;
+        state.epoch_sequences = 0;
+        state.epoch_seconds = 0.0;
+        save_checkpoint(&options.out, &state, &trainable, &optimizer, new_best)?;
+    }
+
+    let best_index = state.best.ok_or_else(|| Error::Data("no epoch was trained".to_string()))?;
+    let best = state.history[best_index].clone();
+    if let Some(weights) = &best_weights {
+        set_weights(&trainable, weights)?;
+    }
+    let test = if prepared.test_ids.is_empty() {
+        None
+    } else {
+        let probabilities = predict(&trainable.model, &prepared.encoder, &prepared.test_ids, config.batch_size * 2, device)?;
+        Some(score(&prepared.label_names, &prepared.test_truth, &probabilities, &best.thresholds)?)
+    };
+    let trained_sequences: f64 = state.history.iter().map(|r| r.sequences_per_second * r.seconds).sum();
+    let card = ModelCard {
+        format: FORMAT_VERSION,
+        labels: data
+            .labels
+            .iter()
+            .zip(&best.thresholds)
+            .map(|(label, threshold)| ModelLabel { name: label.name.clone(), description: label.description.clone(), threshold: *threshold })
+            .collect(),
+        max_length: config.max_length,
+        pooling: config.pooling,
+        base_model: BaseModel {
+            source: options.base.display().to_string(),
+            sha256: sha256_file(&options.base.join("model.safetensors"))?,
+        },
+        dataset: DatasetRef { name: data.dataset.clone(), manifest_sha256: data.manifest_sha256.clone() },
+        training: config.clone(),
+        best_epoch: best.epoch,
+        validation: best.validation.clone(),
+        history: state.history.clone(),
+        test,
+        training_seconds: state.seconds,
+        sequences_per_second: trained_sequences / state.seconds.max(1e-9),
+        device: device_name(device),
+        versions: HashMap::from([
+            ("clause".to_string(), env!("CARGO_PKG_VERSION").to_string()),
+            ("candle".to_string(), "0.11.1".to_string()),
+        ]),
+    };
+    write_model_dir(&options.out, &prepared.config, &weights(&trainable)?, &options.base.join("tokenizer.json"), &card)?;
+    let dir = checkpoint_dir(&options.out);
+    std::fs::remove_dir_all(&dir).map_err(io_error(&dir))?;
+    Ok(TrainOutcome::Finished(Box::new(card)))
+}
+
+fn prepare(data: &TrainData, options: &TrainOptions) -> Result<Prepared, Error> {
+    let base = &options.base;
+    for file in ["config.json", "tokenizer.json", "model.safetensors"] {
+        if !base.join(file).exists() {
+            return Err(Error::BaseModel { path: base.clone(), message: format!("{file} is missing") });
+        }
+    }
+    let mut config = BertConfig::from_file(&base.join("config.json"))?;
+    if let Some(p) = options.config.hidden_dropout {
+        config.hidden_dropout_prob = p;
+    }
+    if options.config.max_length > config.max_position_embeddings {
+        return Err(Error::Config {
+            path: PathBuf::from("training configuration"),
+            message: format!("`max_length` {} exceeds the model's {} positions", options.config.max_length, config.max_position_embeddings),
+        });
+    }
+    let encoder = TextEncoder::from_file(&base.join("tokenizer.json"), options.config.max_length)?;
+    if encoder.vocab_size() > config.vocab_size {
+        return Err(Error::BaseModel {
+            path: base.clone(),
+            message: format!(
+                "tokenizer.json has {} tokens but config.json says vocab_size {}: the tokenizer belongs to another model",
+                encoder.vocab_size(),
+                config.vocab_size
+            ),
+        });
+    }
+    if data.train.is_empty() || data.validation.is_empty() {
+        return Err(Error::Data(format!(
+            "{}: training needs train and validation examples (found {} and {})",
+            data.dataset,
+            data.train.len(),
+            data.validation.len()
+        )));
+    }
+    let label_names: Vec<String> = data.labels.iter().map(|l| l.name.clone()).collect();
+    let truth = |examples: &[Example]| -> Vec<Vec<bool>> {
+        examples.iter().map(|e| label_names.iter().map(|l| e.labels.contains(l)).collect()).collect()
+    };
+    let ids = |examples: &[Example]| -> Result<Vec<Vec<u32>>, Error> {
+        let texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
+        let mut out = Vec::with_capacity(texts.len());
+        for chunk in texts.chunks(2048) {
+            out.extend(encoder.token_ids(chunk)?);
+        }
+        Ok(out)
+    };
+    let train_truth = truth(&data.train);
+    let positives: Vec<usize> = (0..label_names.len()).map(|j| train_truth.iter().filter(|row| row[j]).count()).collect();
+    let weights = pos_weights(&positives, data.train.len(), options.config.pos_weight_cap);
+    tracing::info!(?positives, ?weights, "positive weights");
+    Ok(Prepared {
+        pos_weight: Tensor::new(weights.as_slice(), &options.device)?,
+        train_targets: train_truth.iter().map(|row| row.iter().map(|&b| f32::from(u8::from(b))).collect()).collect(),
+        train_ids: ids(&data.train)?,
+        validation_ids: ids(&data.validation)?,
+        validation_truth: truth(&data.validation),
+        test_ids: ids(&data.test)?,
+        test_truth: truth(&data.test),
+        encoder,
+        config,
+        label_names,
+    })
+}
+
+/// Forward and loss of one micro-batch, scaled for accumulation.
+fn train_batch(
+    model: &BertClassifier,
+    prepared: &Prepared,
+    batch: &[usize],
+    rng: &mut SplitMix64,
+    accumulation: usize,
+    device: &Device,
+) -> Result<Tensor, Error> {
+    let sequences: Vec<&[u32]> = batch.iter().map(|&i| prepared.train_ids[i].as_slice()).collect();
+    let encoded = prepared.encoder.batch(&sequences, device)?;
+    let targets: Vec<f32> = batch.iter().flat_map(|&i| prepared.train_targets[i].iter().copied()).collect();
+    let targets = Tensor::from_vec(targets, (batch.len(), prepared.label_names.len()), device)?;
+    let logits = model.forward(&encoded.ids, &encoded.attention_mask, Some(rng))?;
+    Ok((weighted_bce_with_logits(&logits, &targets, &prepared.pos_weight)? / accumulation as f64)?)
+}
+
+/// Sigmoid probabilities of every sequence, in input order.
+pub fn predict(
+    model: &BertClassifier,
+    encoder: &TextEncoder,
+    ids: &[Vec<u32>],
+    batch_size: usize,
+    device: &Device,
+) -> Result<Vec<Vec<f32>>, Error> {
+    let lengths: Vec<usize> = ids.iter().map(Vec::len).collect();
+    let mut out = vec![Vec::new(); ids.len()];
+    for batch in sorted_batches(&lengths, batch_size) {
+        let sequences: Vec<&[u32]> = batch.iter().map(|&i| ids[i].as_slice()).collect();
+        let encoded = encoder.batch(&sequences, device)?;
+        let logits = model.forward(&encoded.ids, &encoded.attention_mask, None)?;
+        let probabilities: Vec<Vec<f32>> = candle_nn::ops::sigmoid(&logits)?.to_dtype(DType::F32)?.to_vec2()?;
+        for (index, row) in batch.into_iter().zip(probabilities) {
+            out[index] = row;
+        }
+    }
+    Ok(out)
+}
+
+fn score(names: &[String], truth: &[Vec<bool>], probabilities: &[Vec<f32>], thresholds: &[f32]) -> Result<Metrics, Error> {
+    evaluate(names, truth, &decide(probabilities, thresholds)).map_err(|err| Error::Data(err.to_string()))
+}
+
+/// A copy of the current weights by name. A copy, not a view: `Var::set`
+/// writes in place, so a view of the best epoch's weights would follow later
+/// updates.
+pub fn weights(trainable: &TrainableModel) -> Result<HashMap<String, Tensor>, Error> {
+    let data = trainable.vars.data().lock().map_err(|_| Error::Data("parameter lock poisoned".to_string()))?;
+    data.iter().map(|(name, var)| Ok((name.clone(), var.as_tensor().copy()?))).collect()
+}
+
+fn set_weights(trainable: &TrainableModel, weights: &HashMap<String, Tensor>) -> Result<(), Error> {
+    let data = trainable.vars.data().lock().map_err(|_| Error::Data("parameter lock poisoned".to_string()))?;
+    for (name, var) in data.iter() {
+        let tensor = weights.get(name).ok_or_else(|| Error::Data(format!("checkpoint lacks `{name}`")))?;
+        var.set(tensor)?;
+    }
+    Ok(())
+}
+
+fn save_checkpoint(
+    out: &Path,
+    state: &RunState,
+    trainable: &TrainableModel,
+    optimizer: &AdamW,
+    best: Option<&HashMap<String, Tensor>>,
+) -> Result<(), Error> {
+    let weights = weights(trainable)?;
+    let optimizer = optimizer.state();
+    checkpoint::save(out, state, &CheckpointTensors { weights: &weights, optimizer: &optimizer, best })
+}
+
+fn sha256_file(path: &Path) -> Result<String, Error> {
+    let bytes = std::fs::read(path).map_err(io_error(path))?;
+    Ok(Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn device_name(device: &Device) -> String {
+    match device.location() {
+        candle_core::DeviceLocation::Cpu => "cpu".to_string(),
+        candle_core::DeviceLocation::Cuda { gpu_id } => format!("cuda:{gpu_id}"),
+        candle_core::DeviceLocation::Metal { gpu_id } => format!("metal:{gpu_id}"),
+    }
+}
