@@ -44,6 +44,84 @@ pub enum Command {
     /// Build and inspect labelled datasets.
     #[command(subcommand)]
     Dataset(DatasetCommand),
+
+    /// Fine-tune a pretrained encoder into a multi-label classifier for a
+    /// dataset recipe.
+    ///
+    /// Builds the dataset first if it is missing or older than its recipe.
+    /// Validation decides the epoch kept (macro-F1, with early stopping) and
+    /// the per-label thresholds; the test split is scored once, at the end.
+    /// The output directory follows the Hugging Face layout (config.json,
+    /// model.safetensors, tokenizer.json) plus clause.json. A checkpoint is
+    /// written every epoch and on Ctrl-C; `--resume` continues from it.
+    Train(TrainArgs),
+}
+
+/// Arguments of `clause train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// The dataset recipe directory (`datasets/<name>`).
+    #[arg(value_name = "DATASET")]
+    pub dataset: PathBuf,
+
+    /// Base model directory with config.json, tokenizer.json and
+    /// model.safetensors (`bash scripts/fetch-base-model` puts
+    /// all-MiniLM-L6-v2 at the default).
+    #[arg(long, value_name = "DIR", default_value = "models/base/all-MiniLM-L6-v2")]
+    pub base: PathBuf,
+
+    /// Output model directory.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// TOML file of hyper-parameters (any field of the training
+    /// configuration; flags below override it).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Passes over the training split at most.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+
+    /// Examples per batch.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+
+    /// Peak learning rate.
+    #[arg(long)]
+    pub learning_rate: Option<f64>,
+
+    /// Tokens per text at most.
+    #[arg(long)]
+    pub max_length: Option<usize>,
+
+    /// How token states become one vector: `mean` (default) or `cls`.
+    #[arg(long, value_enum)]
+    pub pooling: Option<PoolingArg>,
+
+    /// Seed of data order, dropout and the head's initial weights.
+    #[arg(long)]
+    pub seed: Option<u64>,
+
+    /// Continue an interrupted run from `<OUT>/checkpoint` (same settings).
+    #[arg(long)]
+    pub resume: bool,
+
+    /// `cpu`, `cuda` or `cuda:N` (GPU needs a build with `--features cuda`).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+
+    #[command(flatten)]
+    pub data_root: DataRootArgs,
+}
+
+/// Pooling choices on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PoolingArg {
+    /// Mean of token states.
+    Mean,
+    /// BERT pooler on the [CLS] state.
+    Cls,
 }
 
 /// Arguments of `clause segment`.

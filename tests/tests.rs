@@ -6,3 +6,4 @@ mod util;
 mod bad_input;
 mod dataset;
 mod segment;
+mod train;

@@ -31,7 +31,7 @@ impl Run {
     #[track_caller]
     pub fn fails_with(&self, needles: &[&str]) -> &str {
         assert_eq!(self.code, Some(1), "expected exit 1\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
-        assert!(self.stderr.starts_with("error: "), "stderr:\n{}", self.stderr);
+        assert!(self.stderr.lines().any(|l| l.starts_with("error: ")), "stderr:\n{}", self.stderr);
         assert!(!self.stderr.contains("panicked"), "stderr:\n{}", self.stderr);
         for needle in needles {
             assert!(self.stderr.contains(needle), "stderr lacks {needle:?}:\n{}", self.stderr);

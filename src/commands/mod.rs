@@ -2,6 +2,7 @@
 
 mod dataset;
 mod segment;
+mod train;
 
 use std::io::Write;
 
@@ -13,5 +14,6 @@ pub fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Segment(args) => segment::run(&args, out),
         Command::Dataset(DatasetCommand::Build(args)) => dataset::build(&args, out),
         Command::Dataset(DatasetCommand::Stats(args)) => dataset::stats(&args, out),
+        Command::Train(args) => train::run(&args, out),
     }
 }

@@ -226,8 +226,10 @@ impl LoadedRecipe {
 fn describe_toml_error(text: &str, err: &toml::de::Error) -> String {
     match err.span() {
         Some(span) => {
+            // Quote the line, so the message names the key as well as the problem.
             let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-            format!("line {line}: {}", err.message())
+            let quoted = text.lines().nth(line - 1).unwrap_or("").trim();
+            format!("line {line} (`{quoted}`): {}", err.message())
         }
         None => err.message().to_string(),
     }

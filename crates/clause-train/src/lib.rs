@@ -12,6 +12,7 @@ pub mod batches;
 pub mod checkpoint;
 pub mod config;
 pub mod export;
+pub mod fixtures;
 pub mod loss;
 pub mod optim;
 pub mod schedule;

@@ -1,0 +1,238 @@
+//! `clause train`.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use candle_core::Device;
+use clause_data::build::{BuildOptions, MANIFEST_FILE, build, read_manifest, read_split};
+use clause_data::recipe::LoadedRecipe;
+use clause_data::split::Split;
+use clause_infer::model::Pooling;
+use clause_train::TrainConfig;
+use clause_train::checkpoint::EpochRecord;
+use clause_train::trainer::{LabelInfo, Observer, TrainData, TrainOptions, TrainOutcome, train};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::cli::{PoolingArg, TrainArgs};
+
+pub fn run(args: &TrainArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let config = training_config(args)?;
+    let recipe = LoadedRecipe::load(&args.dataset)?;
+    let manifest = match read_manifest(&recipe) {
+        Ok(manifest) if manifest.recipe.sha256 == recipe.sha256 => manifest,
+        _ => {
+            eprintln!("building {} (missing or older than its recipe)", recipe.recipe.name);
+            build(&recipe, &BuildOptions { data_root: args.data_root.data_root.clone() })?.manifest
+        }
+    };
+    let manifest_path = recipe.build_dir().join(MANIFEST_FILE);
+    let manifest_sha256 =
+        clause_data::hash::sha256_hex(&std::fs::read(&manifest_path).with_context(|| manifest_path.display().to_string())?);
+    let data = TrainData {
+        dataset: manifest.dataset.clone(),
+        manifest_sha256,
+        labels: recipe
+            .recipe
+            .labels
+            .iter()
+            .map(|l| LabelInfo { name: l.name.clone(), description: l.description.clone() })
+            .collect(),
+        train: read_split(&recipe, Split::Train)?,
+        validation: read_split(&recipe, Split::Validation)?,
+        test: read_split(&recipe, Split::Test)?,
+    };
+    let interrupt = Arc::new(AtomicBool::new(false));
+    let flag = interrupt.clone();
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            // A second Ctrl-C does not wait for the checkpoint.
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupted: writing a checkpoint (Ctrl-C again to quit at once)");
+    })
+    .context("installing the Ctrl-C handler")?;
+    let options = TrainOptions {
+        base: args.base.clone(),
+        out: args.out.clone(),
+        config,
+        device: device(&args.device)?,
+        resume: args.resume,
+        interrupt: Some(interrupt),
+    };
+    eprintln!(
+        "training on {} train / {} validation examples of {} ({} labels)",
+        data.train.len(),
+        data.validation.len(),
+        data.dataset,
+        data.labels.len()
+    );
+    let mut progress = Progress::new();
+    match train(&data, &options, &mut progress)? {
+        TrainOutcome::Interrupted { epoch, batch } => {
+            writeln!(out, "stopped in epoch {epoch} after {batch} batches; continue with the same command and --resume")?;
+            std::process::exit(130);
+        }
+        TrainOutcome::Finished(card) => {
+            writeln!(out, "model written to {}", args.out.display())?;
+            writeln!(
+                out,
+                "best epoch {} of {}; {:.0} s of training, {:.1} sequences/s on {}",
+                card.best_epoch,
+                card.history.len(),
+                card.training_seconds,
+                card.sequences_per_second,
+                card.device
+            )?;
+            writeln!(out, "\n{:<16} {:>9} {:>9} {:>9}", "label", "threshold", "val F1", "test F1")?;
+            for (index, label) in card.labels.iter().enumerate() {
+                let test = card.test.as_ref().map_or("-".to_string(), |t| format!("{:.3}", t.labels[index].f1));
+                writeln!(out, "{:<16} {:>9.3} {:>9.3} {:>9}", label.name, label.threshold, card.validation.labels[index].f1, test)?;
+            }
+            for (name, val, test) in [
+                ("micro-F1", card.validation.micro_f1, card.test.as_ref().map(|t| t.micro_f1)),
+                ("macro-F1", card.validation.macro_f1, card.test.as_ref().map(|t| t.macro_f1)),
+                ("LexGLUE macro", card.validation.lexglue_macro_f1, card.test.as_ref().map(|t| t.lexglue_macro_f1)),
+            ] {
+                let test = test.map_or("-".to_string(), |t| format!("{t:.3}"));
+                writeln!(out, "{name:<16} {:>9} {val:>9.3} {test:>9}", "")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn training_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
+    let mut config = match &args.config {
+        Some(path) => TrainConfig::from_file(path)?,
+        None => TrainConfig::default(),
+    };
+    if let Some(v) = args.epochs {
+        config.epochs = v;
+    }
+    if let Some(v) = args.batch_size {
+        config.batch_size = v;
+    }
+    if let Some(v) = args.learning_rate {
+        config.learning_rate = v;
+    }
+    if let Some(v) = args.max_length {
+        config.max_length = v;
+    }
+    if let Some(v) = args.seed {
+        config.seed = v;
+    }
+    if let Some(pooling) = args.pooling {
+        config.pooling = match pooling {
+            PoolingArg::Mean => Pooling::Mean,
+            PoolingArg::Cls => Pooling::Cls,
+        };
+    }
+    if let Err(message) = config.check() {
+        bail!("training configuration: {message}");
+    }
+    Ok(config)
+}
+
+/// `cpu`, `cuda`, `cuda:N`; a GPU that cannot be opened falls back to the
+/// CPU with a message, since a long run on the CPU beats no run.
+fn device(spec: &str) -> anyhow::Result<Device> {
+    let ordinal = match spec {
+        "cpu" => return Ok(Device::Cpu),
+        "cuda" => 0,
+        other => match other.strip_prefix("cuda:").map(str::parse::<usize>) {
+            Some(Ok(n)) => n,
+            _ => bail!("--device {other:?}: expected cpu, cuda or cuda:N"),
+        },
+    };
+    match Device::new_cuda(ordinal) {
+        Ok(device) => Ok(device),
+        Err(err) => {
+            eprintln!("warning: cannot use cuda:{ordinal} ({err}); training on the CPU");
+            Ok(Device::Cpu)
+        }
+    }
+}
+
+/// Progress bars on a terminal; a log line every 50 batches otherwise.
+struct Progress {
+    bar: Option<ProgressBar>,
+    terminal: bool,
+    epoch: usize,
+    epochs: usize,
+    batches: usize,
+    done: usize,
+    loss: f64,
+    sequences: usize,
+    started: Instant,
+}
+
+impl Progress {
+    fn new() -> Self {
+        Self {
+            bar: None,
+            terminal: std::io::stderr().is_terminal(),
+            epoch: 0,
+            epochs: 0,
+            batches: 0,
+            done: 0,
+            loss: 0.0,
+            sequences: 0,
+            started: Instant::now(),
+        }
+    }
+}
+
+impl Observer for Progress {
+    fn epoch_started(&mut self, epoch: usize, epochs: usize, batches: usize, done: usize) {
+        (self.epoch, self.epochs, self.batches, self.done) = (epoch, epochs, batches, done);
+        (self.loss, self.sequences, self.started) = (0.0, 0, Instant::now());
+        if self.terminal {
+            let bar = ProgressBar::with_draw_target(Some(batches as u64), ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} batches  {msg}  ETA {eta}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+            );
+            bar.set_prefix(format!("{epoch}/{epochs}"));
+            bar.set_position(done as u64);
+            self.bar = Some(bar);
+        }
+    }
+
+    fn batch_finished(&mut self, loss: f64, sequences: usize) {
+        self.done += 1;
+        self.loss = if self.sequences == 0 { loss } else { 0.98 * self.loss + 0.02 * loss };
+        self.sequences += sequences;
+        let rate = self.sequences as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
+        match &self.bar {
+            Some(bar) => {
+                bar.set_position(self.done as u64);
+                bar.set_message(format!("loss {:.4}  {rate:.1} seq/s", self.loss));
+            }
+            None if self.done % 50 == 0 || self.done == self.batches => eprintln!(
+                "epoch {}/{} batch {}/{} loss {:.4} {rate:.1} seq/s",
+                self.epoch, self.epochs, self.done, self.batches, self.loss
+            ),
+            None => {}
+        }
+    }
+
+    fn epoch_finished(&mut self, record: &EpochRecord, improved: bool) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        eprintln!(
+            "epoch {}: train loss {:.4}, validation macro-F1 {:.3} micro-F1 {:.3}{} ({:.0} s, {:.1} seq/s)",
+            record.epoch,
+            record.train_loss,
+            record.validation.macro_f1,
+            record.validation.micro_f1,
+            if improved { ", best so far" } else { "" },
+            record.seconds,
+            record.sequences_per_second
+        );
+    }
+}

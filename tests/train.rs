@@ -1,0 +1,105 @@
+//! `clause train` end to end on a tiny random base model and a small table
+//! dataset, both written by the test.
+
+use std::path::Path;
+
+use crate::util::{clause_in, read, sha256, write};
+
+/// A project with a tiny base model in `base/` and a recipe `datasets/x`
+/// over `data/t.jsonl`: documents A (train), B (validation), C (test).
+fn project(dir: &Path) {
+    std::fs::create_dir_all(dir.join("base")).expect("mkdir");
+    clause_train::fixtures::tiny_base(&dir.join("base")).expect("tiny base");
+    let words = clause_train::fixtures::WORDS;
+    let mut rows = String::new();
+    for i in 0..48 {
+        let document = ["A", "A", "A", "A", "B", "C"][i % 6];
+        let mut text = vec![words[6 + i % 6], words[6 + (i / 6) % 6]];
+        let mut labels = Vec::new();
+        if i % 2 == 0 {
+            text.push(words[i % 4 / 2]);
+            labels.push("\"surveillance\"");
+        }
+        if i % 3 == 0 {
+            text.push(words[4 + i % 2]);
+            labels.push("\"secrecy\"");
+        }
+        rows.push_str(&format!(
+            "{{\"id\": \"r{i}\", \"text\": \"{}\", \"labels\": [{}], \"doc\": \"{document}\"}}\n",
+            text.join(" "),
+            labels.join(", ")
+        ));
+    }
+    let table = dir.join("data/t.jsonl");
+    write(&table, rows);
+    write(
+        &dir.join("datasets/x/dataset.toml"),
+        format!(
+            r#"name = "x"
+description = "tiny"
+[[labels]]
+name = "surveillance"
+description = "search and seizure words"
+[[labels]]
+name = "secrecy"
+description = "secrecy words"
+[[sources]]
+format = "table"
+path = "t.jsonl"
+sha256 = "{}"
+id_column = "id"
+document_column = "doc"
+[split]
+method = "documents"
+validation = ["B"]
+test = ["C"]
+"#,
+            sha256(&table)
+        ),
+    );
+}
+
+#[test]
+fn train_builds_the_dataset_and_writes_a_model_directory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    project(dir.path());
+    let run = clause_in(
+        dir.path(),
+        &["train", "datasets/x", "--base", "base", "--out", "model", "--epochs", "3", "--batch-size", "8", "--data-root", "data"],
+    );
+    let out = run.ok();
+    assert!(out.contains("model written to model") && out.contains("surveillance") && out.contains("LexGLUE macro"), "{out}");
+    assert!(run.stderr.contains("building x") && run.stderr.contains("epoch 3:"), "{}", run.stderr);
+    let card: serde_json::Value = serde_json::from_str(&read(&dir.path().join("model/clause.json"))).expect("clause.json");
+    assert_eq!(card["labels"][0]["name"], "surveillance");
+    assert_eq!(card["labels"][1]["description"], "secrecy words");
+    assert_eq!(card["pooling"], "mean");
+    assert_eq!(card["history"].as_array().expect("history").len(), 3);
+    assert!(card["test"]["micro_f1"].is_number());
+    assert_eq!(card["dataset"]["manifest_sha256"], sha256(&dir.path().join("datasets/x/build/manifest.json")));
+    assert_eq!(card["base_model"]["sha256"], sha256(&dir.path().join("base/model.safetensors")));
+    let config: serde_json::Value = serde_json::from_str(&read(&dir.path().join("model/config.json"))).expect("config.json");
+    assert_eq!(config["id2label"]["0"], "surveillance");
+    assert_eq!(config["problem_type"], "multi_label_classification");
+    assert_eq!(config["hidden_size"], 16);
+    assert_eq!(read(&dir.path().join("model/tokenizer.json")), read(&dir.path().join("base/tokenizer.json")));
+}
+
+#[test]
+fn train_errors_name_the_file_or_setting() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    project(dir.path());
+    let base = ["train", "datasets/x", "--base", "base", "--out", "model", "--data-root", "data"];
+    let with = |extra: &[&str]| {
+        let mut args: Vec<&str> = base.to_vec();
+        args.extend_from_slice(extra);
+        clause_in(dir.path(), &args)
+    };
+    with(&["--resume"]).fails_with(&["checkpoint", "no checkpoint to resume from"]);
+    write(&dir.path().join("train.toml"), "epochs = 2\nlearning_rate = \"fast\"\n");
+    with(&["--config", "train.toml"]).fails_with(&["train.toml", "line 2", "learning_rate"]);
+    with(&["--batch-size", "0"]).fails_with(&["`batch_size` must be at least 1"]);
+    with(&["--device", "tpu"]).fails_with(&["--device", "expected cpu, cuda or cuda:N"]);
+    std::fs::remove_file(dir.path().join("base/model.safetensors")).expect("remove");
+    with(&[]).fails_with(&["base model base", "model.safetensors is missing"]);
+}
