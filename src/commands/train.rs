@@ -212,7 +212,7 @@ impl Observer for Progress {
                 bar.set_position(self.done as u64);
                 bar.set_message(format!("loss {:.4}  {rate:.1} seq/s", self.loss));
             }
-            None if self.done % 50 == 0 || self.done == self.batches => eprintln!(
+            None if self.done.is_multiple_of(50) || self.done == self.batches => eprintln!(
                 "epoch {}/{} batch {}/{} loss {:.4} {rate:.1} seq/s",
                 self.epoch, self.epochs, self.done, self.batches, self.loss
             ),
