@@ -189,7 +189,8 @@ fn sync_and_hash(path: &Path) -> Result<String, Error> {
     hash_file(path)
 }
 
-fn hash_file(path: &Path) -> Result<String, Error> {
+/// Lower-case hex sha256 of a file.
+pub(crate) fn hash_file(path: &Path) -> Result<String, Error> {
     let bytes = std::fs::read(path).map_err(io_error(path))?;
     Ok(Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect())
 }

@@ -12,7 +12,6 @@ use clause_infer::metrics::{Metrics, decide, evaluate, tune_thresholds};
 use clause_infer::model::{BertClassifier, BertConfig, TrainableModel};
 use clause_infer::rng::SplitMix64;
 use clause_infer::tokenize::TextEncoder;
-use sha2::{Digest, Sha256};
 
 use crate::batches::{epoch_batches, sorted_batches};
 use crate::checkpoint::{self, CheckpointTensors, EpochRecord, RunState, checkpoint_dir};
@@ -263,7 +262,7 @@ pub fn train(data: &TrainData, options: &TrainOptions, observer: &mut dyn Observ
         pooling: config.pooling,
         base_model: BaseModel {
             source: options.base.display().to_string(),
-            sha256: sha256_file(&options.base.join("model.safetensors"))?,
+            sha256: checkpoint::hash_file(&options.base.join("model.safetensors"))?,
         },
         dataset: DatasetRef { name: data.dataset.clone(), manifest_sha256: data.manifest_sha256.clone() },
         training: config.clone(),
@@ -421,11 +420,6 @@ fn save_checkpoint(
     let weights = weights(trainable)?;
     let optimizer = optimizer.state();
     checkpoint::save(out, state, &CheckpointTensors { weights: &weights, optimizer: &optimizer, best })
-}
-
-fn sha256_file(path: &Path) -> Result<String, Error> {
-    let bytes = std::fs::read(path).map_err(io_error(path))?;
-    Ok(Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect())
 }
 
 fn device_name(device: &Device) -> String {
