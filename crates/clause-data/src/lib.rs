@@ -2,26 +2,26 @@
 //! own annotations.
 //!
 //! The pieces, in the order a build uses them: [`recipe`] reads
-//! `datasets/<name>/dataset.toml`; [`sources`] reads the raw documents it
-//! names ([`segment`] for drafts, [`claudette`] for the Terms of Service
-//! corpus, [`table`] for CSV/JSONL/Parquet); [`annotations`] joins the
-//! project's labels to segmented provisions; [`split`] assigns examples to
-//! train/validation/test; [`leakage`] finds texts shared between splits;
-//! [`build`] writes the Parquet files and the manifest; [`stats`] reads them
-//! back.
+//! `datasets/<name>/dataset.toml`; the raw documents it names are read by
+//! [`segment`] (drafts), [`claudette`] (the Terms of Service corpus) and
+//! [`table`] (CSV/JSONL/Parquet) into [`example::Example`]s; [`annotations`]
+//! joins the project's labels to segmented provisions; [`split`] assigns
+//! examples to train/validation/test; [`leakage`] finds texts shared between
+//! splits; [`build`] writes the Parquet files and the manifest, pinned by
+//! [`hash`]; [`stats`] reads them back.
 
 pub mod annotations;
 pub mod build;
 pub mod claudette;
-pub mod example;
-pub mod recipe;
-pub mod table;
 pub mod error;
+pub mod example;
 pub mod hash;
 pub mod leakage;
+pub mod recipe;
 pub mod segment;
 pub mod split;
 pub mod stats;
+pub mod table;
 pub mod text;
 
 pub use error::{Error, Result};
