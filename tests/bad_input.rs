@@ -55,7 +55,9 @@ impl Fixture {
         let names = listing(&self.recipe_dir());
         assert!(names.iter().all(|n| !n.starts_with(".build")), "staging left behind: {names:?}");
         match before {
-            Some(manifest) => assert_eq!(manifest, read(&self.recipe_dir().join("build/manifest.json")), "previous build changed"),
+            Some(manifest) => {
+                assert_eq!(manifest, read(&self.recipe_dir().join("build/manifest.json")), "previous build changed")
+            }
             None => assert!(!self.recipe_dir().join("build").exists(), "a build directory was written"),
         }
     }
@@ -116,7 +118,10 @@ test = ["t2"]
             sha256(&one),
             sha256(&two)
         )
-        .replace("[[labels]]\nname = \"secrecy\"", "[[labels]]\nname = \"criminalisation\"\ndescription = \"k\"\n[[labels]]\nname = \"secrecy\"");
+        .replace(
+            "[[labels]]\nname = \"secrecy\"",
+            "[[labels]]\nname = \"criminalisation\"\ndescription = \"k\"\n[[labels]]\nname = \"secrecy\"",
+        );
         self.file("dataset.toml", &recipe);
         recipe
     }
@@ -144,7 +149,8 @@ fn the_fixture_builds() {
     fixture.drafts();
     let out = fixture.build().ok().to_string();
     assert!(out.contains("surveillance"), "{out}");
-    let manifest: serde_json::Value = serde_json::from_str(&read(&fixture.recipe_dir().join("build/manifest.json"))).expect("json");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&read(&fixture.recipe_dir().join("build/manifest.json"))).expect("json");
     assert_eq!(manifest["outputs"]["train"]["rows"], 4);
     assert_eq!(manifest["outputs"]["test"]["rows"], 2);
     assert_eq!(manifest["outputs"]["validation"]["rows"], 0);
@@ -210,7 +216,11 @@ fn provision_without_annotation_and_annotation_given_twice() {
 
     write(&path, format!("{text}{}\n", text.lines().find(|l| l.starts_with("t2:art1\t")).expect("line")));
     let first = fixture.annotation_line("t2.tsv", "t2:art1");
-    fixture.fails_cleanly(&[&format!("t2.tsv:{}", text.lines().count() + 1), "annotated again", &format!("t2.tsv:{first}")]);
+    fixture.fails_cleanly(&[
+        &format!("t2.tsv:{}", text.lines().count() + 1),
+        "annotated again",
+        &format!("t2.tsv:{first}"),
+    ]);
 }
 
 #[test]
@@ -292,7 +302,11 @@ fn malformed_csv_and_jsonl_lines() {
     let fixture = Fixture::new();
     table_recipe(&fixture, "t.csv", "text,labels\nWe are not liable.,ltd\nFine,\"ltd\",extra\n");
     fixture.fails_cleanly(&["t.csv:3", "expected 2 fields"]);
-    table_recipe(&fixture, "t.jsonl", "{\"text\": \"We are not liable.\", \"labels\": [\"ltd\"]}\n{\"text\": \"x\", \"labels\": \n");
+    table_recipe(
+        &fixture,
+        "t.jsonl",
+        "{\"text\": \"We are not liable.\", \"labels\": [\"ltd\"]}\n{\"text\": \"x\", \"labels\": \n",
+    );
     fixture.fails_cleanly(&["t.jsonl:2", "invalid JSON"]);
     table_recipe(&fixture, "u.jsonl", "{\"text\": \"We are not liable.\", \"labels\": [\"ltd\", \"arbitration\"]}\n");
     fixture.fails_cleanly(&["u.jsonl:row 1 column `labels`", "unknown label `arbitration`"]);

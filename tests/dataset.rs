@@ -11,7 +11,10 @@ fn manifest(recipe: &std::path::Path) -> serde_json::Value {
 fn build(dir: &std::path::Path, name: &str) -> (std::path::PathBuf, String) {
     let recipe = copy_recipe(dir, name);
     let root = data_root();
-    let run = clause_in(dir, &["dataset", "build", &format!("datasets/{name}"), "--data-root", root.to_str().expect("utf-8")]);
+    let run = clause_in(
+        dir,
+        &["dataset", "build", &format!("datasets/{name}"), "--data-root", root.to_str().expect("utf-8")],
+    );
     let out = run.ok().to_string();
     (recipe, out)
 }
@@ -25,7 +28,8 @@ fn tos_unfair_splits_by_company() {
     let test_companies = ["Amazon", "Evernote", "Linkedin", "Snap", "Uber"];
     assert_eq!(manifest["documents"]["test"], serde_json::json!(test_companies));
     assert_eq!(manifest["outputs"]["test"]["rows"], 1294);
-    let total: u64 = ["train", "validation", "test"].iter().map(|s| manifest["outputs"][s]["rows"].as_u64().expect("rows")).sum();
+    let total: u64 =
+        ["train", "validation", "test"].iter().map(|s| manifest["outputs"][s]["rows"].as_u64().expect("rows")).sum();
     assert_eq!(total, 17_383);
     for split in ["train", "validation"] {
         let documents = manifest["documents"][split].as_array().expect("documents");
@@ -35,9 +39,13 @@ fn tos_unfair_splits_by_company() {
     }
     assert_eq!(manifest["documents"]["train"].as_array().expect("train").len(), 40);
     // Label totals as the corpus README counts them (levels 2 and 3).
-    let expected = [("a", 64), ("ch", 224), ("cr", 105), ("j", 95), ("law", 82), ("ltd", 498), ("ter", 285), ("use", 119)];
+    let expected =
+        [("a", 64), ("ch", 224), ("cr", 105), ("j", 95), ("law", 82), ("ltd", 498), ("ter", 285), ("use", 119)];
     for (label, count) in expected {
-        let sum: u64 = ["train", "validation", "test"].iter().map(|s| manifest["label_counts"][s][label].as_u64().expect("count")).sum();
+        let sum: u64 = ["train", "validation", "test"]
+            .iter()
+            .map(|s| manifest["label_counts"][s][label].as_u64().expect("count"))
+            .sum();
         assert_eq!(sum, count, "{label}");
         assert!(manifest["label_counts"]["train"][label].as_u64().expect("count") > 0, "{label}");
     }
@@ -46,7 +54,10 @@ fn tos_unfair_splits_by_company() {
         let file = recipe.join("build").join(format!("{split}.parquet"));
         assert_eq!(manifest["outputs"][split]["sha256"], sha256(&file), "{split}");
     }
-    assert_eq!(listing(&recipe.join("build")), ["manifest.json", "test.parquet", "train.parquet", "validation.parquet"]);
+    assert_eq!(
+        listing(&recipe.join("build")),
+        ["manifest.json", "test.parquet", "train.parquet", "validation.parquet"]
+    );
 }
 
 #[test]
@@ -54,7 +65,8 @@ fn treaty_risk_holds_every_provision_with_labels() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (recipe, _) = build(dir.path(), "treaty-risk");
     let manifest = manifest(&recipe);
-    let rows: u64 = ["train", "validation", "test"].iter().map(|s| manifest["outputs"][s]["rows"].as_u64().expect("rows")).sum();
+    let rows: u64 =
+        ["train", "validation", "test"].iter().map(|s| manifest["outputs"][s]["rows"].as_u64().expect("rows")).sum();
     // Every provision that `clause segment` finds in the eight texts.
     let mut provisions = 0;
     for file in treaty_files() {
@@ -109,7 +121,11 @@ fn builds_are_byte_identical() {
         // Rebuilding in place replaces the build and changes nothing.
         let before = read(&a.join("build/manifest.json"));
         let root = data_root();
-        clause_in(first.path(), &["-q", "dataset", "build", &format!("datasets/{name}"), "--data-root", root.to_str().expect("utf-8")]).ok();
+        clause_in(
+            first.path(),
+            &["-q", "dataset", "build", &format!("datasets/{name}"), "--data-root", root.to_str().expect("utf-8")],
+        )
+        .ok();
         assert_eq!(before, read(&a.join("build/manifest.json")), "{name}");
         assert_eq!(listing(&a), listing(&b), "{name}: no staging directories left behind");
     }

@@ -28,7 +28,20 @@ fn every_treaty_file_segments_into_the_expected_provisions() {
         assert_eq!(records.len(), expected, "{document}");
         let mut ids = std::collections::HashSet::new();
         for record in &records {
-            for field in ["id", "document", "instrument", "chapter", "article", "paragraph", "title", "kind", "text", "line", "start", "end"] {
+            for field in [
+                "id",
+                "document",
+                "instrument",
+                "chapter",
+                "article",
+                "paragraph",
+                "title",
+                "kind",
+                "text",
+                "line",
+                "start",
+                "end",
+            ] {
                 assert!(record.get(field).is_some(), "{document}: {field} missing in {record}");
             }
             let id = record["id"].as_str().expect("id");
@@ -37,13 +50,20 @@ fn every_treaty_file_segments_into_the_expected_provisions() {
             let text = record["text"].as_str().expect("text");
             assert!(!text.is_empty(), "{id}");
             // The byte range holds the provision: its last word is there.
-            let (start, end) = (record["start"].as_u64().expect("start") as usize, record["end"].as_u64().expect("end") as usize);
+            let (start, end) =
+                (record["start"].as_u64().expect("start") as usize, record["end"].as_u64().expect("end") as usize);
             let span = &source[start..end];
             let last_word = text.split_whitespace().last().expect("a word");
-            assert!(span.trim_end().ends_with(last_word), "{id}: span ends {:?}, text ends {last_word:?}", &span[span.len().saturating_sub(40)..]);
+            assert!(
+                span.trim_end().ends_with(last_word),
+                "{id}: span ends {:?}, text ends {last_word:?}",
+                &span[span.len().saturating_sub(40)..]
+            );
             match record["kind"].as_str().expect("kind") {
                 "paragraph" => assert!(record["paragraph"].is_string() && record["article"].is_string(), "{id}"),
-                "article" | "article_intro" => assert!(record["article"].is_string() && record["paragraph"].is_null(), "{id}"),
+                "article" | "article_intro" => {
+                    assert!(record["article"].is_string() && record["paragraph"].is_null(), "{id}")
+                }
                 "preamble" | "closing" => assert!(record["article"].is_null(), "{id}"),
                 other => panic!("{id}: unexpected kind {other}"),
             }
@@ -61,7 +81,12 @@ fn known_provisions_have_their_fields() {
     assert_eq!(art21["title"], "Interception of content data");
     assert_eq!(art21["article"], "21");
     assert_eq!(art21["paragraph"], "3");
-    assert!(art21["chapter"].as_str().expect("chapter").starts_with("Chapter II – MEASURES TO BE TAKEN AT THE NATIONAL LEVEL > Section 2"));
+    assert!(
+        art21["chapter"]
+            .as_str()
+            .expect("chapter")
+            .starts_with("Chapter II – MEASURES TO BE TAKEN AT THE NATIONAL LEVEL > Section 2")
+    );
     assert!(art21["text"].as_str().expect("text").starts_with("Each Party shall adopt such legislative and other measures as may be necessary to oblige a service provider to keep confidential"));
     let preamble = find("budapest-convention-ETS185:preamble");
     assert!(preamble["text"].as_str().expect("text").starts_with("The member States of the Council of Europe"));
@@ -79,7 +104,10 @@ fn the_iccpr_file_holds_two_instruments() {
         .filter(|r| r["document"] == "iccpr-2")
         .collect();
     assert_eq!(protocol[0]["id"], "iccpr-2:preamble");
-    assert_eq!(protocol[0]["instrument"], "Optional Protocol to the International Covenant on Civil and Political Rights");
+    assert_eq!(
+        protocol[0]["instrument"],
+        "Optional Protocol to the International Covenant on Civil and Political Rights"
+    );
     assert_eq!(protocol.last().expect("last")["id"], "iccpr-2:closing");
 }
 
@@ -87,7 +115,10 @@ fn the_iccpr_file_holds_two_instruments() {
 fn table_output_is_readable_at_100_columns() {
     let dir = tempfile::tempdir().expect("tempdir");
     let draft = dir.path().join("draft.v2.md");
-    write(&draft, "Article 1 – Scope\n1. This Convention applies to the collection of electronic evidence.\n2. It applies to every offence.\n");
+    write(
+        &draft,
+        "Article 1 – Scope\n1. This Convention applies to the collection of electronic evidence.\n2. It applies to every offence.\n",
+    );
     let run = clause_in(dir.path(), &["segment", "draft.v2.md"]);
     let out = run.ok();
     let lines: Vec<&str> = out.lines().collect();

@@ -65,12 +65,29 @@ fn train_builds_the_dataset_and_writes_a_model_directory() {
     project(dir.path());
     let run = clause_in(
         dir.path(),
-        &["train", "datasets/x", "--base", "base", "--out", "model", "--epochs", "3", "--batch-size", "8", "--data-root", "data"],
+        &[
+            "train",
+            "datasets/x",
+            "--base",
+            "base",
+            "--out",
+            "model",
+            "--epochs",
+            "3",
+            "--batch-size",
+            "8",
+            "--data-root",
+            "data",
+        ],
     );
     let out = run.ok();
-    assert!(out.contains("model written to model") && out.contains("surveillance") && out.contains("LexGLUE macro"), "{out}");
+    assert!(
+        out.contains("model written to model") && out.contains("surveillance") && out.contains("LexGLUE macro"),
+        "{out}"
+    );
     assert!(run.stderr.contains("building x") && run.stderr.contains("epoch 3:"), "{}", run.stderr);
-    let card: serde_json::Value = serde_json::from_str(&read(&dir.path().join("model/clause.json"))).expect("clause.json");
+    let card: serde_json::Value =
+        serde_json::from_str(&read(&dir.path().join("model/clause.json"))).expect("clause.json");
     assert_eq!(card["labels"][0]["name"], "surveillance");
     assert_eq!(card["labels"][1]["description"], "secrecy words");
     assert_eq!(card["pooling"], "mean");
@@ -78,7 +95,8 @@ fn train_builds_the_dataset_and_writes_a_model_directory() {
     assert!(card["test"]["micro_f1"].is_number());
     assert_eq!(card["dataset"]["manifest_sha256"], sha256(&dir.path().join("datasets/x/build/manifest.json")));
     assert_eq!(card["base_model"]["sha256"], sha256(&dir.path().join("base/model.safetensors")));
-    let config: serde_json::Value = serde_json::from_str(&read(&dir.path().join("model/config.json"))).expect("config.json");
+    let config: serde_json::Value =
+        serde_json::from_str(&read(&dir.path().join("model/config.json"))).expect("config.json");
     assert_eq!(config["id2label"]["0"], "surveillance");
     assert_eq!(config["problem_type"], "multi_label_classification");
     assert_eq!(config["hidden_size"], 16);

@@ -29,8 +29,9 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         }
     };
     let manifest_path = recipe.build_dir().join(MANIFEST_FILE);
-    let manifest_sha256 =
-        clause_data::hash::sha256_hex(&std::fs::read(&manifest_path).with_context(|| manifest_path.display().to_string())?);
+    let manifest_sha256 = clause_data::hash::sha256_hex(
+        &std::fs::read(&manifest_path).with_context(|| manifest_path.display().to_string())?,
+    );
     let data = TrainData {
         dataset: manifest.dataset.clone(),
         manifest_sha256,
@@ -72,7 +73,10 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let mut progress = Progress::new();
     match train(&data, &options, &mut progress)? {
         TrainOutcome::Interrupted { epoch, batch } => {
-            writeln!(out, "stopped in epoch {epoch} after {batch} batches; continue with the same command and --resume")?;
+            writeln!(
+                out,
+                "stopped in epoch {epoch} after {batch} batches; continue with the same command and --resume"
+            )?;
             std::process::exit(130);
         }
         TrainOutcome::Finished(card) => {
@@ -89,7 +93,11 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             writeln!(out, "\n{:<16} {:>9} {:>9} {:>9}", "label", "threshold", "val F1", "test F1")?;
             for (index, label) in card.labels.iter().enumerate() {
                 let test = card.test.as_ref().map_or("-".to_string(), |t| format!("{:.3}", t.labels[index].f1));
-                writeln!(out, "{:<16} {:>9.3} {:>9.3} {:>9}", label.name, label.threshold, card.validation.labels[index].f1, test)?;
+                writeln!(
+                    out,
+                    "{:<16} {:>9.3} {:>9.3} {:>9}",
+                    label.name, label.threshold, card.validation.labels[index].f1, test
+                )?;
             }
             for (name, val, test) in [
                 ("micro-F1", card.validation.micro_f1, card.test.as_ref().map(|t| t.micro_f1)),

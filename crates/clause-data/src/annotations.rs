@@ -43,7 +43,8 @@ pub fn read_annotations(path: &Path, known: &BTreeSet<String>) -> Result<Vec<Ann
         if trimmed.trim().is_empty() || trimmed.trim_start().starts_with('#') {
             continue;
         }
-        let malformed = |message: String| Error::Malformed { path: path.to_path_buf(), line: line.to_string(), message };
+        let malformed =
+            |message: String| Error::Malformed { path: path.to_path_buf(), line: line.to_string(), message };
         let fields: Vec<&str> = trimmed.split('\t').collect();
         if fields.len() < 3 {
             return Err(malformed(format!(

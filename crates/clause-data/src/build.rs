@@ -152,7 +152,8 @@ pub fn build(recipe: &LoadedRecipe, options: &BuildOptions) -> Result<BuildOutco
         }
     }
     let policy = &recipe.recipe.leakage;
-    let rows = || by_split.iter().flat_map(|(split, rows)| rows.iter().map(move |e| (*split, e.id.as_str(), e.text.as_str())));
+    let rows =
+        || by_split.iter().flat_map(|(split, rows)| rows.iter().map(move |e| (*split, e.id.as_str(), e.text.as_str())));
     let leakage = find_leakage(rows(), policy.min_chars, policy.examples);
     if policy.fail && leakage.leaked() > 0 {
         let examples = leakage.shared.iter().take(3).map(|s| format!("{:?}", s.text)).collect::<Vec<_>>().join("; ");
@@ -169,7 +170,9 @@ pub fn build(recipe: &LoadedRecipe, options: &BuildOptions) -> Result<BuildOutco
     let result = write_outputs(&staging, &by_split).and_then(|outputs| {
         let documents = by_split
             .iter()
-            .map(|(split, rows)| (*split, rows.iter().map(|e| e.document.clone()).collect::<BTreeSet<_>>().into_iter().collect()))
+            .map(|(split, rows)| {
+                (*split, rows.iter().map(|e| e.document.clone()).collect::<BTreeSet<_>>().into_iter().collect())
+            })
             .collect();
         let manifest = Manifest {
             dataset: recipe.recipe.name.clone(),
@@ -188,10 +191,8 @@ pub fn build(recipe: &LoadedRecipe, options: &BuildOptions) -> Result<BuildOutco
             label_counts,
             leakage,
         };
-        let json = serde_json::to_string_pretty(&manifest).map_err(|err| Error::Io {
-            path: staging.join(MANIFEST_FILE),
-            source: std::io::Error::other(err),
-        })?;
+        let json = serde_json::to_string_pretty(&manifest)
+            .map_err(|err| Error::Io { path: staging.join(MANIFEST_FILE), source: std::io::Error::other(err) })?;
         let manifest_path = staging.join(MANIFEST_FILE);
         std::fs::write(&manifest_path, format!("{json}\n")).map_err(Error::io(&manifest_path))?;
         replace_dir(&staging, &build_dir)?;
@@ -205,7 +206,11 @@ pub fn build(recipe: &LoadedRecipe, options: &BuildOptions) -> Result<BuildOutco
             return Err(err);
         }
     };
-    let stats = compute_stats(&label_names, by_split.iter().flat_map(|(s, rows)| rows.iter().map(move |e| (*s, *e))), manifest.leakage.clone());
+    let stats = compute_stats(
+        &label_names,
+        by_split.iter().flat_map(|(s, rows)| rows.iter().map(move |e| (*s, *e))),
+        manifest.leakage.clone(),
+    );
     Ok(BuildOutcome { build_dir, manifest, stats })
 }
 
@@ -395,8 +400,10 @@ fn assign_splits(recipe: &LoadedRecipe, examples: &[Example]) -> Result<Vec<Spli
         SplitRule::Stratified { seed, train, validation, test } => {
             let label_index: HashMap<&str, usize> =
                 recipe.recipe.labels.iter().enumerate().map(|(i, l)| (l.name.as_str(), i)).collect();
-            let labels: Vec<Vec<usize>> =
-                examples.iter().map(|e| e.labels.iter().filter_map(|l| label_index.get(l.as_str()).copied()).collect()).collect();
+            let labels: Vec<Vec<usize>> = examples
+                .iter()
+                .map(|e| e.labels.iter().filter_map(|l| label_index.get(l.as_str()).copied()).collect())
+                .collect();
             // Texts identical after normalisation form one group, so they can
             // never end up in two splits.
             let mut group_of: HashMap<String, usize> = HashMap::new();
@@ -440,9 +447,12 @@ fn write_outputs(staging: &Path, by_split: &BTreeMap<Split, Vec<&Example>>) -> R
 
 /// A polars frame of examples with the columns of [`COLUMNS`].
 pub fn examples_frame(rows: &[&Example]) -> PolarsResult<DataFrame> {
-    let strings = |name: &str, f: &dyn Fn(&Example) -> &str| Column::new(name.into(), rows.iter().map(|e| f(e)).collect::<Vec<_>>());
-    let optional =
-        |name: &str, f: &dyn Fn(&Example) -> Option<&str>| Column::new(name.into(), rows.iter().map(|e| f(e)).collect::<Vec<_>>());
+    let strings = |name: &str, f: &dyn Fn(&Example) -> &str| {
+        Column::new(name.into(), rows.iter().map(|e| f(e)).collect::<Vec<_>>())
+    };
+    let optional = |name: &str, f: &dyn Fn(&Example) -> Option<&str>| {
+        Column::new(name.into(), rows.iter().map(|e| f(e)).collect::<Vec<_>>())
+    };
     let labels: Vec<Series> = rows.iter().map(|e| Series::new("".into(), e.labels.as_slice())).collect();
     // An empty split would otherwise get a list of nulls, not of strings.
     let labels = Series::new("labels".into(), labels).cast(&DataType::List(Box::new(DataType::String)))?;
@@ -504,14 +514,16 @@ pub fn read_split(recipe: &LoadedRecipe, split: Split) -> Result<Vec<Example>> {
     }
     let frame = crate::table::read_frame(&path)?;
     let known = recipe.recipe.label_names();
-    let columns = TableColumns { text: "text", labels: "labels", delimiter: ",", id: Some("id"), document: Some("document") };
+    let columns =
+        TableColumns { text: "text", labels: "labels", delimiter: ",", id: Some("id"), document: Some("document") };
     let mut examples = examples_from_frame(&frame, &path, &columns, &known)?;
     let optional = |name: &str| -> Result<Vec<Option<String>>> {
         let column = frame.column(name).map_err(|source| Error::Polars { path: path.clone(), source })?;
         let strings = column.str().map_err(|source| Error::Polars { path: path.clone(), source })?;
         Ok(strings.iter().map(|s| s.map(str::to_string)).collect())
     };
-    let (articles, paragraphs, titles, chapters) = (optional("article")?, optional("paragraph")?, optional("title")?, optional("chapter")?);
+    let (articles, paragraphs, titles, chapters) =
+        (optional("article")?, optional("paragraph")?, optional("title")?, optional("chapter")?);
     for (index, example) in examples.iter_mut().enumerate() {
         example.article = articles[index].clone();
         example.paragraph = paragraphs[index].clone();

@@ -156,7 +156,10 @@ mod tests {
         let rules = TagRules { labels: &labels, levels: &[2, 3], ignore: &ignore };
         let corpus = read_claudette(dir.path(), &rules).expect("read");
         let got: Vec<_> = corpus.examples.iter().map(|e| (e.id.as_str(), e.labels.join(","))).collect();
-        assert_eq!(got, vec![("Acme:1", "ltd".into()), ("Acme:2", "".into()), ("Acme:3", "a,ltd".into()), ("Acme:4", "".into())]);
+        assert_eq!(
+            got,
+            vec![("Acme:1", "ltd".into()), ("Acme:2", "".into()), ("Acme:3", "a,ltd".into()), ("Acme:4", "".into())]
+        );
         assert_eq!(corpus.files.len(), 2);
     }
 

@@ -141,7 +141,9 @@ pub enum Error {
         first: String,
     },
     /// A CLAUDETTE sentence file and its tag file differ in length.
-    #[error("{sentences} has {sentence_lines} lines but {tags} has {tag_lines}; sentence and tag files must be line-aligned")]
+    #[error(
+        "{sentences} has {sentence_lines} lines but {tags} has {tag_lines}; sentence and tag files must be line-aligned"
+    )]
     LengthMismatch {
         /// The sentence file.
         sentences: PathBuf,
@@ -159,7 +161,9 @@ pub enum Error {
         recipe: PathBuf,
     },
     /// A label has no example in the training split.
-    #[error("{recipe}: label `{label}` has no example in the train split ({total} in the whole dataset); a model cannot learn it")]
+    #[error(
+        "{recipe}: label `{label}` has no example in the train split ({total} in the whole dataset); a model cannot learn it"
+    )]
     NoTrainingExample {
         /// The recipe.
         recipe: PathBuf,
@@ -179,7 +183,9 @@ pub enum Error {
         document: String,
     },
     /// Texts are shared between splits and the recipe forbids it.
-    #[error("{recipe}: {count} texts of at least {min_chars} characters occur in more than one split, e.g. {examples}; the recipe's [leakage] fail = true forbids this")]
+    #[error(
+        "{recipe}: {count} texts of at least {min_chars} characters occur in more than one split, e.g. {examples}; the recipe's [leakage] fail = true forbids this"
+    )]
     Leakage {
         /// The recipe.
         recipe: PathBuf,

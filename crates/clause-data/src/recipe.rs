@@ -204,8 +204,8 @@ impl LoadedRecipe {
             (dir.to_path_buf(), dir.join(RECIPE_FILE))
         };
         let text = read_utf8(&path)?;
-        let recipe: Recipe =
-            toml::from_str(&text).map_err(|err| Error::Recipe { path: path.clone(), message: describe_toml_error(&text, &err) })?;
+        let recipe: Recipe = toml::from_str(&text)
+            .map_err(|err| Error::Recipe { path: path.clone(), message: describe_toml_error(&text, &err) })?;
         recipe.validate(&path)?;
         Ok(Self { sha256: crate::hash::sha256_hex(text.as_bytes()), recipe, dir, path })
     }
@@ -248,8 +248,8 @@ impl Recipe {
         }
         let mut seen = BTreeSet::new();
         for (index, label) in self.labels.iter().enumerate() {
-            let valid = !label.name.is_empty()
-                && label.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            let valid =
+                !label.name.is_empty() && label.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
             if !valid {
                 return fail(format!("labels[{index}].name `{}`: use letters, digits, `_` or `-`", label.name));
             }
@@ -266,7 +266,10 @@ impl Recipe {
                 return fail(format!("sources[{index}].sha256 `{sha}` is not a 64-digit hex sha256"));
             }
             if Path::new(source.path()).is_absolute() || source.path().split('/').any(|part| part == "..") {
-                return fail(format!("sources[{index}].path `{}` must be relative to the data root, without `..`", source.path()));
+                return fail(format!(
+                    "sources[{index}].path `{}` must be relative to the data root, without `..`",
+                    source.path()
+                ));
             }
         }
         if let SplitRule::Stratified { train, validation, test, .. } = self.split {
@@ -330,7 +333,9 @@ test = 0.15
         let cases = [
             ("name = \"x\"\ndescription = 3\n", "line 2"),
             (
-                &format!("name = \"x\"\ndescription = \"d\"\nlabels = []\n[[sources]]\nformat = \"draft\"\npath = \"a\"\nsha256 = \"{SHA}\"\n[split]\nmethod = \"documents\"\nvalidation = []\ntest = []\n"),
+                &format!(
+                    "name = \"x\"\ndescription = \"d\"\nlabels = []\n[[sources]]\nformat = \"draft\"\npath = \"a\"\nsha256 = \"{SHA}\"\n[split]\nmethod = \"documents\"\nvalidation = []\ntest = []\n"
+                ),
                 "`labels` is empty",
             ),
             (
@@ -338,7 +343,9 @@ test = 0.15
                 "sources[0].sha256",
             ),
             (
-                &format!("name = \"x\"\ndescription = \"d\"\n[[labels]]\nname = \"a\"\ndescription = \"\"\n[[sources]]\nformat = \"draft\"\npath = \"a\"\nsha256 = \"{SHA}\"\n[split]\nmethod = \"stratified\"\nseed = 1\ntrain = 0.5\nvalidation = 0.1\ntest = 0.1\n"),
+                &format!(
+                    "name = \"x\"\ndescription = \"d\"\n[[labels]]\nname = \"a\"\ndescription = \"\"\n[[sources]]\nformat = \"draft\"\npath = \"a\"\nsha256 = \"{SHA}\"\n[split]\nmethod = \"stratified\"\nseed = 1\ntrain = 0.5\nvalidation = 0.1\ntest = 0.1\n"
+                ),
                 "sum to 1",
             ),
         ];

@@ -64,10 +64,7 @@ pub struct Provision {
 
 /// The document name a path gets by default: its file name up to the first `.`.
 pub fn document_name_from_path(path: &std::path::Path) -> String {
-    let file = path
-        .file_name()
-        .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let file = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
     let stem = file.split('.').next().unwrap_or_default();
     if stem.is_empty() { file } else { stem.to_string() }
 }
@@ -149,12 +146,24 @@ enum NumberStyle {
 /// A classified line.
 enum LineKind<'a> {
     Blank,
-    Article { number: String, title: Option<String> },
-    Division { kind: DivisionKind, label: String, title: Option<String> },
+    Article {
+        number: String,
+        title: Option<String>,
+    },
+    Division {
+        kind: DivisionKind,
+        label: String,
+        title: Option<String>,
+    },
     /// A markdown heading that is neither an article nor a division: an
     /// article title, a division title, or an instrument title.
     Heading(&'a str),
-    Numbered { number: u32, style: NumberStyle, rest: &'a str, rest_offset: usize },
+    Numbered {
+        number: u32,
+        style: NumberStyle,
+        rest: &'a str,
+        rest_offset: usize,
+    },
     Closing,
     Text,
 }
@@ -176,7 +185,14 @@ struct Open {
 
 impl Open {
     fn new(kind: ProvisionKind, paragraph: Option<String>, line: &Line<'_>) -> Self {
-        Self { kind, paragraph, line: line.number, start: line.first_content_byte(), end: line.end(), text: String::new() }
+        Self {
+            kind,
+            paragraph,
+            line: line.number,
+            start: line.first_content_byte(),
+            end: line.end(),
+            text: String::new(),
+        }
     }
     fn push(&mut self, text: &str, line: &Line<'_>) {
         let text = text.trim();
@@ -478,7 +494,8 @@ impl Segmenter {
         } else {
             Some(self.divisions.iter().map(|d| d.heading.as_str()).collect::<Vec<_>>().join(" > "))
         };
-        let in_article = matches!(kind, ProvisionKind::Article | ProvisionKind::ArticleIntro | ProvisionKind::Paragraph);
+        let in_article =
+            matches!(kind, ProvisionKind::Article | ProvisionKind::ArticleIntro | ProvisionKind::Paragraph);
         self.out.push(Provision {
             id,
             document,
@@ -631,17 +648,12 @@ fn paragraph_number(text: &str) -> Option<(u32, NumberStyle, usize)> {
 /// when what follows the number is a title, not a sentence that cites the
 /// article ("Article 5 shall apply ...").
 fn article_heading(text: &str, markdown: bool) -> Option<(String, Option<String>)> {
-    let rest = ["Article", "ARTICLE", "Art.", "ART.", "article"]
-        .iter()
-        .find_map(|word| text.strip_prefix(word))?;
+    let rest = ["Article", "ARTICLE", "Art.", "ART.", "article"].iter().find_map(|word| text.strip_prefix(word))?;
     if !rest.starts_with(char::is_whitespace) && !rest.starts_with(|c: char| c.is_ascii_digit()) {
         return None;
     }
     let rest = rest.trim_start();
-    let number_len = rest
-        .char_indices()
-        .find(|(_, c)| !(c.is_ascii_alphanumeric()))
-        .map_or(rest.len(), |(i, _)| i);
+    let number_len = rest.char_indices().find(|(_, c)| !(c.is_ascii_alphanumeric())).map_or(rest.len(), |(i, _)| i);
     let number = &rest[..number_len];
     let is_number = number.chars().next().is_some_and(|c| c.is_ascii_digit())
         && number.chars().skip_while(char::is_ascii_digit).all(|c| c.is_ascii_alphabetic())
@@ -731,7 +743,9 @@ mod tests {
 
     #[test]
     fn heading_forms() {
-        for heading in ["Article 1", "Art. 1", "ARTICLE 1", "### Article  1  ", "#Article 1", "**Article 1**", "Article 1."] {
+        for heading in
+            ["Article 1", "Art. 1", "ARTICLE 1", "### Article  1  ", "#Article 1", "**Article 1**", "Article 1."]
+        {
             let source = format!("{heading}\n\nThe Parties shall cooperate.\n");
             let provisions = segment("d", &source);
             assert_eq!(provisions.len(), 1, "{heading}: {provisions:#?}");
@@ -772,8 +786,14 @@ mod tests {
         assert_eq!(provisions[0].text, "No one shall be subjected to torture.");
 
         // A sentence that cites an article is not a heading.
-        let provisions = segment("d", "Article 4\n1. Each Party shall act.\nArticle 2 shall apply to the measures referred to in paragraph 1.\n");
-        assert_eq!(ids("Article 4\n1. Each Party shall act.\nArticle 2 shall apply mutatis mutandis to the measures.\n"), ["d:art4.1"]);
+        let provisions = segment(
+            "d",
+            "Article 4\n1. Each Party shall act.\nArticle 2 shall apply to the measures referred to in paragraph 1.\n",
+        );
+        assert_eq!(
+            ids("Article 4\n1. Each Party shall act.\nArticle 2 shall apply mutatis mutandis to the measures.\n"),
+            ["d:art4.1"]
+        );
         assert!(provisions[0].text.ends_with("referred to in paragraph 1."), "{provisions:#?}");
     }
 
@@ -901,9 +921,39 @@ mod tests {
     #[test]
     fn never_panics_on_random_inputs() {
         let pieces = [
-            "Article ", "Art. ", "ARTICLE ", "#", "###", "1", "2", "12", "(", ")", ".", "a)", "(i)", " ", "\t", "\r",
-            "\n", "\n\n", "Chapter ", "PART ", "IV", "–", "-", "IN WITNESS WHEREOF", "Preamble", "*", "é", "\u{feff}",
-            "ß", "bis", "Title", "😀", "Done at",
+            "Article ",
+            "Art. ",
+            "ARTICLE ",
+            "#",
+            "###",
+            "1",
+            "2",
+            "12",
+            "(",
+            ")",
+            ".",
+            "a)",
+            "(i)",
+            " ",
+            "\t",
+            "\r",
+            "\n",
+            "\n\n",
+            "Chapter ",
+            "PART ",
+            "IV",
+            "–",
+            "-",
+            "IN WITNESS WHEREOF",
+            "Preamble",
+            "*",
+            "é",
+            "\u{feff}",
+            "ß",
+            "bis",
+            "Title",
+            "😀",
+            "Done at",
         ];
         let mut rng = crate::split::SplitMix64::new(42);
         for _ in 0..3000 {
@@ -911,7 +961,10 @@ mod tests {
             let source: String = (0..len).map(|_| pieces[rng.below(pieces.len())]).collect();
             for provision in segment("d", &source) {
                 assert!(provision.start <= provision.end && provision.end <= source.len(), "{source:?}");
-                assert!(source.is_char_boundary(provision.start) && source.is_char_boundary(provision.end), "{source:?}");
+                assert!(
+                    source.is_char_boundary(provision.start) && source.is_char_boundary(provision.end),
+                    "{source:?}"
+                );
                 assert!(!provision.text.is_empty());
             }
         }

@@ -112,8 +112,7 @@ pub fn iterative_stratification(
             label_totals[label] += n;
         }
     }
-    let mut desired_per_label: Vec<[f64; 3]> =
-        label_totals.iter().map(|&n| fractions.map(|f| f * n as f64)).collect();
+    let mut desired_per_label: Vec<[f64; 3]> = label_totals.iter().map(|&n| fractions.map(|f| f * n as f64)).collect();
 
     let mut order: Vec<usize> = (0..groups.len()).collect();
     rng.shuffle(&mut order);
@@ -121,11 +120,11 @@ pub fn iterative_stratification(
     let mut remaining = label_totals.clone();
 
     let assign = |group: usize,
-                      split: Split,
-                      assigned: &mut Vec<Option<Split>>,
-                      desired: &mut [f64; 3],
-                      desired_per_label: &mut Vec<[f64; 3]>,
-                      remaining: &mut Vec<usize>| {
+                  split: Split,
+                  assigned: &mut Vec<Option<Split>>,
+                  desired: &mut [f64; 3],
+                  desired_per_label: &mut Vec<[f64; 3]>,
+                  remaining: &mut Vec<usize>| {
         assigned[group] = Some(split);
         desired[split.index()] -= groups[group].len() as f64;
         for (&label, &n) in &group_labels[group] {
@@ -173,11 +172,7 @@ fn pick(primary: &[f64; 3], secondary: &[f64; 3], rng: &mut SplitMix64) -> Split
 
 /// Whole documents to fixed splits: `validation` and `test` name documents,
 /// every other document is train.
-pub fn split_by_document(
-    documents: &[&str],
-    validation: &BTreeSet<&str>,
-    test: &BTreeSet<&str>,
-) -> Vec<Split> {
+pub fn split_by_document(documents: &[&str], validation: &BTreeSet<&str>, test: &BTreeSet<&str>) -> Vec<Split> {
     documents
         .iter()
         .map(|d| {

@@ -93,7 +93,8 @@ fn check_jsonl(path: &Path, text: &str) -> Result<()> {
         if line.trim().is_empty() {
             continue;
         }
-        let malformed = |message: String| Error::Malformed { path: path.to_path_buf(), line: (index + 1).to_string(), message };
+        let malformed =
+            |message: String| Error::Malformed { path: path.to_path_buf(), line: (index + 1).to_string(), message };
         match serde_json::from_str::<serde_json::Value>(line) {
             Ok(serde_json::Value::Object(_)) => {}
             Ok(_) => return Err(malformed("expected a JSON object".to_string())),
@@ -149,7 +150,9 @@ fn check_csv(text: &str) -> Option<(usize, String)> {
         return Some((record_line, "unterminated quoted field".to_string()));
     }
     match expected {
-        Some(n) if !record_empty && n != fields => Some((record_line, format!("expected {n} fields like the header, found {fields}"))),
+        Some(n) if !record_empty && n != fields => {
+            Some((record_line, format!("expected {n} fields like the header, found {fields}")))
+        }
         _ => None,
     }
 }
@@ -166,7 +169,8 @@ pub fn examples_from_frame(
     columns: &TableColumns<'_>,
     known: &BTreeSet<String>,
 ) -> Result<Vec<Example>> {
-    let column_error = |column: &str, message: String| Error::Column { path: path.to_path_buf(), column: column.to_string(), message };
+    let column_error =
+        |column: &str, message: String| Error::Column { path: path.to_path_buf(), column: column.to_string(), message };
     let present: Vec<String> = frame.get_column_names().iter().map(|n| n.to_string()).collect();
     let get = |name: &str| {
         frame
@@ -253,7 +257,9 @@ fn read_labels(
             for row in 0..lists.len() {
                 let mut labels = BTreeSet::new();
                 if let Some(series) = lists.get_as_series(row) {
-                    let cast = series.cast(&DataType::String).map_err(|source| Error::Polars { path: path.to_path_buf(), source })?;
+                    let cast = series
+                        .cast(&DataType::String)
+                        .map_err(|source| Error::Polars { path: path.to_path_buf(), source })?;
                     let strings = cast.str().map_err(|source| Error::Polars { path: path.to_path_buf(), source })?;
                     for label in strings.iter().flatten() {
                         labels.insert(label.trim().to_string());
@@ -290,7 +296,8 @@ mod tests {
         ["ltd", "ter"].iter().map(|s| s.to_string()).collect()
     }
 
-    const COLUMNS: TableColumns<'static> = TableColumns { text: "text", labels: "labels", delimiter: ";", id: None, document: None };
+    const COLUMNS: TableColumns<'static> =
+        TableColumns { text: "text", labels: "labels", delimiter: ";", id: None, document: None };
 
     #[test]
     fn reads_csv_with_delimited_labels() {
@@ -309,7 +316,11 @@ mod tests {
     fn reads_jsonl_with_list_labels_and_ids() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("t.jsonl");
-        std::fs::write(&path, "{\"id\":\"x1\",\"text\":\"A\",\"labels\":[\"ltd\"]}\n{\"id\":\"x2\",\"text\":\"B\",\"labels\":[]}\n").expect("write");
+        std::fs::write(
+            &path,
+            "{\"id\":\"x1\",\"text\":\"A\",\"labels\":[\"ltd\"]}\n{\"id\":\"x2\",\"text\":\"B\",\"labels\":[]}\n",
+        )
+        .expect("write");
         let columns = TableColumns { id: Some("id"), ..COLUMNS };
         let rows = read_table(&path, &columns, &known()).expect("read");
         assert_eq!(rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), vec!["x1", "x2"]);
@@ -320,12 +331,12 @@ mod tests {
     fn reads_parquet_written_by_polars() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("t.parquet");
-        let labels = Series::new("labels".into(), &[Series::new("".into(), &["ter"]), Series::new("".into(), Vec::<String>::new())]);
-        let mut frame = DataFrame::new(
-            2,
-            vec![Column::new("text".into(), &["One", "Two"]), labels.into_column()],
-        )
-        .expect("frame");
+        let labels = Series::new(
+            "labels".into(),
+            &[Series::new("".into(), &["ter"]), Series::new("".into(), Vec::<String>::new())],
+        );
+        let mut frame =
+            DataFrame::new(2, vec![Column::new("text".into(), &["One", "Two"]), labels.into_column()]).expect("frame");
         let file = std::fs::File::create(&path).expect("create");
         ParquetWriter::new(file).finish(&mut frame).expect("write");
         let rows = read_table(&path, &COLUMNS, &known()).expect("read");
@@ -365,7 +376,8 @@ mod tests {
         let err = read_table(&path, &COLUMNS, &known()).expect_err("must fail").to_string();
         assert!(err.contains("column `text`: expected strings"), "{err}");
 
-        std::fs::write(&path, "{\"text\":\"a\",\"labels\":[\"ltd\"]}\n{\"text\":\"b\",\"labels\":[\"arb\"]}\n").expect("write");
+        std::fs::write(&path, "{\"text\":\"a\",\"labels\":[\"ltd\"]}\n{\"text\":\"b\",\"labels\":[\"arb\"]}\n")
+            .expect("write");
         let err = read_table(&path, &COLUMNS, &known()).expect_err("must fail").to_string();
         assert!(err.contains("row 2 column `labels`") && err.contains("`arb`"), "{err}");
     }

@@ -86,18 +86,18 @@ impl LabelSet {
     pub fn from_config(path: &Path) -> Result<Self, Error> {
         let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
         let config_error = |message: String| Error::Config { path: path.to_path_buf(), message };
-        let value: serde_json::Value =
-            serde_json::from_str(&text).map_err(|err| config_error(format!("line {}: invalid JSON: {err}", err.line())))?;
+        let value: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|err| config_error(format!("line {}: invalid JSON: {err}", err.line())))?;
         let map = value
             .get("id2label")
             .and_then(|v| v.as_object())
             .ok_or_else(|| config_error("field `id2label`: missing or not an object".to_string()))?;
         let mut by_id = BTreeMap::new();
         for (key, label) in map {
-            let id: usize = key.parse().map_err(|_| config_error(format!("field `id2label`: key `{key}` is not an integer")))?;
-            let label = label
-                .as_str()
-                .ok_or_else(|| config_error(format!("field `id2label.{key}`: expected a string")))?;
+            let id: usize =
+                key.parse().map_err(|_| config_error(format!("field `id2label`: key `{key}` is not an integer")))?;
+            let label =
+                label.as_str().ok_or_else(|| config_error(format!("field `id2label.{key}`: expected a string")))?;
             by_id.insert(id, label.to_string());
         }
         if by_id.keys().copied().ne(0..by_id.len()) {

@@ -182,12 +182,7 @@ fn clean(p: f32) -> f32 {
 pub fn decide(probabilities: &[Vec<f32>], thresholds: &[f32]) -> Vec<Vec<bool>> {
     probabilities
         .iter()
-        .map(|row| {
-            row.iter()
-                .enumerate()
-                .map(|(j, &p)| thresholds.get(j).is_some_and(|&t| clean(p) >= t))
-                .collect()
-        })
+        .map(|row| row.iter().enumerate().map(|(j, &p)| thresholds.get(j).is_some_and(|&t| clean(p) >= t)).collect())
         .collect()
 }
 
@@ -211,15 +206,23 @@ pub fn decide(probabilities: &[Vec<f32>], thresholds: &[f32]) -> Vec<Vec<bool>> 
 ///   label gets `fallback`.
 ///
 /// Each label costs one sort and one sweep, O(n log n) in the examples.
-pub fn tune_thresholds(probabilities: &[Vec<f32>], truth: &[Vec<bool>], min_positives: usize, fallback: f32) -> Vec<f32> {
+pub fn tune_thresholds(
+    probabilities: &[Vec<f32>],
+    truth: &[Vec<bool>],
+    min_positives: usize,
+    fallback: f32,
+) -> Vec<f32> {
     let labels = probabilities.iter().map(Vec::len).chain(truth.iter().map(Vec::len)).max().unwrap_or(0);
     let mut column: Vec<(f32, bool)> = Vec::with_capacity(probabilities.len().min(truth.len()));
     (0..labels)
         .map(|j| {
             column.clear();
-            column.extend(probabilities.iter().zip(truth).map(|(p, t)| {
-                (clean(p.get(j).copied().unwrap_or(0.0)), t.get(j).copied().unwrap_or(false))
-            }));
+            column.extend(
+                probabilities
+                    .iter()
+                    .zip(truth)
+                    .map(|(p, t)| (clean(p.get(j).copied().unwrap_or(0.0)), t.get(j).copied().unwrap_or(false))),
+            );
             tune_one(&mut column, min_positives, fallback)
         })
         .collect()
@@ -315,8 +318,10 @@ mod tests {
         // micro: tp 2, predicted 3, support 4 -> P 2/3, R 1/2, F1 4/7
         // macro: (1/2 + 2/3) / 2 = 7/12
         // LexGLUE: (1/2 + 2/3 + 1/2) / 3 = 5/9
-        let truth = vec![vec![true, false], vec![true, true], vec![false, false], vec![false, true], vec![false, false]];
-        let pred = vec![vec![true, false], vec![false, true], vec![true, false], vec![false, false], vec![false, false]];
+        let truth =
+            vec![vec![true, false], vec![true, true], vec![false, false], vec![false, true], vec![false, false]];
+        let pred =
+            vec![vec![true, false], vec![false, true], vec![true, false], vec![false, false], vec![false, false]];
         let m = evaluate(&names(&["a", "b"]), &truth, &pred).expect("evaluate");
         let a = &m.labels[0];
         assert_eq!((a.label.as_str(), a.true_positives, a.predicted, a.support), ("a", 1, 2, 2));
@@ -396,11 +401,18 @@ mod tests {
             vec![0.05, 0.5],
             vec![f32::NAN, 0.6],
         ];
-        let truth: Vec<Vec<bool>> =
-            [(true, true), (true, false), (true, false), (false, false), (false, false), (false, false), (false, false)]
-                .iter()
-                .map(|&(a, b)| vec![a, b])
-                .collect();
+        let truth: Vec<Vec<bool>> = [
+            (true, true),
+            (true, false),
+            (true, false),
+            (false, false),
+            (false, false),
+            (false, false),
+            (false, false),
+        ]
+        .iter()
+        .map(|&(a, b)| vec![a, b])
+        .collect();
         let t = tune_thresholds(&probs, &truth, 2, 0.5);
         assert_eq!(t.len(), 2);
         assert!(t[0] > 0.2 && t[0] <= 0.3, "{t:?}");

@@ -90,13 +90,19 @@ impl BertConfig {
 
     /// The shape rules the model relies on, as a message naming the field.
     pub fn check(&self) -> Result<(), String> {
-        if self.hidden_size == 0 || self.num_attention_heads == 0 || !self.hidden_size.is_multiple_of(self.num_attention_heads) {
+        if self.hidden_size == 0
+            || self.num_attention_heads == 0
+            || !self.hidden_size.is_multiple_of(self.num_attention_heads)
+        {
             return Err(format!(
                 "field `num_attention_heads` ({}) must divide `hidden_size` ({})",
                 self.num_attention_heads, self.hidden_size
             ));
         }
-        for (field, p) in [("hidden_dropout_prob", self.hidden_dropout_prob), ("attention_probs_dropout_prob", self.attention_probs_dropout_prob)] {
+        for (field, p) in [
+            ("hidden_dropout_prob", self.hidden_dropout_prob),
+            ("attention_probs_dropout_prob", self.attention_probs_dropout_prob),
+        ] {
             if !(0.0..1.0).contains(&p) {
                 return Err(format!("field `{field}` = {p} must be in [0, 1)"));
             }
@@ -163,8 +169,7 @@ impl Dropout {
             return Ok(x.clone());
         }
         let scale = 1.0 / (1.0 - self.p);
-        let mask: Vec<f32> =
-            (0..x.elem_count()).map(|_| if rng.next_f32() < self.p { 0.0 } else { scale }).collect();
+        let mask: Vec<f32> = (0..x.elem_count()).map(|_| if rng.next_f32() < self.p { 0.0 } else { scale }).collect();
         let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
         x * mask
     }
@@ -276,7 +281,12 @@ impl Layer {
 
     /// `mask_bias` is `(batch, 1, 1, length)`: 0 for tokens, a large negative
     /// number for padding.
-    fn forward(&self, x: &Tensor, mask_bias: &Tensor, rng: &mut Option<&mut DropoutRng>) -> candle_core::Result<Tensor> {
+    fn forward(
+        &self,
+        x: &Tensor,
+        mask_bias: &Tensor,
+        rng: &mut Option<&mut DropoutRng>,
+    ) -> candle_core::Result<Tensor> {
         let (batch, length, hidden) = x.dims3()?;
         let head_dim = hidden / self.heads;
         let split_heads = |t: Tensor| -> candle_core::Result<Tensor> {
@@ -346,7 +356,12 @@ impl BertClassifier {
 
     /// Logits `(batch, labels)` for token ids and an attention mask, both
     /// `(batch, length)` `u32`. Dropout is applied only when `rng` is given.
-    pub fn forward(&self, ids: &Tensor, attention_mask: &Tensor, mut rng: Option<&mut DropoutRng>) -> candle_core::Result<Tensor> {
+    pub fn forward(
+        &self,
+        ids: &Tensor,
+        attention_mask: &Tensor,
+        mut rng: Option<&mut DropoutRng>,
+    ) -> candle_core::Result<Tensor> {
         let pooled = self.pooled_with(ids, attention_mask, &mut rng)?;
         self.classifier.forward(&self.classifier_dropout.forward(&pooled, &mut rng)?)
     }
@@ -358,7 +373,12 @@ impl BertClassifier {
         self.pooled_with(ids, attention_mask, &mut None)
     }
 
-    fn pooled_with(&self, ids: &Tensor, attention_mask: &Tensor, rng: &mut Option<&mut DropoutRng>) -> candle_core::Result<Tensor> {
+    fn pooled_with(
+        &self,
+        ids: &Tensor,
+        attention_mask: &Tensor,
+        rng: &mut Option<&mut DropoutRng>,
+    ) -> candle_core::Result<Tensor> {
         let mask = attention_mask.to_dtype(DType::F32)?;
         // 0 where attended, -1e9 at padding: exp() of it is exactly 0 in f32.
         let bias = ((mask.ones_like()? - &mask)? * -1e9)?.unsqueeze(1)?.unsqueeze(1)?;
@@ -390,7 +410,13 @@ impl TrainableModel {
     /// A model with every parameter drawn from the seeded generator the way
     /// BERT initialises them: weights normal(0, `initializer_range`), biases
     /// zero, LayerNorm weights one.
-    pub fn random(config: &BertConfig, num_labels: usize, pooling: Pooling, seed: u64, device: &Device) -> Result<Self, Error> {
+    pub fn random(
+        config: &BertConfig,
+        num_labels: usize,
+        pooling: Pooling,
+        seed: u64,
+        device: &Device,
+    ) -> Result<Self, Error> {
         let vars = VarMap::new();
         let vb = VarBuilder::from_varmap(&vars, DType::F32, device);
         let model = BertClassifier::new(config, num_labels, pooling, vb).map_err(Error::Candle)?;
@@ -430,7 +456,11 @@ impl TrainableModel {
         let trainable = Self::random(config, num_labels, pooling, seed, device)?;
         let tensors = candle_core::safetensors::load(weights, device)
             .map_err(|err| Error::Weights { path: weights.to_path_buf(), message: err.to_string() })?;
-        let data = trainable.vars.data().lock().map_err(|_| Error::Candle(candle_core::Error::msg("parameter lock poisoned")))?;
+        let data = trainable
+            .vars
+            .data()
+            .lock()
+            .map_err(|_| Error::Candle(candle_core::Error::msg("parameter lock poisoned")))?;
         let mut names: Vec<&String> = data.keys().collect();
         names.sort();
         for name in names {
@@ -545,7 +575,11 @@ mod tests {
                 let var = &data[name];
                 let grad: Vec<f32> = grads.get(var).expect("grad").flatten_all().expect("flat").to_vec1().expect("vec");
                 // The element with the largest gradient, so the check is not vacuous.
-                let (index, analytic) = grad.iter().copied().enumerate().fold((0, 0f32), |best, (i, g)| if g.abs() > best.1.abs() { (i, g) } else { best });
+                let (index, analytic) = grad
+                    .iter()
+                    .copied()
+                    .enumerate()
+                    .fold((0, 0f32), |best, (i, g)| if g.abs() > best.1.abs() { (i, g) } else { best });
                 let original: Vec<f32> = var.flatten_all().expect("flat").to_vec1().expect("vec");
                 let eps = 1e-2f32;
                 let at = |delta: f32| -> f32 {
@@ -557,7 +591,10 @@ mod tests {
                 let numeric = (at(eps) - at(-eps)) / (2.0 * eps);
                 var.set(&Tensor::from_vec(original, var.shape(), &device).expect("t")).expect("set");
                 let tolerance = 2e-2 * analytic.abs().max(1e-2);
-                assert!((numeric - analytic).abs() <= tolerance, "{pooling:?} {name}[{index}]: autograd {analytic}, finite difference {numeric}");
+                assert!(
+                    (numeric - analytic).abs() <= tolerance,
+                    "{pooling:?} {name}[{index}]: autograd {analytic}, finite difference {numeric}"
+                );
             }
         }
     }
@@ -569,7 +606,14 @@ mod tests {
         let short_ids = Tensor::new(&[[2u32, 5, 3]], &device).expect("ids");
         let short_mask = Tensor::new(&[[1u32, 1, 1]], &device).expect("mask");
         let (ids, mask) = batch(&device);
-        let short: Vec<f32> = trainable.model.forward(&short_ids, &short_mask, None).expect("f").flatten_all().expect("flat").to_vec1().expect("vec");
+        let short: Vec<f32> = trainable
+            .model
+            .forward(&short_ids, &short_mask, None)
+            .expect("f")
+            .flatten_all()
+            .expect("flat")
+            .to_vec1()
+            .expect("vec");
         let padded: Vec<Vec<f32>> = trainable.model.forward(&ids, &mask, None).expect("f").to_vec2().expect("vec");
         for (a, b) in short.iter().zip(&padded[1]) {
             assert!((a - b).abs() < 1e-5, "{short:?} vs {:?}", padded[1]);
@@ -633,13 +677,21 @@ mod tests {
 
         let mut wrong = config.clone();
         wrong.intermediate_size = 24;
-        let err = TrainableModel::from_pretrained(&wrong, &path, 2, Pooling::Cls, 1, &device).expect_err("shape").to_string();
-        assert!(err.contains("model.safetensors") && err.contains("intermediate.dense.") && err.contains("the config implies [24]"), "{err}");
+        let err =
+            TrainableModel::from_pretrained(&wrong, &path, 2, Pooling::Cls, 1, &device).expect_err("shape").to_string();
+        assert!(
+            err.contains("model.safetensors")
+                && err.contains("intermediate.dense.")
+                && err.contains("the config implies [24]"),
+            "{err}"
+        );
 
         let mut missing = base.clone();
         missing.remove("encoder.layer.0.output.LayerNorm.bias");
         candle_core::safetensors::save(&missing, &path).expect("save");
-        let err = TrainableModel::from_pretrained(&config, &path, 2, Pooling::Cls, 1, &device).expect_err("missing").to_string();
+        let err = TrainableModel::from_pretrained(&config, &path, 2, Pooling::Cls, 1, &device)
+            .expect_err("missing")
+            .to_string();
         assert!(err.contains("`encoder.layer.0.output.LayerNorm.bias` is missing"), "{err}");
     }
 }

@@ -38,7 +38,9 @@ impl TextEncoder {
         let (pad_id, pad_token, pad_type_id) = match tokenizer.get_padding() {
             Some(p) => (p.pad_id, p.pad_token.clone(), p.pad_type_id),
             None => {
-                let id = tokenizer.token_to_id("[PAD]").ok_or_else(|| tokenizer_error("no padding settings and no `[PAD]` token".to_string()))?;
+                let id = tokenizer
+                    .token_to_id("[PAD]")
+                    .ok_or_else(|| tokenizer_error("no padding settings and no `[PAD]` token".to_string()))?;
                 (id, "[PAD]".to_string(), 0)
             }
         };
@@ -88,7 +90,9 @@ impl TextEncoder {
             .map_err(|err| Error::Tokenizer { path: self.path.clone(), message: err.to_string() })?;
         Ok(encodings
             .iter()
-            .map(|e| e.get_ids().iter().zip(e.get_attention_mask()).filter(|(_, m)| **m == 1).map(|(id, _)| *id).collect())
+            .map(|e| {
+                e.get_ids().iter().zip(e.get_attention_mask()).filter(|(_, m)| **m == 1).map(|(id, _)| *id).collect()
+            })
             .collect())
     }
 
@@ -105,7 +109,10 @@ impl TextEncoder {
             mask.extend(std::iter::repeat_n(0u32, longest - sequence.len()));
         }
         let shape = (sequences.len(), longest);
-        Ok(EncodedBatch { ids: Tensor::from_vec(ids, shape, device)?, attention_mask: Tensor::from_vec(mask, shape, device)? })
+        Ok(EncodedBatch {
+            ids: Tensor::from_vec(ids, shape, device)?,
+            attention_mask: Tensor::from_vec(mask, shape, device)?,
+        })
     }
 
     /// Encode a batch on `device`.
@@ -122,6 +129,9 @@ impl TextEncoder {
             mask.extend_from_slice(encoding.get_attention_mask());
         }
         let shape = (texts.len(), longest);
-        Ok(EncodedBatch { ids: Tensor::from_vec(ids, shape, device)?, attention_mask: Tensor::from_vec(mask, shape, device)? })
+        Ok(EncodedBatch {
+            ids: Tensor::from_vec(ids, shape, device)?,
+            attention_mask: Tensor::from_vec(mask, shape, device)?,
+        })
     }
 }

@@ -47,7 +47,12 @@ mod tests {
         assert_eq!(a, epoch_batches(&lengths, 16, 1, 0));
         assert_ne!(a, epoch_batches(&lengths, 16, 1, 1));
         // Bucketing: the mean spread of lengths within a batch is small.
-        let spread: usize = a.iter().map(|b| b.iter().map(|&i| lengths[i]).max().unwrap_or(0) - b.iter().map(|&i| lengths[i]).min().unwrap_or(0)).sum();
+        let spread: usize = a
+            .iter()
+            .map(|b| {
+                b.iter().map(|&i| lengths[i]).max().unwrap_or(0) - b.iter().map(|&i| lengths[i]).min().unwrap_or(0)
+            })
+            .sum();
         assert!(spread / a.len() < 10, "{}", spread / a.len());
     }
 

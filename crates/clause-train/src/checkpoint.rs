@@ -120,10 +120,8 @@ pub fn save(out: &Path, state: &RunState, tensors: &CheckpointTensors<'_>) -> Re
         std::fs::copy(target.join(BEST), staging.join(BEST)).map_err(io_error(target.join(BEST)))?;
         files.insert(BEST.to_string(), sync_and_hash(&staging.join(BEST))?);
     }
-    let json = serde_json::to_vec_pretty(&StateFile { state: state.clone(), files }).map_err(|err| Error::Checkpoint {
-        path: staging.clone(),
-        message: err.to_string(),
-    })?;
+    let json = serde_json::to_vec_pretty(&StateFile { state: state.clone(), files })
+        .map_err(|err| Error::Checkpoint { path: staging.clone(), message: err.to_string() })?;
     let state_path = staging.join(STATE);
     let mut file = std::fs::File::create(&state_path).map_err(io_error(&state_path))?;
     file.write_all(&json).map_err(io_error(&state_path))?;
@@ -162,11 +160,14 @@ pub fn load(out: &Path, device: &Device) -> Result<Loaded, Error> {
         return Err(fail("no checkpoint to resume from (state.json missing)".to_string()));
     }
     let text = std::fs::read_to_string(&state_path).map_err(io_error(&state_path))?;
-    let file: StateFile = serde_json::from_str(&text).map_err(|err| fail(format!("state.json line {}: {err}", err.line())))?;
+    let file: StateFile =
+        serde_json::from_str(&text).map_err(|err| fail(format!("state.json line {}: {err}", err.line())))?;
     for (name, expected) in &file.files {
         let actual = hash_file(&dir.join(name))?;
         if &actual != expected {
-            return Err(fail(format!("{name} has sha256 {actual}, state.json recorded {expected}: the checkpoint is corrupted")));
+            return Err(fail(format!(
+                "{name} has sha256 {actual}, state.json recorded {expected}: the checkpoint is corrupted"
+            )));
         }
     }
     let read = |name: &str| -> Result<HashMap<String, Tensor>, Error> {

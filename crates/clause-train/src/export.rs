@@ -107,7 +107,10 @@ pub fn write_model_dir(
         map.insert("label2id".into(), label2id.into());
         map.insert("problem_type".into(), "multi_label_classification".into());
         map.insert("architectures".into(), serde_json::json!(["BertForSequenceClassification"]));
-        map.insert("clause_pooling".into(), serde_json::to_value(card.pooling).map_err(|err| Error::Data(err.to_string()))?);
+        map.insert(
+            "clause_pooling".into(),
+            serde_json::to_value(card.pooling).map_err(|err| Error::Data(err.to_string()))?,
+        );
     }
     write_atomically(&out.join("config.json"), pretty(&hf)?.as_bytes())?;
     write_atomically(&out.join("clause.json"), pretty(card)?.as_bytes())?;

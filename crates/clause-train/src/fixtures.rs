@@ -10,7 +10,20 @@ use clause_infer::model::{BertConfig, Pooling, TrainableModel};
 use crate::Error;
 
 /// The tiny model's words (after `[PAD]`, `[UNK]`, `[CLS]`, `[SEP]`).
-pub const WORDS: [&str; 12] = ["search", "seize", "extradite", "surrender", "secret", "confidential", "the", "party", "shall", "may", "data", "state"];
+pub const WORDS: [&str; 12] = [
+    "search",
+    "seize",
+    "extradite",
+    "surrender",
+    "secret",
+    "confidential",
+    "the",
+    "party",
+    "shall",
+    "may",
+    "data",
+    "state",
+];
 
 /// Write a base-model directory (config.json, tokenizer.json,
 /// model.safetensors) for a 2-layer, 16-wide BERT whose vocabulary is
@@ -60,4 +73,3 @@ pub fn tiny_base(dir: &Path) -> Result<(), Error> {
     candle_core::safetensors::save(&base, dir.join("model.safetensors"))?;
     Ok(())
 }
-

@@ -135,12 +135,18 @@ impl AdamW {
     pub fn restore(&mut self, state: &HashMap<String, Tensor>, step: usize) -> Result<()> {
         for slot in &mut self.slots {
             let get = |key: String| {
-                state.get(&key).cloned().ok_or_else(|| candle_core::Error::msg(format!("optimizer state lacks `{key}`")))
+                state
+                    .get(&key)
+                    .cloned()
+                    .ok_or_else(|| candle_core::Error::msg(format!("optimizer state lacks `{key}`")))
             };
             slot.m = get(format!("m.{}", slot.name))?;
             slot.v = get(format!("v.{}", slot.name))?;
             if slot.m.dims() != slot.var.dims() || slot.v.dims() != slot.var.dims() {
-                return Err(candle_core::Error::msg(format!("optimizer state for `{}` has the wrong shape", slot.name)));
+                return Err(candle_core::Error::msg(format!(
+                    "optimizer state for `{}` has the wrong shape",
+                    slot.name
+                )));
             }
         }
         self.step = step;
@@ -165,7 +171,9 @@ mod tests {
         let w = vb.get_with_hints(2, "layer.weight", Init::Const(1.0)).expect("w");
         let b = vb.get_with_hints(2, "layer.bias", Init::Const(1.0)).expect("b");
         let mut opt = AdamW::new(&vars, params()).expect("opt");
-        let loss = ((&w * Tensor::new(&[3.0f32, -2.0], &Device::Cpu).expect("t")).expect("mul").sum_all().expect("s") + b.sum_all().expect("s")).expect("add");
+        let loss = ((&w * Tensor::new(&[3.0f32, -2.0], &Device::Cpu).expect("t")).expect("mul").sum_all().expect("s")
+            + b.sum_all().expect("s"))
+        .expect("add");
         opt.accumulate(&loss.backward().expect("backward")).expect("acc");
         opt.apply(0.01).expect("step");
         // Adam's first step is lr·sign(g); decay shrinks the weight, not the bias.

@@ -144,11 +144,15 @@ pub fn train(data: &TrainData, options: &TrainOptions, observer: &mut dyn Observ
         if loaded.state.config != *config {
             return Err(Error::Checkpoint {
                 path: dir,
-                message: "it was written with a different training configuration; resume with the same settings".to_string(),
+                message: "it was written with a different training configuration; resume with the same settings"
+                    .to_string(),
             });
         }
         if loaded.state.dataset_manifest_sha256 != data.manifest_sha256 {
-            return Err(Error::Checkpoint { path: dir, message: "it was written for a different build of the dataset".to_string() });
+            return Err(Error::Checkpoint {
+                path: dir,
+                message: "it was written for a different build of the dataset".to_string(),
+            });
         }
         set_weights(&trainable, &loaded.weights)?;
         optimizer.restore(&loaded.optimizer, loaded.state.step)?;
@@ -174,7 +178,8 @@ pub fn train(data: &TrainData, options: &TrainOptions, observer: &mut dyn Observ
         }
     };
 
-    while state.epoch < config.epochs && !(state.best.is_some() && state.epochs_without_improvement >= config.patience) {
+    while state.epoch < config.epochs && !(state.best.is_some() && state.epochs_without_improvement >= config.patience)
+    {
         let batches = epoch_batches(&lengths, config.batch_size, config.seed, state.epoch);
         observer.epoch_started(state.epoch + 1, config.epochs, batches.len(), state.batch);
         let mut clock = Instant::now();
@@ -186,7 +191,8 @@ pub fn train(data: &TrainData, options: &TrainOptions, observer: &mut dyn Observ
                 return Ok(TrainOutcome::Interrupted { epoch: state.epoch + 1, batch: state.batch });
             }
             let batch = &batches[state.batch];
-            let loss = train_batch(&trainable.model, &prepared, batch, &mut state.rng, config.grad_accumulation, device)?;
+            let loss =
+                train_batch(&trainable.model, &prepared, batch, &mut state.rng, config.grad_accumulation, device)?;
             optimizer.accumulate(&loss.backward()?)?;
             let last_of_step = (state.batch + 1) % config.grad_accumulation == 0 || state.batch + 1 == batches.len();
             if last_of_step {
@@ -204,8 +210,10 @@ pub fn train(data: &TrainData, options: &TrainOptions, observer: &mut dyn Observ
         state.epoch_seconds += clock.elapsed().as_secs_f64();
         clock = Instant::now();
 
-        let probabilities = predict(&trainable.model, &prepared.encoder, &prepared.validation_ids, config.batch_size * 2, device)?;
-        let thresholds = tune_thresholds(&probabilities, &prepared.validation_truth, config.threshold_min_positives, 0.5);
+        let probabilities =
+            predict(&trainable.model, &prepared.encoder, &prepared.validation_ids, config.batch_size * 2, device)?;
+        let thresholds =
+            tune_thresholds(&probabilities, &prepared.validation_truth, config.threshold_min_positives, 0.5);
         let validation = score(&prepared.label_names, &prepared.validation_truth, &probabilities, &thresholds)?;
         let record = EpochRecord {
             epoch: state.epoch + 1,
@@ -215,7 +223,8 @@ pub fn train(data: &TrainData, options: &TrainOptions, observer: &mut dyn Observ
             seconds: state.epoch_seconds,
             sequences_per_second: state.epoch_sequences as f64 / state.epoch_seconds.max(1e-9),
         };
-        let improved = state.best.is_none_or(|best| record.validation.macro_f1 > state.history[best].validation.macro_f1);
+        let improved =
+            state.best.is_none_or(|best| record.validation.macro_f1 > state.history[best].validation.macro_f1);
         tracing::debug!(seconds = clock.elapsed().as_secs_f64(), "validation");
         observer.epoch_finished(&record, improved);
         state.seconds += state.epoch_seconds;
@@ -246,7 +255,8 @@ pub fn train(data: &TrainData, options: &TrainOptions, observer: &mut dyn Observ
     let test = if prepared.test_ids.is_empty() {
         None
     } else {
-        let probabilities = predict(&trainable.model, &prepared.encoder, &prepared.test_ids, config.batch_size * 2, device)?;
+        let probabilities =
+            predict(&trainable.model, &prepared.encoder, &prepared.test_ids, config.batch_size * 2, device)?;
         Some(score(&prepared.label_names, &prepared.test_truth, &probabilities, &best.thresholds)?)
     };
     let trained_sequences: f64 = state.history.iter().map(|r| r.sequences_per_second * r.seconds).sum();
@@ -256,7 +266,11 @@ pub fn train(data: &TrainData, options: &TrainOptions, observer: &mut dyn Observ
             .labels
             .iter()
             .zip(&best.thresholds)
-            .map(|(label, threshold)| ModelLabel { name: label.name.clone(), description: label.description.clone(), threshold: *threshold })
+            .map(|(label, threshold)| ModelLabel {
+                name: label.name.clone(),
+                description: label.description.clone(),
+                threshold: *threshold,
+            })
             .collect(),
         max_length: config.max_length,
         pooling: config.pooling,
@@ -278,7 +292,13 @@ pub fn train(data: &TrainData, options: &TrainOptions, observer: &mut dyn Observ
             ("candle".to_string(), "0.11.1".to_string()),
         ]),
     };
-    write_model_dir(&options.out, &prepared.config, &weights(&trainable)?, &options.base.join("tokenizer.json"), &card)?;
+    write_model_dir(
+        &options.out,
+        &prepared.config,
+        &weights(&trainable)?,
+        &options.base.join("tokenizer.json"),
+        &card,
+    )?;
     let dir = checkpoint_dir(&options.out);
     std::fs::remove_dir_all(&dir).map_err(io_error(&dir))?;
     Ok(TrainOutcome::Finished(Box::new(card)))
@@ -298,7 +318,10 @@ fn prepare(data: &TrainData, options: &TrainOptions) -> Result<Prepared, Error> 
     if options.config.max_length > config.max_position_embeddings {
         return Err(Error::Config {
             path: PathBuf::from("training configuration"),
-            message: format!("`max_length` {} exceeds the model's {} positions", options.config.max_length, config.max_position_embeddings),
+            message: format!(
+                "`max_length` {} exceeds the model's {} positions",
+                options.config.max_length, config.max_position_embeddings
+            ),
         });
     }
     let encoder = TextEncoder::from_file(&base.join("tokenizer.json"), options.config.max_length)?;
@@ -333,7 +356,8 @@ fn prepare(data: &TrainData, options: &TrainOptions) -> Result<Prepared, Error> 
         Ok(out)
     };
     let train_truth = truth(&data.train);
-    let positives: Vec<usize> = (0..label_names.len()).map(|j| train_truth.iter().filter(|row| row[j]).count()).collect();
+    let positives: Vec<usize> =
+        (0..label_names.len()).map(|j| train_truth.iter().filter(|row| row[j]).count()).collect();
     let weights = pos_weights(&positives, data.train.len(), options.config.pos_weight_cap);
     tracing::info!(?positives, ?weights, "positive weights");
     Ok(Prepared {
@@ -389,7 +413,12 @@ pub fn predict(
     Ok(out)
 }
 
-fn score(names: &[String], truth: &[Vec<bool>], probabilities: &[Vec<f32>], thresholds: &[f32]) -> Result<Metrics, Error> {
+fn score(
+    names: &[String],
+    truth: &[Vec<bool>],
+    probabilities: &[Vec<f32>],
+    thresholds: &[f32],
+) -> Result<Metrics, Error> {
     evaluate(names, truth, &decide(probabilities, thresholds)).map_err(|err| Error::Data(err.to_string()))
 }
 

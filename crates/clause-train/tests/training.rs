@@ -10,9 +10,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use candle_core::{Device, Tensor};
 use clause_data::example::Example;
 use clause_infer::model::{BertConfig, Pooling, TrainableModel};
-use clause_train::fixtures::WORDS;
 use clause_infer::rng::SplitMix64;
 use clause_train::checkpoint::EpochRecord;
+use clause_train::fixtures::WORDS;
 use clause_train::loss::weighted_bce_with_logits;
 use clause_train::optim::{AdamW, AdamWParams};
 use clause_train::trainer::{LabelInfo, Observer, Silent, TrainData, TrainOptions, TrainOutcome, train};
@@ -30,7 +30,9 @@ fn examples(n: usize, seed: u64) -> Vec<Example> {
         .map(|i| {
             let mut words: Vec<&str> = (0..4).map(|_| WORDS[6 + rng.below(6)]).collect();
             let mut labels = Vec::new();
-            for (bit, (label, pair)) in [("surveillance", [0, 1]), ("extradition", [2, 3]), ("secrecy", [4, 5])].iter().enumerate() {
+            for (bit, (label, pair)) in
+                [("surveillance", [0, 1]), ("extradition", [2, 3]), ("secrecy", [4, 5])].iter().enumerate()
+            {
                 if (i >> bit) & 1 == 1 || (i % 7 == 0 && bit == 2) {
                     words.insert(rng.below(words.len() + 1), WORDS[pair[rng.below(2)]]);
                     labels.push(label.to_string());
@@ -66,7 +68,14 @@ fn data(train: Vec<Example>, validation: Vec<Example>) -> TrainData {
 }
 
 fn options(base: &Path, out: &Path, config: TrainConfig) -> TrainOptions {
-    TrainOptions { base: base.to_path_buf(), out: out.to_path_buf(), config, device: Device::Cpu, resume: false, interrupt: None }
+    TrainOptions {
+        base: base.to_path_buf(),
+        out: out.to_path_buf(),
+        config,
+        device: Device::Cpu,
+        resume: false,
+        interrupt: None,
+    }
 }
 
 fn read_weights(dir: &Path) -> HashMap<String, Tensor> {
@@ -90,10 +99,22 @@ fn one_optimizer_step_changes_every_parameter() {
     let config = BertConfig::from_file(&dir.path().join("config.json")).expect("config");
     let device = Device::Cpu;
     for pooling in [Pooling::Cls, Pooling::Mean] {
-        let model = TrainableModel::from_pretrained(&config, &dir.path().join("model.safetensors"), 3, pooling, 1, &device).expect("model");
-        let before: HashMap<String, Tensor> =
-            model.vars.data().lock().expect("lock").iter().map(|(n, v)| (n.clone(), v.as_detached_tensor().copy().expect("copy"))).collect();
-        let mut optimizer = AdamW::new(&model.vars, AdamWParams { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.01, max_grad_norm: 1.0 }).expect("optimizer");
+        let model =
+            TrainableModel::from_pretrained(&config, &dir.path().join("model.safetensors"), 3, pooling, 1, &device)
+                .expect("model");
+        let before: HashMap<String, Tensor> = model
+            .vars
+            .data()
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|(n, v)| (n.clone(), v.as_detached_tensor().copy().expect("copy")))
+            .collect();
+        let mut optimizer = AdamW::new(
+            &model.vars,
+            AdamWParams { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.01, max_grad_norm: 1.0 },
+        )
+        .expect("optimizer");
         let ids = Tensor::new(&[[2u32, 4, 9, 12, 3], [2, 6, 3, 0, 0]], &device).expect("ids");
         let mask = Tensor::new(&[[1u32, 1, 1, 1, 1], [1, 1, 1, 0, 0]], &device).expect("mask");
         let targets = Tensor::new(&[[1f32, 0.0, 1.0], [0.0, 1.0, 0.0]], &device).expect("targets");
@@ -105,7 +126,14 @@ fn one_optimizer_step_changes_every_parameter() {
         optimizer.apply(1e-3).expect("step");
         let after = model.vars.data().lock().expect("lock");
         for (name, old) in &before {
-            let changed: f32 = (after[name].as_tensor() - old).expect("sub").abs().expect("abs").max_all().expect("max").to_scalar().expect("s");
+            let changed: f32 = (after[name].as_tensor() - old)
+                .expect("sub")
+                .abs()
+                .expect("abs")
+                .max_all()
+                .expect("max")
+                .to_scalar()
+                .expect("s");
             assert!(changed > 0.0, "{pooling:?}: {name} did not change");
         }
     }
@@ -129,7 +157,8 @@ fn a_tiny_model_overfits_32_examples() {
         threshold_min_positives: 1000,
         ..TrainConfig::default()
     };
-    let outcome = train(&data(train_set.clone(), train_set), &options(dir.path(), &out, config), &mut Silent).expect("train");
+    let outcome =
+        train(&data(train_set.clone(), train_set), &options(dir.path(), &out, config), &mut Silent).expect("train");
     let TrainOutcome::Finished(card) = outcome else { panic!("not finished") };
     assert!(card.labels.iter().all(|l| l.threshold == 0.5));
     assert_eq!(card.validation.micro_f1, 1.0, "{:#?}", card.history.last());
@@ -138,7 +167,8 @@ fn a_tiny_model_overfits_32_examples() {
         assert!(out.join(file).exists(), "{file}");
     }
     assert!(!out.join("checkpoint").exists(), "the checkpoint is removed after a finished run");
-    let hf: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).expect("read")).expect("json");
+    let hf: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).expect("read")).expect("json");
     assert_eq!(hf["id2label"]["1"], "extradition");
     assert_eq!(hf["label2id"]["secrecy"], 2);
     assert_eq!(hf["problem_type"], "multi_label_classification");
@@ -203,7 +233,10 @@ fn resuming_gives_the_weights_of_an_uninterrupted_run() {
         let outcome = train(&data, &second, &mut Silent).expect("resumed");
         assert!(matches!(outcome, TrainOutcome::Finished(_)));
         let difference = max_difference(&expected, &read_weights(&out));
-        assert!(difference <= 1e-6, "interrupted at epoch {epoch} batch {after_batches}: weights differ by {difference}");
+        assert!(
+            difference <= 1e-6,
+            "interrupted at epoch {epoch} batch {after_batches}: weights differ by {difference}"
+        );
     }
 }
 
