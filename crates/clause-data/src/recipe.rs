@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::text::read_utf8;
+use crate::text::{describe_toml_error, read_utf8};
 
 /// The file name of a recipe inside its directory.
 pub const RECIPE_FILE: &str = "dataset.toml";
@@ -220,18 +220,6 @@ impl LoadedRecipe {
     pub fn default_data_root(&self) -> PathBuf {
         let project = self.dir.parent().and_then(Path::parent).unwrap_or(Path::new("."));
         project.join("..").join("shared").join("data")
-    }
-}
-
-fn describe_toml_error(text: &str, err: &toml::de::Error) -> String {
-    match err.span() {
-        Some(span) => {
-            // Quote the line, so the message names the key as well as the problem.
-            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-            let quoted = text.lines().nth(line - 1).unwrap_or("").trim();
-            format!("line {line} (`{quoted}`): {}", err.message())
-        }
-        None => err.message().to_string(),
     }
 }
 

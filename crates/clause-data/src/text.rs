@@ -21,3 +21,16 @@ pub fn split_lines(text: &str) -> Vec<&str> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     text.lines().collect()
 }
+
+/// A TOML parse error as `line N (`the line`): problem`, quoting the line so
+/// the message names the key as well as the problem.
+pub fn describe_toml_error(text: &str, err: &toml::de::Error) -> String {
+    match err.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            let quoted = text.lines().nth(line - 1).unwrap_or("").trim();
+            format!("line {line} (`{quoted}`): {}", err.message())
+        }
+        None => err.message().to_string(),
+    }
+}

@@ -72,15 +72,6 @@ impl TextEncoder {
         self.tokenizer.get_vocab_size(true)
     }
 
-    /// Token counts of each text after truncation, for length bucketing.
-    pub fn lengths(&self, texts: &[&str]) -> Result<Vec<usize>, Error> {
-        let encodings = self
-            .tokenizer
-            .encode_batch(texts.to_vec(), true)
-            .map_err(|err| Error::Tokenizer { path: self.path.clone(), message: err.to_string() })?;
-        Ok(encodings.iter().map(|e| e.get_attention_mask().iter().filter(|&&m| m == 1).count()).collect())
-    }
-
     /// Token ids of each text, truncated and unpadded, for batching later
     /// with [`TextEncoder::batch`].
     pub fn token_ids(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>, Error> {
@@ -117,21 +108,8 @@ impl TextEncoder {
 
     /// Encode a batch on `device`.
     pub fn encode(&self, texts: &[&str], device: &Device) -> Result<EncodedBatch, Error> {
-        let encodings = self
-            .tokenizer
-            .encode_batch(texts.to_vec(), true)
-            .map_err(|err| Error::Tokenizer { path: self.path.clone(), message: err.to_string() })?;
-        let longest = encodings.iter().map(|e| e.get_ids().len()).max().unwrap_or(0);
-        let mut ids = Vec::with_capacity(texts.len() * longest);
-        let mut mask = Vec::with_capacity(texts.len() * longest);
-        for encoding in &encodings {
-            ids.extend_from_slice(encoding.get_ids());
-            mask.extend_from_slice(encoding.get_attention_mask());
-        }
-        let shape = (texts.len(), longest);
-        Ok(EncodedBatch {
-            ids: Tensor::from_vec(ids, shape, device)?,
-            attention_mask: Tensor::from_vec(mask, shape, device)?,
-        })
+        let ids = self.token_ids(texts)?;
+        let sequences: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
+        self.batch(&sequences, device)
     }
 }

@@ -15,7 +15,6 @@ use candle_core::{Device, Tensor};
 use clause_infer::metrics::Metrics;
 use clause_infer::rng::SplitMix64;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::config::TrainConfig;
 use crate::{Error, io_error};
@@ -193,7 +192,7 @@ fn sync_and_hash(path: &Path) -> Result<String, Error> {
 /// Lower-case hex sha256 of a file.
 pub(crate) fn hash_file(path: &Path) -> Result<String, Error> {
     let bytes = std::fs::read(path).map_err(io_error(path))?;
-    Ok(Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect())
+    Ok(clause_data::hash::sha256_hex(&bytes))
 }
 
 fn sync_dir(dir: &Path) -> Result<(), Error> {

@@ -80,19 +80,9 @@ impl TrainConfig {
     /// Read a TOML file of overrides; unknown keys are errors.
     pub fn from_file(path: &Path) -> Result<Self, Error> {
         let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
-        let config: Self = toml::from_str(&text).map_err(|err| {
-            // Quote the line, so the message names the key as well as the problem.
-            let line = err.span().map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
-            Error::Config {
-                path: path.to_path_buf(),
-                message: match line {
-                    Some(line) => {
-                        let quoted = text.lines().nth(line - 1).unwrap_or("").trim();
-                        format!("line {line} (`{quoted}`): {}", err.message())
-                    }
-                    None => err.message().to_string(),
-                },
-            }
+        let config: Self = toml::from_str(&text).map_err(|err| Error::Config {
+            path: path.to_path_buf(),
+            message: clause_data::text::describe_toml_error(&text, &err),
         })?;
         config.check().map_err(|message| Error::Config { path: path.to_path_buf(), message })?;
         Ok(config)
