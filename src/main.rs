@@ -1,5 +1,6 @@
 //! `clause`: find the risky provisions in legal drafts.
 
+mod allocator;
 mod cli;
 mod commands;
 
@@ -11,6 +12,7 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     init_tracing(cli.verbose, cli.quiet);
+    allocator::keep_freed_memory();
     let mut stdout = std::io::stdout().lock();
     let result = commands::run(cli.command, &mut stdout).and_then(|()| Ok(stdout.flush()?));
     match result {

@@ -8,6 +8,7 @@
 
 pub mod metrics;
 pub mod model;
+pub mod ops;
 pub mod rng;
 pub mod tokenize;
 

@@ -3,19 +3,21 @@
 //!
 //! candle-transformers' `BertModel` cannot be: its LayerNorm and softmax take
 //! fused kernels without a backward pass, so a loss on top trains only the
-//! head, silently, and its dropout is an identity. Here every op is a
-//! composition of candle ops that have one, dropout is real in training, and
+//! head, silently, and its dropout is an identity. Here every op has a
+//! backward pass (on CPU the fused kernels of [`crate::ops`], elsewhere
+//! compositions of candle ops), dropout is real in training, and
 //! the parameter names are those of Hugging Face's
 //! `BertForSequenceClassification` (`bert.*`, `classifier.*`), so pretrained
 //! and fine-tuned safetensors load unchanged.
 
 use std::path::{Path, PathBuf};
 
-use candle_core::{D, DType, Device, Module, Tensor};
-use candle_nn::{Embedding, Linear, VarBuilder, VarMap};
+use candle_core::{DType, Device, Module, Tensor};
+use candle_nn::{Embedding, VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
+use crate::ops;
 use crate::rng::SplitMix64;
 
 /// The fields of a Hugging Face BERT `config.json` that the model uses; every
@@ -143,7 +145,7 @@ impl Activation {
 
     fn forward(self, x: &Tensor) -> candle_core::Result<Tensor> {
         match self {
-            Self::GeluErf => x.gelu_erf(),
+            Self::GeluErf => ops::gelu_erf(x),
             Self::GeluTanh => x.gelu(),
             Self::Relu => x.relu(),
         }
@@ -175,7 +177,7 @@ impl Dropout {
     }
 }
 
-/// LayerNorm as a composition of differentiable ops.
+/// LayerNorm over the hidden dimension.
 #[derive(Debug, Clone)]
 struct LayerNorm {
     weight: Tensor,
@@ -189,25 +191,34 @@ impl LayerNorm {
     }
 
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let mean = x.mean_keepdim(D::Minus1)?;
-        let centred = x.broadcast_sub(&mean)?;
-        let variance = centred.sqr()?.mean_keepdim(D::Minus1)?;
-        let normalised = centred.broadcast_div(&(variance + self.eps)?.sqrt()?)?;
-        normalised.broadcast_mul(&self.weight)?.broadcast_add(&self.bias)
+        ops::layer_norm(x, &self.weight, &self.bias, self.eps)
     }
 }
 
-/// Softmax over the last dimension; the maximum is detached, which leaves the
-/// gradient unchanged since softmax is shift-invariant.
-fn softmax_last_dim(x: &Tensor) -> candle_core::Result<Tensor> {
-    let max = x.max_keepdim(D::Minus1)?.detach();
-    let exp = x.broadcast_sub(&max)?.exp()?;
-    let sum = exp.sum_keepdim(D::Minus1)?;
-    exp.broadcast_div(&sum)
+/// A dense layer `x W^T + b` over the last dimension. Unlike candle-nn's
+/// `Linear`, the bias is added by [`ops::bias_add`], whose backward pass sums
+/// rows directly instead of reducing a broadcast.
+#[derive(Debug, Clone)]
+struct Linear {
+    weight: Tensor,
+    bias: Tensor,
+}
+
+impl Linear {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let (inputs, outputs) = (self.weight.dim(1)?, self.weight.dim(0)?);
+        let mut shape = x.dims().to_vec();
+        let rows = x.elem_count() / inputs.max(1);
+        let product = x.contiguous()?.reshape((rows, inputs))?.matmul(&self.weight.t()?)?;
+        if let Some(last) = shape.last_mut() {
+            *last = outputs;
+        }
+        ops::bias_add(&product, &self.bias)?.reshape(shape)
+    }
 }
 
 fn linear(input: usize, output: usize, vb: VarBuilder) -> candle_core::Result<Linear> {
-    Ok(Linear::new(vb.get((output, input), "weight")?, Some(vb.get(output, "bias")?)))
+    Ok(Linear { weight: vb.get((output, input), "weight")?, bias: vb.get(output, "bias")? })
 }
 
 struct Embeddings {
@@ -234,11 +245,16 @@ impl Embeddings {
     }
 
     fn forward(&self, ids: &Tensor, rng: &mut Option<&mut DropoutRng>) -> candle_core::Result<Tensor> {
-        let (_, length) = ids.dims2()?;
+        let (batch, length) = ids.dims2()?;
         let positions = Tensor::arange(0u32, length as u32, ids.device())?;
         let types = ids.zeros_like()?;
         let x = self.words.forward(ids)?;
-        let x = x.broadcast_add(&self.positions.forward(&positions)?)?;
+        // Position embeddings are the same for every sequence: a bias over
+        // the flattened (length x hidden) row.
+        let hidden = x.dim(2)?;
+        let x =
+            ops::bias_add(&x.reshape((batch, length * hidden))?, &self.positions.forward(&positions)?.flatten_all()?)?
+                .reshape((batch, length, hidden))?;
         let x = (x + self.token_types.forward(&types)?)?;
         self.dropout.forward(&self.norm.forward(&x)?, rng)
     }
@@ -279,7 +295,7 @@ impl Layer {
         })
     }
 
-    /// `mask_bias` is `(batch, 1, 1, length)`: 0 for tokens, a large negative
+    /// `mask_bias` is `(batch, length)`: 0 for tokens, a large negative
     /// number for padding.
     fn forward(
         &self,
@@ -289,14 +305,20 @@ impl Layer {
     ) -> candle_core::Result<Tensor> {
         let (batch, length, hidden) = x.dims3()?;
         let head_dim = hidden / self.heads;
-        let split_heads = |t: Tensor| -> candle_core::Result<Tensor> {
-            t.reshape((batch, length, self.heads, head_dim))?.transpose(1, 2)?.contiguous()
+        // One matrix product for the three projections: fewer, larger
+        // products use the cores better than three small ones.
+        let projections = Linear {
+            weight: Tensor::cat(&[&self.query.weight, &self.key.weight, &self.value.weight], 0)?,
+            bias: Tensor::cat(&[&self.query.bias, &self.key.bias, &self.value.bias], 0)?,
         };
-        let q = split_heads(self.query.forward(x)?)?;
-        let k = split_heads(self.key.forward(x)?)?;
-        let v = split_heads(self.value.forward(x)?)?;
-        let scores = (q.matmul(&k.t()?.contiguous()?)? / (head_dim as f64).sqrt())?;
-        let probs = softmax_last_dim(&scores.broadcast_add(mask_bias)?)?;
+        let qkv = projections
+            .forward(x)?
+            .reshape((batch, length, 3, self.heads, head_dim))?
+            .permute((2, 0, 3, 1, 4))?
+            .contiguous()?;
+        let (q, k, v) = (qkv.get(0)?, qkv.get(1)?, qkv.get(2)?);
+        let scores = q.matmul(&k.t()?)?;
+        let probs = ops::masked_softmax(&scores, mask_bias, 1.0 / (head_dim as f64).sqrt())?;
         let probs = self.attention_dropout.forward(&probs, rng)?;
         let context = probs.matmul(&v)?.transpose(1, 2)?.reshape((batch, length, hidden))?;
         let attended = self.hidden_dropout.forward(&self.attention_out.forward(&context)?, rng)?;
@@ -381,7 +403,7 @@ impl BertClassifier {
     ) -> candle_core::Result<Tensor> {
         let mask = attention_mask.to_dtype(DType::F32)?;
         // 0 where attended, -1e9 at padding: exp() of it is exactly 0 in f32.
-        let bias = ((mask.ones_like()? - &mask)? * -1e9)?.unsqueeze(1)?.unsqueeze(1)?;
+        let bias = ((mask.ones_like()? - &mask)? * -1e9)?;
         let mut hidden = self.embeddings.forward(ids, rng)?;
         for layer in &self.layers {
             hidden = layer.forward(&hidden, &bias, rng)?;
@@ -647,7 +669,7 @@ mod tests {
         let theirs = candle_nn::ops::layer_norm(&x, &weight, &bias, 1e-12).expect("ln");
         let diff: f32 = (ours - theirs).expect("d").abs().expect("a").max_all().expect("m").to_scalar().expect("s");
         assert!(diff < 1e-5, "{diff}");
-        let ours = softmax_last_dim(&x).expect("sm");
+        let ours = ops::composed::softmax_last_dim(&x).expect("sm");
         let theirs = candle_nn::ops::softmax_last_dim(&x).expect("sm");
         let diff: f32 = (ours - theirs).expect("d").abs().expect("a").max_all().expect("m").to_scalar().expect("s");
         assert!(diff < 1e-6, "{diff}");

@@ -8,8 +8,9 @@
 use std::collections::HashMap;
 
 use candle_core::backprop::GradStore;
-use candle_core::{Result, Tensor, Var};
+use candle_core::{CpuStorage, InplaceOp2, InplaceOp3, Layout, Result, Tensor, Var, bail};
 use candle_nn::VarMap;
+use clause_infer::ops::{cpu_slice, for_each_part, with_host};
 
 /// One parameter and its moment estimates.
 struct Slot {
@@ -93,7 +94,7 @@ impl AdamW {
         let mut squared = 0f64;
         for slot in &self.slots {
             if let Some(grad) = &slot.pending {
-                squared += f64::from(grad.sqr()?.sum_all()?.to_scalar::<f32>()?);
+                squared += squared_norm(grad)?;
             }
         }
         let norm = squared.sqrt();
@@ -108,15 +109,33 @@ impl AdamW {
         let correction2 = 1.0 - beta2.powi(self.step as i32);
         for slot in &mut self.slots {
             let Some(grad) = slot.pending.take() else { continue };
-            let grad = (grad * clip)?;
-            slot.m = ((&slot.m * beta1)? + (&grad * (1.0 - beta1))?)?;
-            slot.v = ((&slot.v * beta2)? + (grad.sqr()? * (1.0 - beta2))?)?;
-            let m_hat = (&slot.m / correction1)?;
-            let v_hat = (&slot.v / correction2)?;
-            let update = (m_hat / (v_hat.sqrt()? + eps)?)?;
             let decay = if slot.decay { 1.0 - lr * weight_decay } else { 1.0 };
-            let next = ((slot.var.as_tensor() * decay)? - (update * lr)?)?;
-            slot.var.set(&next)?;
+            let param = slot.var.as_tensor();
+            if param.device().is_cpu() {
+                // In place: the moments and parameters of a 22M-parameter
+                // model are too big to reallocate a dozen times per step.
+                let grad = grad.contiguous()?;
+                let moment = |beta: f64, square: bool| MomentUpdate { beta: beta as f32, clip: clip as f32, square };
+                slot.m.inplace_op2(&grad, &moment(beta1, false))?;
+                slot.v.inplace_op2(&grad, &moment(beta2, true))?;
+                let update = ParamUpdate {
+                    lr: lr as f32,
+                    decay: decay as f32,
+                    correction1: correction1 as f32,
+                    correction2: correction2 as f32,
+                    eps: eps as f32,
+                };
+                param.inplace_op3(&slot.m, &slot.v, &update)?;
+            } else {
+                let grad = (grad * clip)?;
+                slot.m = ((&slot.m * beta1)? + (&grad * (1.0 - beta1))?)?;
+                slot.v = ((&slot.v * beta2)? + (grad.sqr()? * (1.0 - beta2))?)?;
+                let m_hat = (&slot.m / correction1)?;
+                let v_hat = (&slot.v / correction2)?;
+                let update = (m_hat / (v_hat.sqrt()? + eps)?)?;
+                let next = ((param * decay)? - (update * lr)?)?;
+                slot.var.set(&next)?;
+            }
         }
         Ok(norm)
     }
@@ -150,6 +169,93 @@ impl AdamW {
             }
         }
         self.step = step;
+        Ok(())
+    }
+}
+
+/// The squared L2 norm of a gradient, accumulated in f64.
+fn squared_norm(grad: &Tensor) -> Result<f64> {
+    if grad.device().is_cpu() {
+        with_host(grad, "gradient norm", |g| Ok(g.iter().map(|&x| f64::from(x) * f64::from(x)).sum()))
+    } else {
+        Ok(f64::from(grad.sqr()?.sum_all()?.to_scalar::<f32>()?))
+    }
+}
+
+fn cpu_slice_mut<'a>(storage: &'a mut CpuStorage, layout: &Layout, op: &str) -> Result<&'a mut [f32]> {
+    let CpuStorage::F32(data) = storage else { bail!("{op}: expected f32") };
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(&mut data[start..end]),
+        None => bail!("{op}: expected a contiguous tensor"),
+    }
+}
+
+/// `m = beta m + (1 - beta) g'` with `g' = clip g` (or `g'^2` for the second
+/// moment), in place.
+struct MomentUpdate {
+    beta: f32,
+    clip: f32,
+    square: bool,
+}
+
+impl InplaceOp2 for MomentUpdate {
+    fn name(&self) -> &'static str {
+        "adamw-moment"
+    }
+
+    fn cpu_fwd(&self, s1: &mut CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<()> {
+        let grad = cpu_slice(s2, l2, self.name())?;
+        let moment = cpu_slice_mut(s1, l1, self.name())?;
+        if grad.len() != moment.len() {
+            bail!("adamw-moment: {} gradients for {} moments", grad.len(), moment.len());
+        }
+        let Self { beta, clip, square } = *self;
+        for_each_part(moment, |offset, part| {
+            for (m, g) in part.iter_mut().zip(&grad[offset..]) {
+                let g = g * clip;
+                *m = beta * *m + (1.0 - beta) * if square { g * g } else { g };
+            }
+        });
+        Ok(())
+    }
+}
+
+/// The AdamW parameter update from bias-corrected moments, in place.
+struct ParamUpdate {
+    lr: f32,
+    decay: f32,
+    correction1: f32,
+    correction2: f32,
+    eps: f32,
+}
+
+impl InplaceOp3 for ParamUpdate {
+    fn name(&self) -> &'static str {
+        "adamw-update"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &mut CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<()> {
+        let m = cpu_slice(s2, l2, self.name())?;
+        let v = cpu_slice(s3, l3, self.name())?;
+        let param = cpu_slice_mut(s1, l1, self.name())?;
+        if m.len() != param.len() || v.len() != param.len() {
+            bail!("adamw-update: moments of {}/{} for {} parameters", m.len(), v.len(), param.len());
+        }
+        let Self { lr, decay, correction1, correction2, eps } = *self;
+        for_each_part(param, |offset, part| {
+            for ((p, m), v) in part.iter_mut().zip(&m[offset..]).zip(&v[offset..]) {
+                let update = (m / correction1) / ((v / correction2).sqrt() + eps);
+                *p = *p * decay - lr * update;
+            }
+        });
         Ok(())
     }
 }
@@ -206,5 +312,36 @@ mod tests {
         assert!(is_decayed("bert.encoder.layer.0.attention.self.query.weight"));
         assert!(!is_decayed("bert.encoder.layer.0.attention.self.query.bias"));
         assert!(!is_decayed("bert.embeddings.LayerNorm.weight"));
+    }
+
+    #[test]
+    fn three_steps_match_the_textbook_update() {
+        // Large enough to be split across threads.
+        let n = 100_000;
+        let vars = VarMap::new();
+        let vb = VarBuilder::from_varmap(&vars, DType::F32, &Device::Cpu);
+        let w = vb.get_with_hints(n, "w", Init::Const(0.5)).expect("w");
+        let hyper = AdamWParams { max_grad_norm: 0.0, ..params() };
+        let mut opt = AdamW::new(&vars, hyper).expect("opt");
+        let coefficients: Vec<f32> = (0..n).map(|i| ((i % 17) as f32 - 8.0) * 0.3).collect();
+        let (mut p, mut m, mut v) = (vec![0.5f64; n], vec![0f64; n], vec![0f64; n]);
+        for step in 1..=3 {
+            // loss = sum(c * w^2 / 2): the gradient c * w depends on the weights.
+            let c = Tensor::new(coefficients.as_slice(), &Device::Cpu).expect("c");
+            let loss = ((w.sqr().expect("sqr") * &c).expect("mul") * 0.5).expect("half").sum_all().expect("s");
+            opt.accumulate(&loss.backward().expect("b")).expect("acc");
+            opt.apply(0.01).expect("apply");
+            for i in 0..n {
+                let g = f64::from(coefficients[i]) * p[i];
+                m[i] = hyper.beta1 * m[i] + (1.0 - hyper.beta1) * g;
+                v[i] = hyper.beta2 * v[i] + (1.0 - hyper.beta2) * g * g;
+                let m_hat = m[i] / (1.0 - hyper.beta1.powi(step));
+                let v_hat = v[i] / (1.0 - hyper.beta2.powi(step));
+                p[i] = p[i] * (1.0 - 0.01 * hyper.weight_decay) - 0.01 * m_hat / (v_hat.sqrt() + hyper.eps);
+            }
+        }
+        let ours: Vec<f32> = w.to_vec1().expect("w");
+        let worst = ours.iter().zip(&p).map(|(a, b)| (f64::from(*a) - b).abs()).fold(0f64, f64::max);
+        assert!(worst < 1e-6, "largest difference {worst}");
     }
 }
