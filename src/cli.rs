@@ -64,11 +64,13 @@ pub struct TrainArgs {
     #[arg(value_name = "DATASET")]
     pub dataset: PathBuf,
 
-    /// Base model directory with config.json, tokenizer.json and
+    /// Base model: a directory with config.json, tokenizer.json and
     /// model.safetensors (`bash scripts/fetch-base-model` puts
-    /// all-MiniLM-L6-v2 at the default).
-    #[arg(long, value_name = "DIR", default_value = "models/base/all-MiniLM-L6-v2")]
-    pub base: PathBuf,
+    /// all-MiniLM-L6-v2 at the default), or a Hugging Face Hub id such as
+    /// `sentence-transformers/all-MiniLM-L6-v2`, read from the Hub cache
+    /// ($HF_HOME) and downloaded when missing unless HF_HUB_OFFLINE=1.
+    #[arg(long, value_name = "DIR|ID", default_value = "models/base/all-MiniLM-L6-v2")]
+    pub base: String,
 
     /// Output model directory.
     #[arg(long, value_name = "DIR")]

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::util::{clause_in, read, sha256, write};
+use crate::util::{clause_in, clause_with_env, read, sha256, write};
 
 /// A project with a tiny base model in `base/` and a recipe `datasets/x`
 /// over `data/t.jsonl`: documents A (train), B (validation), C (test).
@@ -101,6 +101,33 @@ fn train_builds_the_dataset_and_writes_a_model_directory() {
     assert_eq!(config["problem_type"], "multi_label_classification");
     assert_eq!(config["hidden_size"], 16);
     assert_eq!(read(&dir.path().join("model/tokenizer.json")), read(&dir.path().join("base/tokenizer.json")));
+}
+
+#[test]
+fn base_model_by_hub_id_from_the_offline_cache() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    project(dir.path());
+    // The layout huggingface_hub writes: refs/main names the snapshot.
+    let repo = dir.path().join("hf/hub/models--org--tiny-bert");
+    let commit = "89abcdef0123456789abcdef0123456789abcdef";
+    write(&repo.join("refs/main"), commit);
+    let snapshot = repo.join("snapshots").join(commit);
+    std::fs::create_dir_all(&snapshot).expect("mkdir");
+    clause_train::fixtures::tiny_base(&snapshot).expect("tiny base");
+    let offline = "1";
+    let env = [("HF_HOME", dir.path().join("hf")), ("HF_HUB_OFFLINE", offline.into())];
+    let env: Vec<(&str, &Path)> = env.iter().map(|(k, v)| (*k, v.as_path())).collect();
+    let args = ["train", "datasets/x", "--out", "model", "--data-root", "data", "--epochs", "1", "--base"];
+    let with_base = |id: &str| {
+        let mut all = args.to_vec();
+        all.push(id);
+        clause_with_env(dir.path(), &all, &env)
+    };
+    with_base("org/tiny-bert").ok();
+    let card: serde_json::Value = serde_json::from_str(&read(&dir.path().join("model/clause.json"))).expect("card");
+    assert_eq!(card["base_model"]["source"], "org/tiny-bert");
+    assert_eq!(card["base_model"]["sha256"], sha256(&snapshot.join("model.safetensors")));
+    with_base("org/absent").fails_with(&["model `org/absent`", "HF_HUB_OFFLINE", "model.safetensors"]);
 }
 
 #[test]

@@ -43,14 +43,23 @@ impl Run {
 /// Run `clause` with `args` in `dir`, with a clean environment for its own
 /// variables.
 pub fn clause_in(dir: &Path, args: &[&str]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_clause"))
+    clause_with_env(dir, args, &[])
+}
+
+/// [`clause_in`] with extra environment variables.
+pub fn clause_with_env(dir: &Path, args: &[&str], vars: &[(&str, &Path)]) -> Run {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_clause"));
+    command
         .args(args)
         .current_dir(dir)
         .env_remove("CLAUSE_DATA_ROOT")
         .env_remove("CLAUSE_LOG")
-        .output()
-        .expect("run clause");
-    Run::from(output)
+        .env_remove("HF_HOME")
+        .env_remove("HF_HUB_OFFLINE");
+    for (name, value) in vars {
+        command.env(name, value);
+    }
+    Run::from(command.output().expect("run clause"))
 }
 
 /// Run `clause` in the project root.

@@ -20,6 +20,7 @@ use crate::cli::{PoolingArg, TrainArgs};
 
 pub fn run(args: &TrainArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let config = training_config(args)?;
+    let base = clause_infer::hub::resolve(&args.base)?;
     let recipe = LoadedRecipe::load(&args.dataset)?;
     let manifest = match read_manifest(&recipe) {
         Ok(manifest) if manifest.recipe.sha256 == recipe.sha256 => manifest,
@@ -56,7 +57,8 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     })
     .context("installing the Ctrl-C handler")?;
     let options = TrainOptions {
-        base: args.base.clone(),
+        base: base.dir,
+        base_source: base.source,
         out: args.out.clone(),
         config,
         device: device(&args.device)?,

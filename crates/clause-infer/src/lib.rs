@@ -6,6 +6,8 @@
 //! a Hugging Face `config.json` (`id2label`), and the decision rule that turns
 //! per-label probabilities into predicted labels with per-label thresholds.
 
+#[cfg(feature = "hub")]
+pub mod hub;
 pub mod metrics;
 pub mod model;
 pub mod ops;
@@ -48,6 +50,14 @@ pub enum Error {
         /// The `tokenizer.json`.
         path: PathBuf,
         /// What went wrong.
+        message: String,
+    },
+    /// A Hugging Face Hub model could not be found or fetched.
+    #[error("model `{id}`: {message}")]
+    Hub {
+        /// The directory or Hub id as given.
+        id: String,
+        /// What is missing or went wrong.
         message: String,
     },
     /// A tensor operation failed.

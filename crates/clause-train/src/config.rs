@@ -14,6 +14,10 @@ use crate::Error;
 pub struct TrainConfig {
     /// Passes over the training split at most.
     pub epochs: usize,
+    /// Optimizer steps a run aims for: it makes ceil(target_steps / steps
+    /// per epoch) passes, at most `epochs`, so that a small dataset gets more
+    /// passes than a large one. 0 always makes `epochs` passes.
+    pub target_steps: usize,
     /// Examples per optimizer step (per micro-batch when accumulating).
     pub batch_size: usize,
     /// Micro-batches whose gradients are summed before one optimizer step.
@@ -53,7 +57,10 @@ pub struct TrainConfig {
 impl Default for TrainConfig {
     fn default() -> Self {
         Self {
-            epochs: 6,
+            // With target_steps, 4 passes over tos-unfair (916 steps each)
+            // and 30 over treaty-risk (36 steps each).
+            epochs: 30,
+            target_steps: 3600,
             batch_size: 16,
             grad_accumulation: 1,
             learning_rate: 1e-4,
@@ -69,7 +76,7 @@ impl Default for TrainConfig {
             pooling: Pooling::Mean,
             hidden_dropout: None,
             pos_weight_cap: 10.0,
-            patience: 2,
+            patience: 3,
             threshold_min_positives: 3,
             seed: 20261128,
         }
@@ -86,6 +93,14 @@ impl TrainConfig {
         })?;
         config.check().map_err(|message| Error::Config { path: path.to_path_buf(), message })?;
         Ok(config)
+    }
+
+    /// Passes over a training split of `steps_per_epoch` optimizer steps.
+    pub fn epochs_for(&self, steps_per_epoch: usize) -> usize {
+        if self.target_steps == 0 {
+            return self.epochs;
+        }
+        self.epochs.min(self.target_steps.div_ceil(steps_per_epoch.max(1))).max(1)
     }
 
     /// The ranges every field must be in, as a message naming the field.
@@ -136,5 +151,15 @@ mod tests {
         std::fs::write(&path, "batch_size = 0\n").expect("write");
         let err = TrainConfig::from_file(&path).expect_err("zero").to_string();
         assert!(err.contains("`batch_size` must be at least 1"), "{err}");
+    }
+
+    #[test]
+    fn epochs_follow_the_step_target_up_to_the_maximum() {
+        let config = TrainConfig { epochs: 30, target_steps: 3600, ..TrainConfig::default() };
+        assert_eq!(config.epochs_for(916), 4);
+        assert_eq!(config.epochs_for(36), 30);
+        assert_eq!(config.epochs_for(3600), 1);
+        assert_eq!(config.epochs_for(100_000), 1);
+        assert_eq!(TrainConfig { target_steps: 0, ..config }.epochs_for(36), 30);
     }
 }

@@ -51,6 +51,8 @@ pub struct TrainData {
 pub struct TrainOptions {
     /// Base model directory (`config.json`, `tokenizer.json`, `model.safetensors`).
     pub base: PathBuf,
+    /// How the user named the base model (a directory or a Hub id), for the model card.
+    pub base_source: String,
     /// Output model directory; its `checkpoint/` holds the run's state.
     pub out: PathBuf,
     /// Hyper-parameters.
@@ -133,7 +135,9 @@ pub fn train(data: &TrainData, options: &TrainOptions, observer: &mut dyn Observ
     let lengths: Vec<usize> = prepared.train_ids.iter().map(Vec::len).collect();
     let batches_per_epoch = lengths.len().div_ceil(config.batch_size);
     let steps_per_epoch = batches_per_epoch.div_ceil(config.grad_accumulation);
-    let total_steps = steps_per_epoch * config.epochs;
+    let epochs = config.epochs_for(steps_per_epoch);
+    tracing::info!(epochs, steps_per_epoch, "epochs at most (early stopping may end sooner)");
+    let total_steps = steps_per_epoch * epochs;
     let warmup_steps = (config.warmup_ratio * total_steps as f64).round() as usize;
 
     std::fs::create_dir_all(&options.out).map_err(io_error(&options.out))?;
@@ -178,10 +182,9 @@ pub fn train(data: &TrainData, options: &TrainOptions, observer: &mut dyn Observ
         }
     };
 
-    while state.epoch < config.epochs && !(state.best.is_some() && state.epochs_without_improvement >= config.patience)
-    {
+    while state.epoch < epochs && !(state.best.is_some() && state.epochs_without_improvement >= config.patience) {
         let batches = epoch_batches(&lengths, config.batch_size, config.seed, state.epoch);
-        observer.epoch_started(state.epoch + 1, config.epochs, batches.len(), state.batch);
+        observer.epoch_started(state.epoch + 1, epochs, batches.len(), state.batch);
         let mut clock = Instant::now();
         while state.batch < batches.len() {
             let at_step_boundary = state.batch % config.grad_accumulation == 0;
@@ -275,7 +278,7 @@ pub fn train(data: &TrainData, options: &TrainOptions, observer: &mut dyn Observ
         max_length: config.max_length,
         pooling: config.pooling,
         base_model: BaseModel {
-            source: options.base.display().to_string(),
+            source: options.base_source.clone(),
             sha256: checkpoint::hash_file(&options.base.join("model.safetensors"))?,
         },
         dataset: DatasetRef { name: data.dataset.clone(), manifest_sha256: data.manifest_sha256.clone() },

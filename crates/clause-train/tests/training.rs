@@ -69,6 +69,7 @@ fn data(train: Vec<Example>, validation: Vec<Example>) -> TrainData {
 
 fn options(base: &Path, out: &Path, config: TrainConfig) -> TrainOptions {
     TrainOptions {
+        base_source: base.display().to_string(),
         base: base.to_path_buf(),
         out: out.to_path_buf(),
         config,
