@@ -109,6 +109,11 @@ pub struct TrainArgs {
     #[arg(long)]
     pub resume: bool,
 
+    /// Do not score the test split: for runs that compare settings on
+    /// validation, since the test split is looked at once, to report.
+    #[arg(long)]
+    pub no_test: bool,
+
     /// `cpu`, `cuda` or `cuda:N` (GPU needs a build with `--features cuda`).
     #[arg(long, default_value = "cpu")]
     pub device: String,

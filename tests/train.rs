@@ -104,6 +104,20 @@ fn train_builds_the_dataset_and_writes_a_model_directory() {
 }
 
 #[test]
+fn no_test_leaves_the_test_split_unscored() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    project(dir.path());
+    let args = ["train", "datasets/x", "--base", "base", "--out", "model", "--data-root", "data", "--epochs", "1"];
+    let mut with_flag = args.to_vec();
+    with_flag.push("--no-test");
+    let out = clause_in(dir.path(), &with_flag).ok().to_string();
+    let card: serde_json::Value = serde_json::from_str(&read(&dir.path().join("model/clause.json"))).expect("card");
+    assert!(card["test"].is_null(), "{}", card["test"]);
+    assert!(card["validation"]["micro_f1"].is_number());
+    assert!(out.contains("micro-F1") && out.contains(" -"), "{out}");
+}
+
+#[test]
 fn base_model_by_hub_id_from_the_offline_cache() {
     let dir = tempfile::tempdir().expect("tempdir");
     project(dir.path());

@@ -44,7 +44,7 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             .collect(),
         train: read_split(&recipe, Split::Train)?,
         validation: read_split(&recipe, Split::Validation)?,
-        test: read_split(&recipe, Split::Test)?,
+        test: if args.no_test { Vec::new() } else { read_split(&recipe, Split::Test)? },
     };
     let interrupt = Arc::new(AtomicBool::new(false));
     let flag = interrupt.clone();
