@@ -37,6 +37,9 @@ fn for_row_chunks(out: &mut [f32], width: usize, f: impl Fn(usize, &mut [f32]) +
     });
 }
 
+/// A chunk of rows: its first row, its elements and its accumulators.
+type SummingChunk<'a> = Mutex<(usize, &'a mut [f32], Vec<Vec<f32>>)>;
+
 /// Like [`for_row_chunks`], where each chunk also adds into its own
 /// `width`-long accumulators (`columns` of them); returns their sums.
 fn for_row_chunks_summing(
@@ -46,7 +49,7 @@ fn for_row_chunks_summing(
     f: impl Fn(usize, &mut [f32], &mut [Vec<f32>]) + Sync,
 ) -> Vec<Vec<f32>> {
     let per_chunk = rows_per_chunk(width);
-    let chunks: Vec<Mutex<(usize, &mut [f32], Vec<Vec<f32>>)>> = out
+    let chunks: Vec<SummingChunk> = out
         .chunks_mut(per_chunk * width)
         .enumerate()
         .map(|(i, rows)| Mutex::new((i * per_chunk, rows, vec![vec![0f32; width]; columns])))
@@ -349,7 +352,7 @@ struct GeluErf;
 
 const FRAC_1_SQRT_2: f32 = std::f32::consts::FRAC_1_SQRT_2;
 /// 1 / sqrt(2 pi)
-const FRAC_1_SQRT_2PI: f32 = 0.398_942_28;
+const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
 
 impl CustomOp1 for GeluErf {
     fn name(&self) -> &'static str {
