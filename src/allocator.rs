@@ -3,8 +3,8 @@
 //! A training step allocates and frees hundreds of tensors of a few MiB.
 //! glibc serves each of those above its mmap threshold with a fresh mapping
 //! and unmaps it on free, so every step paid for page faults, zeroing by the
-//! kernel and TLB shoot-downs across threads: 30 to 40% of a step's time here,
-//! and most of the system time `time` showed. Raising the thresholds once,
+//! kernel and TLB shoot-downs across threads: about 30% of a 16 x 128 step's
+//! time here (4.6 s before, 3.3 s after, measured before the fused kernels). Raising the thresholds once,
 //! before any large allocation, makes freed blocks reusable; peak memory is
 //! unchanged since the same blocks are reused.
 
