@@ -18,60 +18,61 @@ fn rows_per_chunk(width: usize) -> usize {
     (16_384 / width.max(1)).max(1)
 }
 
-/// Run `f(first_row, rows)` over chunks of `out`'s rows of `width` elements,
-/// in parallel on candle's CPU pool.
-fn for_row_chunks(out: &mut [f32], width: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
-    let per_chunk = rows_per_chunk(width);
-    if out.len() <= per_chunk * width {
-        f(0, out);
-        return;
+/// A part of the rows: its first row, its elements and its accumulators.
+type Part<P> = Mutex<(usize, P, Vec<Vec<f32>>)>;
+
+/// Run `f(first_row, part, sums)` over `parts` (consecutive chunks of
+/// `rows_per_part` rows, mutable or not), in parallel on candle's CPU pool;
+/// each part adds into its own `columns` accumulators of `width` elements,
+/// whose totals are returned.
+fn run_parts<P: Send>(
+    parts: impl Iterator<Item = P>,
+    rows_per_part: usize,
+    width: usize,
+    columns: usize,
+    f: impl Fn(usize, &mut P, &mut [Vec<f32>]) + Sync,
+) -> Vec<Vec<f32>> {
+    let parts: Vec<Part<P>> = parts
+        .enumerate()
+        .map(|(i, part)| Mutex::new((i * rows_per_part, part, vec![vec![0f32; width]; columns])))
+        .collect();
+    let run = |i: usize| {
+        let mut part = parts[i].lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (first, rows, sums) = &mut *part;
+        f(*first, rows, sums);
+    };
+    match parts.len() {
+        0 => {}
+        1 => run(0),
+        n => candle_core::utils::barrier_pool().execute_chunked(n, |range| range.for_each(run)),
     }
-    let chunks: Vec<Mutex<(usize, &mut [f32])>> =
-        out.chunks_mut(per_chunk * width).enumerate().map(|(i, rows)| Mutex::new((i * per_chunk, rows))).collect();
-    candle_core::utils::barrier_pool().execute_chunked(chunks.len(), |range| {
-        for i in range {
-            let mut chunk = chunks[i].lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let (first, rows) = &mut *chunk;
-            f(*first, rows);
+    let mut total = vec![vec![0f32; width]; columns];
+    for part in parts {
+        let (_, _, sums) = part.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (acc, part) in total.iter_mut().zip(&sums) {
+            acc.iter_mut().zip(part).for_each(|(a, p)| *a += p);
         }
-    });
+    }
+    total
 }
 
-/// A chunk of rows: its first row, its elements and its accumulators.
-type SummingChunk<'a> = Mutex<(usize, &'a mut [f32], Vec<Vec<f32>>)>;
+/// Run `f(first_row, rows)` over chunks of `out`'s rows of `width` elements,
+/// in parallel.
+fn for_row_chunks(out: &mut [f32], width: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
+    let per_part = rows_per_chunk(width);
+    run_parts(out.chunks_mut(per_part * width), per_part, width, 0, |first, rows, _| f(first, rows));
+}
 
-/// Like [`for_row_chunks`], where each chunk also adds into its own
-/// `width`-long accumulators (`columns` of them); returns their sums.
+/// Like [`for_row_chunks`], where each chunk also adds into `columns`
+/// accumulators of `width` elements; returns their totals.
 fn for_row_chunks_summing(
     out: &mut [f32],
     width: usize,
     columns: usize,
     f: impl Fn(usize, &mut [f32], &mut [Vec<f32>]) + Sync,
 ) -> Vec<Vec<f32>> {
-    let per_chunk = rows_per_chunk(width);
-    let chunks: Vec<SummingChunk> = out
-        .chunks_mut(per_chunk * width)
-        .enumerate()
-        .map(|(i, rows)| Mutex::new((i * per_chunk, rows, vec![vec![0f32; width]; columns])))
-        .collect();
-    let run = |i: usize| {
-        let mut chunk = chunks[i].lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (first, rows, sums) = &mut *chunk;
-        f(*first, rows, sums);
-    };
-    if chunks.len() == 1 {
-        run(0);
-    } else {
-        candle_core::utils::barrier_pool().execute_chunked(chunks.len(), |range| range.for_each(run));
-    }
-    let mut total = vec![vec![0f32; width]; columns];
-    for chunk in chunks {
-        let (_, _, sums) = chunk.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
-        for (acc, part) in total.iter_mut().zip(&sums) {
-            acc.iter_mut().zip(part).for_each(|(a, p)| *a += p);
-        }
-    }
-    total
+    let per_part = rows_per_chunk(width);
+    run_parts(out.chunks_mut(per_part * width), per_part, width, columns, |first, rows, sums| f(first, rows, sums))
 }
 
 /// Run `f(offset, part)` over parts of `values`, in parallel on candle's CPU
@@ -86,6 +87,15 @@ pub fn cpu_slice<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Resu
     let CpuStorage::F32(data) = storage else { bail!("{op}: expected an f32 tensor") };
     match layout.contiguous_offsets() {
         Some((start, end)) => Ok(&data[start..end]),
+        None => bail!("{op}: expected a contiguous tensor"),
+    }
+}
+
+/// [`cpu_slice`] for a storage an in-place op writes.
+pub fn cpu_slice_mut<'a>(storage: &'a mut CpuStorage, layout: &Layout, op: &str) -> Result<&'a mut [f32]> {
+    let CpuStorage::F32(data) = storage else { bail!("{op}: expected an f32 tensor") };
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(&mut data[start..end]),
         None => bail!("{op}: expected a contiguous tensor"),
     }
 }
@@ -131,8 +141,8 @@ impl CustomOp2 for BiasAdd {
     fn bwd(&self, _x: &Tensor, b: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let width = b.elem_count();
         let sums = with_host(grad, self.name(), |g| {
-            let mut scratch = g.to_vec();
-            Ok(for_row_chunks_summing(&mut scratch, width, 1, |_, rows, sums| {
+            let per_part = rows_per_chunk(width);
+            Ok(run_parts(g.chunks(per_part * width), per_part, width, 1, |_, rows, sums| {
                 for row in rows.chunks_exact(width) {
                     sums[0].iter_mut().zip(row).for_each(|(s, g)| *s += g);
                 }
@@ -338,13 +348,17 @@ pub fn masked_softmax(scores: &Tensor, key_bias: &Tensor, scale: f64) -> Result<
 /// erf to within 1.5e-7 (Abramowitz and Stegun 7.1.26), branch-free but for
 /// the sign, so the loops over it stay simple.
 fn erf(x: f32) -> f32 {
+    erf_given(x, (-x * x).exp())
+}
+
+/// [`erf`] from `exp(-x^2)` already at hand: GELU's gradient needs that
+/// exponential for the normal density too.
+fn erf_given(x: f32, exp_neg_square: f32) -> f32 {
     const P: f32 = 0.327_591_1;
     const A: [f32; 5] = [0.254_829_6, -0.284_496_74, 1.421_413_7, -1.453_152_1, 1.061_405_4];
-    let a = x.abs();
-    let t = 1.0 / (1.0 + P * a);
+    let t = 1.0 / (1.0 + P * x.abs());
     let poly = t * (A[0] + t * (A[1] + t * (A[2] + t * (A[3] + t * A[4]))));
-    let y = 1.0 - poly * (-a * a).exp();
-    y.copysign(x)
+    (1.0 - poly * exp_neg_square).copysign(x)
 }
 
 /// The exact (erf) GELU, as BERT's `hidden_act = "gelu"`.
@@ -377,8 +391,10 @@ impl CustomOp1 for GeluErf {
                 let mut dx = vec![0f32; x.len()];
                 for_row_chunks(&mut dx, 1, |first, values| {
                     for ((d, x), g) in values.iter_mut().zip(&x[first..]).zip(&g[first..]) {
-                        let cdf = 0.5 * (1.0 + erf(x * FRAC_1_SQRT_2));
-                        let pdf = FRAC_1_SQRT_2PI * (-0.5 * x * x).exp();
+                        // exp(-x^2 / 2) serves both erf(x / sqrt 2) and the density.
+                        let gaussian = (-0.5 * x * x).exp();
+                        let cdf = 0.5 * (1.0 + erf_given(x * FRAC_1_SQRT_2, gaussian));
+                        let pdf = FRAC_1_SQRT_2PI * gaussian;
                         *d = g * (cdf + x * pdf);
                     }
                 });

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use candle_core::backprop::GradStore;
 use candle_core::{CpuStorage, InplaceOp2, InplaceOp3, Layout, Result, Tensor, Var, bail};
 use candle_nn::VarMap;
-use clause_infer::ops::{cpu_slice, for_each_part, with_host};
+use clause_infer::ops::{cpu_slice, cpu_slice_mut, for_each_part, with_host};
 
 /// One parameter and its moment estimates.
 struct Slot {
@@ -179,14 +179,6 @@ fn squared_norm(grad: &Tensor) -> Result<f64> {
         with_host(grad, "gradient norm", |g| Ok(g.iter().map(|&x| f64::from(x) * f64::from(x)).sum()))
     } else {
         Ok(f64::from(grad.sqr()?.sum_all()?.to_scalar::<f32>()?))
-    }
-}
-
-fn cpu_slice_mut<'a>(storage: &'a mut CpuStorage, layout: &Layout, op: &str) -> Result<&'a mut [f32]> {
-    let CpuStorage::F32(data) = storage else { bail!("{op}: expected f32") };
-    match layout.contiguous_offsets() {
-        Some((start, end)) => Ok(&mut data[start..end]),
-        None => bail!("{op}: expected a contiguous tensor"),
     }
 }
 
