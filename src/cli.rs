@@ -97,6 +97,10 @@ pub struct TrainArgs {
     #[arg(long)]
     pub max_length: Option<usize>,
 
+    /// Share of the label-less training examples each epoch draws, in (0, 1].
+    #[arg(long, value_name = "SHARE")]
+    pub negative_share: Option<f64>,
+
     /// How token states become one vector: `mean` (default) or `cls`.
     #[arg(long, value_enum)]
     pub pooling: Option<PoolingArg>,

@@ -44,8 +44,14 @@ pub struct TrainConfig {
     pub pooling: Pooling,
     /// Dropout on hidden states and the head; `None` keeps the base config's.
     pub hidden_dropout: Option<f64>,
-    /// Cap on each label's positive weight (negatives / positives in train).
+    /// Cap on each label's positive weight (negatives / positives among the
+    /// examples of an epoch).
     pub pos_weight_cap: f32,
+    /// Share of the training examples without any label that each epoch
+    /// draws (afresh per epoch, from the seed), in (0, 1]; 1 keeps them all.
+    /// Where most examples carry no label, a lower share gives the rare
+    /// positives more passes for the same compute.
+    pub negative_share: f64,
     /// Epochs without a better validation macro-F1 before stopping.
     pub patience: usize,
     /// Labels with fewer validation positives than this keep threshold 0.5.
@@ -76,6 +82,7 @@ impl Default for TrainConfig {
             pooling: Pooling::Mean,
             hidden_dropout: None,
             pos_weight_cap: 10.0,
+            negative_share: 1.0,
             patience: 3,
             threshold_min_positives: 3,
             seed: 20261128,
@@ -124,6 +131,9 @@ impl TrainConfig {
             && !(0.0..1.0).contains(&p)
         {
             return Err(format!("`hidden_dropout` = {p} must be in [0, 1)"));
+        }
+        if !(self.negative_share > 0.0 && self.negative_share <= 1.0) {
+            return Err(format!("`negative_share` = {} must be in (0, 1]", self.negative_share));
         }
         if self.pos_weight_cap < 1.0 {
             return Err(format!("`pos_weight_cap` = {} must be at least 1", self.pos_weight_cap));

@@ -13,7 +13,7 @@ use clause_infer::model::{BertClassifier, BertConfig, TrainableModel};
 use clause_infer::rng::SplitMix64;
 use clause_infer::tokenize::TextEncoder;
 
-use crate::batches::{epoch_batches, sorted_batches};
+use crate::batches::{epoch_batches, epoch_examples, negatives_kept, sorted_batches};
 use crate::checkpoint::{self, CheckpointTensors, EpochRecord, RunState, checkpoint_dir};
 use crate::config::TrainConfig;
 use crate::export::{BaseModel, DatasetRef, FORMAT_VERSION, ModelCard, ModelLabel, write_model_dir};
@@ -100,6 +100,8 @@ struct Prepared {
     encoder: TextEncoder,
     train_ids: Vec<Vec<u32>>,
     train_targets: Vec<Vec<f32>>,
+    /// Whether each training example carries at least one label.
+    train_has_label: Vec<bool>,
     validation_ids: Vec<Vec<u32>>,
     validation_truth: Vec<Vec<bool>>,
     test_ids: Vec<Vec<u32>>,
@@ -133,7 +135,8 @@ pub fn train(data: &TrainData, options: &TrainOptions, observer: &mut dyn Observ
         },
     )?;
     let lengths: Vec<usize> = prepared.train_ids.iter().map(Vec::len).collect();
-    let batches_per_epoch = lengths.len().div_ceil(config.batch_size);
+    let examples_per_epoch = epoch_examples(&prepared.train_has_label, config.negative_share, config.seed, 0).len();
+    let batches_per_epoch = examples_per_epoch.div_ceil(config.batch_size);
     let steps_per_epoch = batches_per_epoch.div_ceil(config.grad_accumulation);
     let epochs = config.epochs_for(steps_per_epoch);
     tracing::info!(epochs, steps_per_epoch, "epochs at most (early stopping may end sooner)");
@@ -183,7 +186,12 @@ pub fn train(data: &TrainData, options: &TrainOptions, observer: &mut dyn Observ
     };
 
     while state.epoch < epochs && !(state.best.is_some() && state.epochs_without_improvement >= config.patience) {
-        let batches = epoch_batches(&lengths, config.batch_size, config.seed, state.epoch);
+        let examples = epoch_examples(&prepared.train_has_label, config.negative_share, config.seed, state.epoch);
+        let example_lengths: Vec<usize> = examples.iter().map(|&i| lengths[i]).collect();
+        let batches: Vec<Vec<usize>> = epoch_batches(&example_lengths, config.batch_size, config.seed, state.epoch)
+            .into_iter()
+            .map(|batch| batch.into_iter().map(|i| examples[i]).collect())
+            .collect();
         observer.epoch_started(state.epoch + 1, epochs, batches.len(), state.batch);
         let mut clock = Instant::now();
         while state.batch < batches.len() {
@@ -361,12 +369,16 @@ fn prepare(data: &TrainData, options: &TrainOptions) -> Result<Prepared, Error> 
     let train_truth = truth(&data.train);
     let positives: Vec<usize> =
         (0..label_names.len()).map(|j| train_truth.iter().filter(|row| row[j]).count()).collect();
-    let weights = pos_weights(&positives, data.train.len(), options.config.pos_weight_cap);
+    let train_has_label: Vec<bool> = train_truth.iter().map(|row| row.contains(&true)).collect();
+    let labelled = train_has_label.iter().filter(|&&b| b).count();
+    let examples_per_epoch = labelled + negatives_kept(train_has_label.len() - labelled, options.config.negative_share);
+    let weights = pos_weights(&positives, examples_per_epoch, options.config.pos_weight_cap);
     tracing::info!(?positives, ?weights, "positive weights");
     Ok(Prepared {
         pos_weight: Tensor::new(weights.as_slice(), &options.device)?,
         train_targets: train_truth.iter().map(|row| row.iter().map(|&b| f32::from(u8::from(b))).collect()).collect(),
         train_ids: ids(&data.train)?,
+        train_has_label,
         validation_ids: ids(&data.validation)?,
         validation_truth: truth(&data.validation),
         test_ids: ids(&data.test)?,
