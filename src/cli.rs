@@ -55,6 +55,158 @@ pub enum Command {
     /// model.safetensors, tokenizer.json) plus clause.json. A checkpoint is
     /// written every epoch and on Ctrl-C; `--resume` continues from it.
     Train(TrainArgs),
+
+    /// Classify the provisions of drafts, or the texts of a table, by risk
+    /// category.
+    ///
+    /// Drafts (`.md`, `.txt`, a directory of them, or `-` for stdin) are
+    /// segmented into provisions as `clause segment` does; tables (`.csv`,
+    /// `.jsonl`, `.parquet`) give one text per row and their other columns are
+    /// carried through. Each record has the predicted labels (at the model's
+    /// tuned thresholds) and every label's probability, in input order.
+    Classify(ClassifyArgs),
+
+    /// Score a model on labelled data: per-label precision, recall, F1,
+    /// ROC-AUC and average precision; micro, macro and LexGLUE macro-F1 with
+    /// 95% bootstrap intervals; calibration error. With `--baseline`, the
+    /// change from another model and every decision that flipped.
+    Eval(EvalArgs),
+}
+
+/// Arguments of `clause eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Trained model directory.
+    #[arg(long, value_name = "DIR")]
+    pub model: PathBuf,
+
+    /// A dataset recipe directory (`datasets/<name>`; built when needed), or
+    /// a labelled table (.csv, .jsonl, .parquet) with text and labels
+    /// columns.
+    #[arg(value_name = "DATA")]
+    pub data: PathBuf,
+
+    /// Which split of a recipe to score. The test split is for reporting,
+    /// once; compare settings on validation.
+    #[arg(long, value_enum, default_value_t = SplitArg::Validation)]
+    pub split: SplitArg,
+
+    /// A model to compare with (same labels): per-label F1 deltas and the
+    /// examples whose decisions flipped.
+    #[arg(long, value_name = "DIR")]
+    pub baseline: Option<PathBuf>,
+
+    /// Flipped decisions listed in the text report.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub flips: usize,
+
+    /// One decision threshold for every label, instead of the model's.
+    #[arg(long, value_name = "P")]
+    pub threshold: Option<f32>,
+
+    /// The text column of a table.
+    #[arg(long, default_value = "text", value_name = "NAME")]
+    pub text_field: String,
+
+    /// The labels column of a table: a list of strings, or one string of
+    /// labels separated by `;`.
+    #[arg(long, default_value = "labels", value_name = "NAME")]
+    pub labels_field: String,
+
+    /// Print JSON instead of tables.
+    #[arg(long)]
+    pub json: bool,
+
+    /// `cpu`, `cuda` or `cuda:N`.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+
+    #[command(flatten)]
+    pub data_root: DataRootArgs,
+}
+
+/// Dataset splits on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SplitArg {
+    /// The training split.
+    Train,
+    /// The validation split.
+    Validation,
+    /// The test split.
+    Test,
+}
+
+/// Arguments of `clause classify`.
+#[derive(Debug, Args)]
+pub struct ClassifyArgs {
+    /// Trained model directory (written by `clause train`).
+    #[arg(long, value_name = "DIR")]
+    pub model: PathBuf,
+
+    /// Drafts (.md, .txt), directories of drafts (searched recursively),
+    /// tables (.csv, .jsonl, .parquet), or `-` for a draft on stdin.
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+
+    /// Output format [default: `table` on a terminal, else `jsonl`, or the
+    /// extension of --output].
+    #[arg(long, value_enum)]
+    pub format: Option<OutputFormat>,
+
+    /// Write to this file (atomically: complete or not at all) instead of
+    /// stdout.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// The text column of table inputs.
+    #[arg(long, default_value = "text", value_name = "NAME")]
+    pub text_field: String,
+
+    /// A title column of table inputs.
+    #[arg(long, value_name = "NAME")]
+    pub title_field: Option<String>,
+
+    /// One decision threshold for every label, instead of the model's tuned
+    /// per-label thresholds.
+    #[arg(long, value_name = "P")]
+    pub threshold: Option<f32>,
+
+    /// In the table, list every label's probability under each provision.
+    #[arg(long)]
+    pub all_scores: bool,
+
+    /// Explain each predicted label: the spans of the provision whose
+    /// removal lowers its probability most (one extra forward pass per
+    /// clause of each flagged provision).
+    #[arg(long)]
+    pub explain: bool,
+
+    /// Texts per forward pass.
+    #[arg(long, default_value_t = 32, value_name = "N")]
+    pub batch_size: usize,
+
+    /// Batch texts in input order instead of by length: slower; for
+    /// measuring what length bucketing gains (scripts/bench-classify).
+    #[arg(long)]
+    pub no_length_buckets: bool,
+
+    /// `cpu`, `cuda` or `cuda:N`.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+/// Output formats of `clause classify`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// A table for reading at 100 columns.
+    Table,
+    /// One JSON object per record.
+    Jsonl,
+    /// Comma-separated values: labels joined with `;`, one `score_<label>`
+    /// column per label.
+    Csv,
+    /// Apache Parquet, with the columns of the CSV (labels as a list).
+    Parquet,
 }
 
 /// Arguments of `clause train`.
@@ -182,6 +334,33 @@ pub enum DatasetCommand {
     /// Print label counts per split, text-length percentiles, duplicates and
     /// texts shared between splits of a built dataset.
     Stats(StatsArgs),
+
+    /// Merge reviewed labels into a recipe's annotation files.
+    ///
+    /// CORRECTIONS is a table (.jsonl, .csv, .parquet) with `id`, `text` and
+    /// `labels` columns, for example the output of `clause classify` whose
+    /// labels a reviewer edited. Each row replaces the labels of the
+    /// annotation with that id, after checking that the text reviewed is the
+    /// text annotated (by its hash). Unknown ids, stale texts and labels
+    /// outside the recipe are refused, and then nothing is written. Rebuild
+    /// and retrain afterwards; `clause eval --baseline` shows what changed.
+    Annotate(AnnotateArgs),
+}
+
+/// Arguments of `clause dataset annotate`.
+#[derive(Debug, Args)]
+pub struct AnnotateArgs {
+    /// The recipe directory (`datasets/<name>`).
+    #[arg(value_name = "RECIPE")]
+    pub recipe: PathBuf,
+
+    /// The reviewed labels.
+    #[arg(value_name = "CORRECTIONS")]
+    pub corrections: PathBuf,
+
+    /// Report what would change without writing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Where the source data is.

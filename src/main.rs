@@ -1,8 +1,12 @@
 //! `clause`: find the risky provisions in legal drafts.
 
+mod align;
 mod allocator;
 mod cli;
 mod commands;
+mod input;
+mod output;
+mod report;
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -2,12 +2,18 @@
 
 use std::io::Write;
 
-use clause_data::build::{BuildOptions, build as build_dataset, read_manifest, read_split};
+use std::path::PathBuf;
+
+use clause_data::annotations::{Correction, apply_corrections};
+use clause_data::build::{BuildOptions, Manifest, build as build_dataset, read_manifest, read_split};
+use clause_data::hash::text_hash;
 use clause_data::recipe::LoadedRecipe;
 use clause_data::split::Split;
 use clause_data::stats::compute_stats;
+use clause_data::table::{TableColumns, read_table};
 
-use crate::cli::{BuildArgs, StatsArgs};
+use crate::cli::{AnnotateArgs, BuildArgs, StatsArgs};
+use crate::output::write_file_atomically;
 
 pub fn build(args: &BuildArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let recipe = LoadedRecipe::load(&args.recipe)?;
@@ -44,6 +50,80 @@ pub fn stats(args: &StatsArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         writeln!(out, "{}", serde_json::to_string_pretty(&stats)?)?;
     } else {
         write!(out, "{}", stats.render())?;
+    }
+    Ok(())
+}
+
+/// The recipe's build, rebuilt first when it is missing or older than the
+/// recipe.
+pub fn ensure_built(recipe: &LoadedRecipe, data_root: Option<PathBuf>) -> anyhow::Result<Manifest> {
+    match read_manifest(recipe) {
+        Ok(manifest) if manifest.recipe.sha256 == recipe.sha256 => Ok(manifest),
+        _ => {
+            eprintln!("building {} (missing or older than its recipe)", recipe.recipe.name);
+            Ok(build_dataset(recipe, &BuildOptions { data_root })?.manifest)
+        }
+    }
+}
+
+pub fn annotate(args: &AnnotateArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let recipe = LoadedRecipe::load(&args.recipe)?;
+    if recipe.recipe.annotations.is_empty() {
+        anyhow::bail!(
+            "{}: the recipe has no annotation files (its labels come from its sources); nothing to merge into",
+            args.recipe.display()
+        );
+    }
+    let known = recipe.recipe.label_names();
+    let columns = TableColumns { text: "text", labels: "labels", delimiter: ";", id: Some("id"), document: None };
+    let rows = read_table(&args.corrections, &columns, &known)?;
+    if rows.is_empty() {
+        anyhow::bail!("{}: no corrections in this file", args.corrections.display());
+    }
+    let corrections: Vec<Correction> = rows
+        .iter()
+        .enumerate()
+        .map(|(index, row)| Correction {
+            id: row.id.clone(),
+            text_hash: text_hash(&row.text),
+            labels: row.labels.clone(),
+            source: args.corrections.clone(),
+            line: format!("row {}", index + 1),
+        })
+        .collect();
+    let mut files = Vec::new();
+    for name in &recipe.recipe.annotations {
+        let path = recipe.dir.join(name);
+        files.push((path.clone(), clause_data::text::read_utf8(&path)?));
+    }
+    let applied = apply_corrections(&files, &corrections, &known)?;
+    for change in &applied.changes {
+        let show = |labels: &[String]| if labels.is_empty() { "-".to_string() } else { labels.join(",") };
+        writeln!(
+            out,
+            "{}  {} -> {}  ({}:{})",
+            change.id,
+            show(&change.old),
+            show(&change.new),
+            change.file.display(),
+            change.line
+        )?;
+    }
+    let verb = if args.dry_run { "would change" } else { "changed" };
+    writeln!(
+        out,
+        "{verb} {} annotations in {} files; {} corrections matched the labels already there",
+        applied.changes.len(),
+        applied.files.len(),
+        applied.unchanged
+    )?;
+    if !args.dry_run {
+        for (path, text) in &applied.files {
+            write_file_atomically(path, |file| Ok(file.write_all(text.as_bytes())?))?;
+        }
+        if !applied.changes.is_empty() {
+            writeln!(out, "rebuild with `clause dataset build {}` (training does it itself)", args.recipe.display())?;
+        }
     }
     Ok(())
 }

@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use crate::commands::dataset::ensure_built;
+use crate::commands::device;
 use anyhow::{Context, bail};
-use candle_core::Device;
-use clause_data::build::{BuildOptions, MANIFEST_FILE, build, read_manifest, read_split};
+use clause_data::build::{MANIFEST_FILE, read_split};
 use clause_data::recipe::LoadedRecipe;
 use clause_data::split::Split;
 use clause_infer::model::Pooling;
@@ -22,13 +23,7 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let config = training_config(args)?;
     let base = clause_infer::hub::resolve(&args.base)?;
     let recipe = LoadedRecipe::load(&args.dataset)?;
-    let manifest = match read_manifest(&recipe) {
-        Ok(manifest) if manifest.recipe.sha256 == recipe.sha256 => manifest,
-        _ => {
-            eprintln!("building {} (missing or older than its recipe)", recipe.recipe.name);
-            build(&recipe, &BuildOptions { data_root: args.data_root.data_root.clone() })?.manifest
-        }
-    };
+    let manifest = ensure_built(&recipe, args.data_root.data_root.clone())?;
     let manifest_path = recipe.build_dir().join(MANIFEST_FILE);
     let manifest_sha256 = clause_data::hash::sha256_hex(
         &std::fs::read(&manifest_path).with_context(|| manifest_path.display().to_string())?,
@@ -147,26 +142,6 @@ fn training_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
         bail!("training configuration: {message}");
     }
     Ok(config)
-}
-
-/// `cpu`, `cuda`, `cuda:N`; a GPU that cannot be opened falls back to the
-/// CPU with a message, since a long run on the CPU beats no run.
-fn device(spec: &str) -> anyhow::Result<Device> {
-    let ordinal = match spec {
-        "cpu" => return Ok(Device::Cpu),
-        "cuda" => 0,
-        other => match other.strip_prefix("cuda:").map(str::parse::<usize>) {
-            Some(Ok(n)) => n,
-            _ => bail!("--device {other:?}: expected cpu, cuda or cuda:N"),
-        },
-    };
-    match Device::new_cuda(ordinal) {
-        Ok(device) => Ok(device),
-        Err(err) => {
-            eprintln!("warning: cannot use cuda:{ordinal} ({err}); training on the CPU");
-            Ok(Device::Cpu)
-        }
-    }
 }
 
 /// Progress bars on a terminal; a log line every 50 batches otherwise.

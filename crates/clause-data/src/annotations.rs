@@ -10,8 +10,8 @@
 //! was labelled, so that a later edit to the source is caught rather than
 //! silently inheriting old labels. The excerpt is ignored when reading.
 
-use std::collections::BTreeSet;
-use std::path::Path;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::text::read_utf8;
@@ -35,7 +35,11 @@ pub const EXCERPT_CHARS: usize = 100;
 
 /// Read an annotation file, checking every label against `known`.
 pub fn read_annotations(path: &Path, known: &BTreeSet<String>) -> Result<Vec<Annotation>> {
-    let text = read_utf8(path)?;
+    parse_annotations(path, &read_utf8(path)?, known)
+}
+
+/// [`read_annotations`] on contents already read from `path`.
+pub fn parse_annotations(path: &Path, text: &str, known: &BTreeSet<String>) -> Result<Vec<Annotation>> {
     let mut out = Vec::new();
     for (index, raw) in text.lines().enumerate() {
         let line = index + 1;
@@ -74,6 +78,136 @@ pub fn read_annotations(path: &Path, known: &BTreeSet<String>) -> Result<Vec<Ann
         out.push(Annotation { id: id.to_string(), text_hash: hash.to_ascii_lowercase(), labels, line });
     }
     Ok(out)
+}
+
+/// A reviewed label set for one provision, from a corrections file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Correction {
+    /// The provision id.
+    pub id: String,
+    /// Hash of the text the reviewer saw.
+    pub text_hash: String,
+    /// The labels the reviewer settled on.
+    pub labels: Vec<String>,
+    /// The corrections file, for messages.
+    pub source: PathBuf,
+    /// Its line or row there (`3`, `row 3`), for messages.
+    pub line: String,
+}
+
+/// An annotation whose labels a correction changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// The provision id.
+    pub id: String,
+    /// The annotation file.
+    pub file: PathBuf,
+    /// Its line there (1-based).
+    pub line: usize,
+    /// Labels before.
+    pub old: Vec<String>,
+    /// Labels after.
+    pub new: Vec<String>,
+}
+
+/// The outcome of [`apply_corrections`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// New contents of each annotation file that changed.
+    pub files: Vec<(PathBuf, String)>,
+    /// Every changed annotation, in file and line order.
+    pub changes: Vec<Change>,
+    /// Corrections that confirmed the labels already there.
+    pub unchanged: usize,
+}
+
+/// Merge reviewed labels into annotation files (given as path and
+/// contents) by provision id. A correction whose id is in no file, whose
+/// text hash differs from the annotated text's (the reviewer saw another
+/// text: stale), or that contradicts another correction of the same id is
+/// an error naming its origin; nothing is applied unless everything
+/// applies. Changed lines keep their id, hash and excerpt; every other
+/// byte of the files is kept.
+pub fn apply_corrections(
+    files: &[(PathBuf, String)],
+    corrections: &[Correction],
+    known: &BTreeSet<String>,
+) -> Result<Applied> {
+    // Ids are unique across a recipe's files (the build checks it).
+    let mut located: BTreeMap<String, (usize, Annotation)> = BTreeMap::new();
+    for (index, (path, text)) in files.iter().enumerate() {
+        for annotation in parse_annotations(path, text, known)? {
+            located.insert(annotation.id.clone(), (index, annotation));
+        }
+    }
+    let mut wanted: BTreeMap<(usize, usize), (&Correction, &Annotation)> = BTreeMap::new();
+    let mut seen: BTreeMap<&str, &Correction> = BTreeMap::new();
+    for correction in corrections {
+        let refuse = |message: String| Error::Malformed {
+            path: correction.source.clone(),
+            line: correction.line.clone(),
+            message: format!("id `{}`: {message}", correction.id),
+        };
+        if let Some(label) = correction.labels.iter().find(|l| !known.contains(*l)) {
+            return Err(refuse(format!(
+                "label `{label}` is not one of the recipe's: {}",
+                known.iter().cloned().collect::<Vec<_>>().join(", ")
+            )));
+        }
+        if let Some(earlier) = seen.insert(&correction.id, correction)
+            && earlier.labels != correction.labels
+        {
+            return Err(refuse(format!("contradicts the correction at {}", earlier.line)));
+        }
+        let Some((file, annotation)) = located.get(correction.id.as_str()) else {
+            return Err(refuse("no annotation file of the recipe has this id".to_string()));
+        };
+        if annotation.text_hash != correction.text_hash {
+            return Err(refuse(format!(
+                "stale: the text reviewed (hash {}) is not the text annotated at {}:{} (hash {}); \
+                 classify the current draft and review again",
+                correction.text_hash,
+                files[*file].0.display(),
+                annotation.line,
+                annotation.text_hash
+            )));
+        }
+        wanted.insert((*file, annotation.line), (correction, annotation));
+    }
+    let mut applied = Applied { files: Vec::new(), changes: Vec::new(), unchanged: 0 };
+    for (index, (path, text)) in files.iter().enumerate() {
+        let mut changed = false;
+        let mut out = String::with_capacity(text.len());
+        for (number, raw) in text.split_inclusive('\n').enumerate() {
+            let Some((correction, annotation)) = wanted.get(&(index, number + 1)) else {
+                out.push_str(raw);
+                continue;
+            };
+            if correction.labels == annotation.labels {
+                applied.unchanged += 1;
+                out.push_str(raw);
+                continue;
+            }
+            let ending = &raw[raw.trim_end_matches(['\n', '\r']).len()..];
+            let mut fields: Vec<&str> = raw[..raw.len() - ending.len()].split('\t').collect();
+            let labels = if correction.labels.is_empty() { "-".to_string() } else { correction.labels.join(",") };
+            fields[2] = &labels;
+            out.push_str(&fields.join("\t"));
+            out.push_str(ending);
+            changed = true;
+            applied.changes.push(Change {
+                id: annotation.id.clone(),
+                file: path.clone(),
+                line: annotation.line,
+                old: annotation.labels.clone(),
+                new: correction.labels.clone(),
+            });
+        }
+        if changed {
+            applied.files.push((path.clone(), out));
+        }
+    }
+    Ok(applied)
 }
 
 /// Parse a labels field: `-` (or nothing) for none, else comma-separated.
@@ -151,6 +285,52 @@ mod tests {
             let err = read_annotations(&path, &known()).expect_err("must fail").to_string();
             assert!(err.contains("a.tsv:1") && err.contains(needle), "{err}");
         }
+    }
+
+    #[test]
+    fn corrections_change_labels_in_place_and_refuse_stale_or_unknown_ids() {
+        let path = PathBuf::from("a.tsv");
+        let text = "# head\r\ndoc:art1\t0123456789abcdef\tsecrecy\tText one\r\ndoc:art2\tfedcba9876543210\t-\n";
+        let files = vec![(path.clone(), text.to_string())];
+        let fix = |id: &str, hash: &str, labels: &[&str]| Correction {
+            id: id.to_string(),
+            text_hash: hash.to_string(),
+            labels: labels.iter().map(|s| s.to_string()).collect(),
+            source: PathBuf::from("fixes.jsonl"),
+            line: "row 1".to_string(),
+        };
+        let applied = apply_corrections(
+            &files,
+            &[fix("doc:art1", "0123456789abcdef", &[]), fix("doc:art2", "fedcba9876543210", &[])],
+            &known(),
+        )
+        .expect("apply");
+        assert_eq!(applied.unchanged, 1);
+        assert_eq!(applied.changes.len(), 1);
+        assert_eq!((applied.changes[0].line, applied.changes[0].old.clone()), (2, vec!["secrecy".to_string()]));
+        assert_eq!(
+            applied.files,
+            vec![(
+                path,
+                "# head\r\ndoc:art1\t0123456789abcdef\t-\tText one\r\ndoc:art2\tfedcba9876543210\t-\n".to_string()
+            )]
+        );
+        for (correction, needle) in [
+            (fix("doc:art9", "0123456789abcdef", &[]), "no annotation file"),
+            (fix("doc:art1", "1111111111111111", &[]), "stale"),
+            (fix("doc:art1", "0123456789abcdef", &["secret"]), "label `secret`"),
+        ] {
+            let err = apply_corrections(&files, &[correction], &known()).expect_err("refused").to_string();
+            assert!(err.contains("fixes.jsonl:row 1") && err.contains(needle), "{err}");
+        }
+        let err = apply_corrections(
+            &files,
+            &[fix("doc:art1", "0123456789abcdef", &[]), fix("doc:art1", "0123456789abcdef", &["secrecy"])],
+            &known(),
+        )
+        .expect_err("contradiction")
+        .to_string();
+        assert!(err.contains("contradicts"), "{err}");
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod example;
 pub mod hash;
 pub mod leakage;
 pub mod recipe;
+pub mod records;
 pub mod segment;
 pub mod split;
 pub mod stats;

@@ -1,13 +1,16 @@
 //! Classify provisions with a trained model.
 //!
-//! This crate holds the encoder ([`model`]) and, later, the batched
-//! inference path; it never depends on polars or on `clause-train`, so a
-//! serving build stays small. It also holds the model's label set, read from
+//! This crate holds the encoder ([`model`]), the batched inference path
+//! ([`classifier`]) and explanations by occlusion ([`explain`]); it never
+//! depends on polars or on `clause-train`, so a serving build stays small. It also holds the model's label set, read from
 //! a Hugging Face `config.json` (`id2label`), and the decision rule that turns
 //! per-label probabilities into predicted labels with per-label thresholds.
 
+pub mod classifier;
+pub mod explain;
 #[cfg(feature = "hub")]
 pub mod hub;
+pub mod evaluation;
 pub mod metrics;
 pub mod model;
 pub mod ops;

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use candle_core::Tensor;
+pub use clause_infer::classifier::ModelLabel;
 use clause_infer::metrics::Metrics;
 use clause_infer::model::{BertConfig, Pooling};
 use serde::{Deserialize, Serialize};
@@ -22,17 +23,6 @@ use crate::{Error, io_error};
 
 /// Version of the `clause.json` layout.
 pub const FORMAT_VERSION: u32 = 1;
-
-/// One label of a trained model.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ModelLabel {
-    /// The label.
-    pub name: String,
-    /// What it means.
-    pub description: String,
-    /// Probability at or above which it is predicted, tuned on validation.
-    pub threshold: f32,
-}
 
 /// `clause.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

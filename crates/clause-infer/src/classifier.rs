@@ -1,0 +1,256 @@
+//! A trained model directory, loaded once, classifying texts in batches.
+//!
+//! The directory is the Hugging Face layout `clause train` writes
+//! (`config.json` with `id2label`, `model.safetensors`, `tokenizer.json`)
+//! plus `clause.json`, whose labels, tuned thresholds, pooling and maximum
+//! length are read here. A directory without `clause.json` (a classifier
+//! fine-tuned elsewhere) still loads: BERT pooler, threshold 0.5, and the
+//! model's maximum length, as `BertForSequenceClassification` would run it.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device};
+use candle_nn::VarBuilder;
+use serde::{Deserialize, Serialize};
+
+use crate::model::{BertClassifier, BertConfig, Pooling};
+use crate::tokenize::TextEncoder;
+use crate::{Error, LabelSet};
+
+/// The file beside the Hugging Face files that holds the project's metadata.
+pub const CARD_FILE: &str = "clause.json";
+
+/// One label of a trained model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelLabel {
+    /// The label.
+    pub name: String,
+    /// What it means.
+    pub description: String,
+    /// Probability at or above which it is predicted, tuned on validation.
+    pub threshold: f32,
+}
+
+/// The part of `clause.json` that inference needs; the rest (metrics,
+/// history, provenance) is for people and `clause eval`.
+#[derive(Debug, Clone, Deserialize)]
+struct CardFields {
+    labels: Vec<ModelLabel>,
+    max_length: usize,
+    pooling: Pooling,
+}
+
+/// How [`Classifier::predict`] batches its texts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchPlan {
+    /// Texts per forward pass.
+    pub batch_size: usize,
+    /// Batch texts of similar token length together (and restore the input
+    /// order afterwards), so that padding wastes little compute. Off, texts
+    /// are batched in input order: only for measuring what bucketing gains.
+    pub by_length: bool,
+}
+
+impl Default for BatchPlan {
+    fn default() -> Self {
+        Self { batch_size: 32, by_length: true }
+    }
+}
+
+/// A loaded model: encoder, head, tokenizer, labels and thresholds.
+pub struct Classifier {
+    model: BertClassifier,
+    encoder: TextEncoder,
+    labels: Vec<ModelLabel>,
+    pooling: Pooling,
+    device: Device,
+    dir: PathBuf,
+}
+
+impl std::fmt::Debug for Classifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Classifier").field("dir", &self.dir).field("labels", &self.labels.len()).finish()
+    }
+}
+
+impl Classifier {
+    /// Load the model directory `dir` onto `device`. Every missing file,
+    /// unreadable field or tensor that disagrees with `config.json` is an
+    /// error naming the file and what was expected.
+    pub fn load(dir: &Path, device: &Device) -> Result<Self, Error> {
+        if !dir.is_dir() {
+            return Err(Error::Io {
+                path: dir.to_path_buf(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "model directory not found"),
+            });
+        }
+        let config_path = dir.join("config.json");
+        for file in ["config.json", "tokenizer.json", "model.safetensors"] {
+            let path = dir.join(file);
+            if !path.is_file() {
+                return Err(Error::Io {
+                    path,
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        "missing: a model directory holds config.json, tokenizer.json and model.safetensors",
+                    ),
+                });
+            }
+        }
+        let config = BertConfig::from_file(&config_path)?;
+        let label_set = LabelSet::from_config(&config_path)?;
+        let card_path = dir.join(CARD_FILE);
+        let card = if card_path.is_file() {
+            let card = read_card(&card_path)?;
+            let card_names: Vec<&str> = card.labels.iter().map(|l| l.name.as_str()).collect();
+            if card_names != label_set.names() {
+                return Err(Error::Config {
+                    path: card_path,
+                    message: format!(
+                        "field `labels`: {card_names:?} disagree with config.json's id2label {:?}",
+                        label_set.names()
+                    ),
+                });
+            }
+            card
+        } else {
+            CardFields {
+                labels: label_set
+                    .names()
+                    .iter()
+                    .map(|name| ModelLabel { name: name.clone(), description: String::new(), threshold: 0.5 })
+                    .collect(),
+                max_length: config.max_position_embeddings.min(512),
+                pooling: Pooling::Cls,
+            }
+        };
+        if card.max_length == 0 || card.max_length > config.max_position_embeddings {
+            return Err(Error::Config {
+                path: card_path,
+                message: format!(
+                    "field `max_length`: {} must be between 1 and the model's {} positions",
+                    card.max_length, config.max_position_embeddings
+                ),
+            });
+        }
+        let encoder = TextEncoder::from_file(&dir.join("tokenizer.json"), card.max_length)?;
+        if encoder.vocab_size() > config.vocab_size {
+            return Err(Error::Tokenizer {
+                path: dir.join("tokenizer.json"),
+                message: format!(
+                    "{} tokens but config.json says vocab_size {}: the tokenizer belongs to another model",
+                    encoder.vocab_size(),
+                    config.vocab_size
+                ),
+            });
+        }
+        let weights = dir.join("model.safetensors");
+        let vb = mmap_weights(&weights, device)?;
+        let model = BertClassifier::new(&config, card.labels.len(), card.pooling, vb)
+            .map_err(|err| Error::Weights { path: weights.clone(), message: err.to_string() })?;
+        Ok(Self { model, encoder, labels: card.labels, pooling: card.pooling, device: device.clone(), dir: dir.into() })
+    }
+
+    /// The model directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Labels in output order, with descriptions and thresholds.
+    pub fn labels(&self) -> &[ModelLabel] {
+        &self.labels
+    }
+
+    /// Each label's decision threshold, in label order.
+    pub fn thresholds(&self) -> Vec<f32> {
+        self.labels.iter().map(|l| l.threshold).collect()
+    }
+
+    /// How token states become one vector.
+    pub fn pooling(&self) -> Pooling {
+        self.pooling
+    }
+
+    /// Tokens per text at most; longer texts are truncated.
+    pub fn max_length(&self) -> usize {
+        self.encoder.max_length()
+    }
+
+    /// Token ids of each text (truncated), tokenised in parallel.
+    pub fn token_ids(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>, Error> {
+        self.encoder.token_ids(texts)
+    }
+
+    /// Every label's probability for every text, in input order. `progress`
+    /// is told how many texts each finished batch held.
+    pub fn predict(
+        &self,
+        texts: &[&str],
+        plan: BatchPlan,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<Vec<Vec<f32>>, Error> {
+        let ids = self.token_ids(texts)?;
+        self.predict_ids(&ids, plan, progress)
+    }
+
+    /// [`Classifier::predict`] on texts already tokenised.
+    pub fn predict_ids(
+        &self,
+        ids: &[Vec<u32>],
+        plan: BatchPlan,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<Vec<Vec<f32>>, Error> {
+        let mut order: Vec<usize> = (0..ids.len()).collect();
+        if plan.by_length {
+            order.sort_by_key(|&i| (ids[i].len(), i));
+        }
+        let mut out = vec![Vec::new(); ids.len()];
+        for batch in order.chunks(plan.batch_size.max(1)) {
+            let sequences: Vec<&[u32]> = batch.iter().map(|&i| ids[i].as_slice()).collect();
+            let encoded = self.encoder.batch(&sequences, &self.device)?;
+            let logits = self.model.forward(&encoded.ids, &encoded.attention_mask, None)?;
+            let probabilities: Vec<Vec<f32>> = candle_nn::ops::sigmoid(&logits)?.to_dtype(DType::F32)?.to_vec2()?;
+            for (&index, row) in batch.iter().zip(probabilities) {
+                out[index] = row;
+            }
+            progress(batch.len());
+        }
+        Ok(out)
+    }
+
+    /// Indices of the labels whose probability reaches its threshold.
+    pub fn decide(&self, probabilities: &[f32]) -> Vec<usize> {
+        decide_with(probabilities, &self.thresholds())
+    }
+}
+
+/// Indices of the labels whose probability reaches its threshold.
+pub fn decide_with(probabilities: &[f32], thresholds: &[f32]) -> Vec<usize> {
+    probabilities.iter().zip(thresholds).enumerate().filter(|(_, (p, t))| p >= t).map(|(i, _)| i).collect()
+}
+
+fn read_card(path: &Path) -> Result<CardFields, Error> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+    let card: CardFields = serde_json::from_str(&text).map_err(|err| Error::Config {
+        path: path.to_path_buf(),
+        message: format!("line {} column {}: {err}", err.line(), err.column()),
+    })?;
+    if let Some(label) = card.labels.iter().find(|l| !(0.0..=1.0).contains(&l.threshold)) {
+        return Err(Error::Config {
+            path: path.to_path_buf(),
+            message: format!("label `{}`: threshold {} is not a probability in [0, 1]", label.name, label.threshold),
+        });
+    }
+    Ok(card)
+}
+
+/// The weights, memory-mapped rather than read into a buffer first: the
+/// tensors are copied out of the map once, into the model's own storage.
+#[allow(unsafe_code)]
+fn mmap_weights(path: &Path, device: &Device) -> Result<VarBuilder<'static>, Error> {
+    // SAFETY: the map is only read while the model is built (candle copies
+    // each tensor into owned storage); the file must not be truncated during
+    // those milliseconds, the usual condition for mapping a file.
+    unsafe { VarBuilder::from_mmaped_safetensors(&[path], DType::F32, device) }
+        .map_err(|err| Error::Weights { path: path.to_path_buf(), message: err.to_string() })
+}

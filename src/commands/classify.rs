@@ -1,0 +1,125 @@
+//! `clause classify`.
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use clause_infer::classifier::{BatchPlan, Classifier, decide_with};
+
+use crate::cli::{ClassifyArgs, OutputFormat};
+use crate::commands::device;
+use crate::input::{Fields, read_inputs};
+use crate::output::{Classified, Results, write_file_atomically, write_results};
+
+/// Spans listed per explained label.
+pub const EXPLAINED_SPANS: usize = 3;
+
+/// Texts from which a progress bar is worth drawing.
+const PROGRESS_FROM: usize = 256;
+
+pub fn run(args: &ClassifyArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let format = output_format(args)?;
+    if let Some(t) = args.threshold
+        && !(0.0..=1.0).contains(&t)
+    {
+        bail!("--threshold {t}: expected a probability between 0 and 1");
+    }
+    if args.batch_size == 0 {
+        bail!("--batch-size must be at least 1");
+    }
+    let inputs = read_inputs(&args.inputs, Fields { text: &args.text_field, title: args.title_field.as_deref() })?;
+    let classifier = load_model(&args.model, &args.device)?;
+    let texts: Vec<&str> = inputs.items.iter().map(|i| i.text.as_str()).collect();
+    let plan = BatchPlan { batch_size: args.batch_size, by_length: !args.no_length_buckets };
+    let scores = predict_with_progress(&classifier, &texts, plan)?;
+    let thresholds = match args.threshold {
+        Some(t) => vec![t; classifier.labels().len()],
+        None => classifier.thresholds(),
+    };
+    let labels: Vec<Vec<usize>> = scores.iter().map(|s| decide_with(s, &thresholds)).collect();
+    let explanations =
+        if args.explain { Some(classifier.explain(&texts, &scores, &labels, EXPLAINED_SPANS)?) } else { None };
+    let label_names: Vec<String> = classifier.labels().iter().map(|l| l.name.clone()).collect();
+    let results = Results {
+        label_names: &label_names,
+        inputs: &inputs,
+        rows: inputs
+            .items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| Classified {
+                item,
+                scores: &scores[i],
+                labels: &labels[i],
+                explanations: explanations.as_ref().map(|e| e[i].as_slice()),
+            })
+            .collect(),
+    };
+    match &args.output {
+        Some(path) => write_file_atomically(path, |file| write_results(&results, format, args.all_scores, file, path)),
+        None => write_results(&results, format, args.all_scores, out, Path::new("stdout")),
+    }
+}
+
+/// `--format`, else the extension of `--output`, else `table` on a terminal
+/// and `jsonl` in a pipe.
+fn output_format(args: &ClassifyArgs) -> anyhow::Result<OutputFormat> {
+    if let Some(format) = args.format {
+        if format == OutputFormat::Parquet && args.output.is_none() {
+            bail!("--format parquet needs --output FILE: Parquet is not written to a terminal or pipe");
+        }
+        return Ok(format);
+    }
+    match &args.output {
+        Some(path) => {
+            let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+            Ok(match extension.as_str() {
+                "csv" => OutputFormat::Csv,
+                "parquet" => OutputFormat::Parquet,
+                "txt" => OutputFormat::Table,
+                _ => OutputFormat::Jsonl,
+            })
+        }
+        None if std::io::stdout().is_terminal() => Ok(OutputFormat::Table),
+        None => Ok(OutputFormat::Jsonl),
+    }
+}
+
+/// Load a model directory, naming it in errors.
+pub fn load_model(dir: &Path, device_spec: &str) -> anyhow::Result<Classifier> {
+    let device = device(device_spec)?;
+    let started = std::time::Instant::now();
+    let classifier =
+        Classifier::load(dir, &device).with_context(|| format!("loading the model in {}", dir.display()))?;
+    tracing::info!(seconds = started.elapsed().as_secs_f64(), labels = classifier.labels().len(), "model loaded");
+    Ok(classifier)
+}
+
+/// Probabilities of every text, with a progress bar on a terminal when the
+/// job is long enough to want one.
+pub fn predict_with_progress(
+    classifier: &Classifier,
+    texts: &[&str],
+    plan: BatchPlan,
+) -> anyhow::Result<Vec<Vec<f32>>> {
+    let bar = (texts.len() >= PROGRESS_FROM && std::io::stderr().is_terminal()).then(|| {
+        let bar = indicatif::ProgressBar::new(texts.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} provisions {per_sec} eta {eta}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let started = std::time::Instant::now();
+    let scores = classifier.predict(texts, plan, &mut |done| {
+        if let Some(bar) = &bar {
+            bar.inc(done as u64);
+        }
+    })?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    tracing::info!(texts = texts.len(), seconds, per_second = texts.len() as f64 / seconds.max(1e-9), "classified");
+    Ok(scores)
+}

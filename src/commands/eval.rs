@@ -1,0 +1,313 @@
+//! `clause eval`: score a model on labelled data, and compare it with the
+//! model it would replace.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use clause_data::example::Example;
+use clause_data::recipe::LoadedRecipe;
+use clause_data::split::Split;
+use clause_data::table::{TableColumns, TableFormat, read_table};
+use clause_infer::classifier::{BatchPlan, Classifier, decide_with};
+use clause_infer::evaluation::{
+    Calibration, Intervals, RankingMetrics, bootstrap_intervals, calibration, ranking_metrics,
+};
+use clause_infer::metrics::{Metrics, evaluate};
+
+use crate::cli::{EvalArgs, SplitArg};
+use crate::commands::classify::{load_model, predict_with_progress};
+use crate::commands::dataset::ensure_built;
+
+/// Bootstrap resamples for the intervals, and their seed (fixed, so a
+/// report can be reproduced).
+const RESAMPLES: usize = 1000;
+const BOOTSTRAP_SEED: u64 = 20261129;
+
+/// Equal-width probability bins of the calibration table.
+const CALIBRATION_BINS: usize = 10;
+
+/// Everything one model scores on one dataset.
+#[derive(Debug, serde::Serialize)]
+struct Scored {
+    model: String,
+    metrics: Metrics,
+    ranking: Vec<RankingMetrics>,
+    calibration: Calibration,
+    intervals: Intervals,
+    #[serde(skip)]
+    probabilities: Vec<Vec<f32>>,
+    #[serde(skip)]
+    predicted: Vec<Vec<bool>>,
+}
+
+/// One label's change from the baseline.
+#[derive(Debug, serde::Serialize)]
+struct Delta {
+    label: String,
+    f1_baseline: f64,
+    f1: f64,
+    delta: f64,
+}
+
+/// An example whose decision on one label differs between the models.
+#[derive(Debug, serde::Serialize)]
+struct Flip {
+    id: String,
+    label: String,
+    baseline: bool,
+    model: bool,
+    truth: bool,
+    baseline_probability: f32,
+    probability: f32,
+    text: String,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct Comparison {
+    baseline: Scored,
+    deltas: Vec<Delta>,
+    flipped: Vec<Flip>,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct Report {
+    data: String,
+    split: Option<String>,
+    examples: usize,
+    #[serde(flatten)]
+    scored: Scored,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    comparison: Option<Comparison>,
+}
+
+pub fn run(args: &EvalArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    if let Some(t) = args.threshold
+        && !(0.0..=1.0).contains(&t)
+    {
+        bail!("--threshold {t}: expected a probability between 0 and 1");
+    }
+    let model = load_model(&args.model, &args.device)?;
+    let names: Vec<String> = model.labels().iter().map(|l| l.name.clone()).collect();
+    let baseline = args.baseline.as_deref().map(|dir| load_model(dir, &args.device)).transpose()?;
+    if let Some(baseline) = &baseline {
+        let baseline_names: Vec<&str> = baseline.labels().iter().map(|l| l.name.as_str()).collect();
+        if baseline_names != names {
+            bail!(
+                "--baseline {}: its labels {baseline_names:?} differ from the model's {names:?}; only models of \
+                 one label set can be compared",
+                baseline.dir().display()
+            );
+        }
+    }
+    let (examples, split) = read_examples(args, &names)?;
+    if examples.is_empty() {
+        bail!("{}: no labelled examples to score", args.data.display());
+    }
+    let truth: Vec<Vec<bool>> = examples.iter().map(|e| names.iter().map(|n| e.labels.contains(n)).collect()).collect();
+    let texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
+    let scored = score(&model, &names, &texts, &truth, args.threshold)?;
+    let comparison = match &baseline {
+        Some(baseline) => {
+            let old = score(baseline, &names, &texts, &truth, args.threshold)?;
+            Some(compare(&names, &examples, &truth, old, &scored))
+        }
+        None => None,
+    };
+    let report = Report { data: args.data.display().to_string(), split, examples: examples.len(), scored, comparison };
+    if args.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&report).context("serialising the report")?)?;
+    } else {
+        write_text(&report, args.flips, out)?;
+    }
+    Ok(())
+}
+
+/// Examples of a recipe split or of a labelled table, with labels checked
+/// against the model's.
+fn read_examples(args: &EvalArgs, names: &[String]) -> anyhow::Result<(Vec<Example>, Option<String>)> {
+    let known: BTreeSet<String> = names.iter().cloned().collect();
+    if args.data.is_dir() {
+        let recipe = LoadedRecipe::load(&args.data)?;
+        let recipe_labels: BTreeSet<String> = recipe.recipe.labels.iter().map(|l| l.name.clone()).collect();
+        if recipe_labels != known {
+            bail!("{}: the recipe's labels {:?} are not the model's {:?}", args.data.display(), recipe_labels, names);
+        }
+        ensure_built(&recipe, args.data_root.data_root.clone())?;
+        let split = match args.split {
+            SplitArg::Train => Split::Train,
+            SplitArg::Validation => Split::Validation,
+            SplitArg::Test => Split::Test,
+        };
+        let examples = clause_data::build::read_split(&recipe, split)?;
+        return Ok((examples, Some(split.name().to_string())));
+    }
+    TableFormat::from_path(&args.data)?;
+    let columns = TableColumns {
+        text: &args.text_field,
+        labels: &args.labels_field,
+        delimiter: ";",
+        id: table_has_column(&args.data, "id").then_some("id"),
+        document: None,
+    };
+    Ok((read_table(&args.data, &columns, &known)?, None))
+}
+
+fn table_has_column(path: &Path, column: &str) -> bool {
+    clause_data::table::read_frame(path).is_ok_and(|frame| frame.get_column_names().iter().any(|n| *n == column))
+}
+
+fn score(
+    model: &Classifier,
+    names: &[String],
+    texts: &[&str],
+    truth: &[Vec<bool>],
+    threshold: Option<f32>,
+) -> anyhow::Result<Scored> {
+    let probabilities = predict_with_progress(model, texts, BatchPlan::default())?;
+    let thresholds = match threshold {
+        Some(t) => vec![t; names.len()],
+        None => model.thresholds(),
+    };
+    let predicted: Vec<Vec<bool>> = probabilities
+        .iter()
+        .map(|p| {
+            let chosen = decide_with(p, &thresholds);
+            (0..names.len()).map(|j| chosen.contains(&j)).collect()
+        })
+        .collect();
+    Ok(Scored {
+        model: model.dir().display().to_string(),
+        metrics: evaluate(names, truth, &predicted)?,
+        ranking: ranking_metrics(names, &probabilities, truth)?,
+        calibration: calibration(&probabilities, truth, CALIBRATION_BINS)?,
+        intervals: bootstrap_intervals(names, truth, &predicted, RESAMPLES, BOOTSTRAP_SEED)?,
+        probabilities,
+        predicted,
+    })
+}
+
+fn compare(names: &[String], examples: &[Example], truth: &[Vec<bool>], old: Scored, new: &Scored) -> Comparison {
+    let deltas = names
+        .iter()
+        .enumerate()
+        .map(|(j, label)| Delta {
+            label: label.clone(),
+            f1_baseline: old.metrics.labels[j].f1,
+            f1: new.metrics.labels[j].f1,
+            delta: new.metrics.labels[j].f1 - old.metrics.labels[j].f1,
+        })
+        .collect();
+    let mut flipped = Vec::new();
+    for (i, example) in examples.iter().enumerate() {
+        for (j, label) in names.iter().enumerate() {
+            if old.predicted[i][j] != new.predicted[i][j] {
+                flipped.push(Flip {
+                    id: example.id.clone(),
+                    label: label.clone(),
+                    baseline: old.predicted[i][j],
+                    model: new.predicted[i][j],
+                    truth: truth[i][j],
+                    baseline_probability: old.probabilities[i][j],
+                    probability: new.probabilities[i][j],
+                    text: example.text.clone(),
+                });
+            }
+        }
+    }
+    Comparison { baseline: old, deltas, flipped }
+}
+
+fn optional(value: Option<f64>) -> String {
+    value.map_or("-".to_string(), |v| format!("{v:.3}"))
+}
+
+fn write_text(report: &Report, flips_shown: usize, out: &mut dyn Write) -> anyhow::Result<()> {
+    let scored = &report.scored;
+    let split = report.split.as_ref().map(|s| format!(" ({s} split)")).unwrap_or_default();
+    writeln!(out, "model {} on {}{split}: {} examples", scored.model, report.data, report.examples)?;
+    let comparison = report.comparison.as_ref();
+    let extra = if comparison.is_some() { format!("  {:>7} {:>7}", "F1 base", "ΔF1") } else { String::new() };
+    writeln!(
+        out,
+        "\n{:<16} {:>7} {:>9} {:>6} {:>6} {:>7} {:>6}{extra}",
+        "label", "support", "precision", "recall", "F1", "ROC-AUC", "AP"
+    )?;
+    for (j, label) in scored.metrics.labels.iter().enumerate() {
+        let ranking = &scored.ranking[j];
+        let extra = comparison
+            .map(|c| format!("  {:>7.3} {:>+7.3}", c.deltas[j].f1_baseline, c.deltas[j].delta))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "{:<16} {:>7} {:>9.3} {:>6.3} {:>6.3} {:>7} {:>6}{extra}",
+            label.label,
+            label.support,
+            label.precision,
+            label.recall,
+            label.f1,
+            optional(ranking.roc_auc),
+            optional(ranking.average_precision)
+        )?;
+    }
+    let none = &scored.metrics.none;
+    writeln!(
+        out,
+        "{:<16} {:>7} {:>9.3} {:>6.3} {:>6.3}",
+        "(none)", none.support, none.precision, none.recall, none.f1
+    )?;
+    let intervals = &scored.intervals;
+    writeln!(out)?;
+    for (name, value, interval, base) in [
+        ("micro-F1", scored.metrics.micro_f1, &intervals.micro_f1, comparison.map(|c| c.baseline.metrics.micro_f1)),
+        ("macro-F1", scored.metrics.macro_f1, &intervals.macro_f1, comparison.map(|c| c.baseline.metrics.macro_f1)),
+        (
+            "LexGLUE macro-F1",
+            scored.metrics.lexglue_macro_f1,
+            &intervals.lexglue_macro_f1,
+            comparison.map(|c| c.baseline.metrics.lexglue_macro_f1),
+        ),
+    ] {
+        let base = base.map(|b| format!("  baseline {b:.3} ({:+.3})", value - b)).unwrap_or_default();
+        writeln!(out, "{name:<17} {value:.3}  95% CI [{:.3}, {:.3}]{base}", interval.low, interval.high)?;
+    }
+    writeln!(
+        out,
+        "{:<17} {:.3}  ({} bins; bootstrap: {} resamples, seed {})",
+        "calibration error",
+        scored.calibration.expected_calibration_error,
+        scored.calibration.bins.len(),
+        intervals.resamples,
+        intervals.seed
+    )?;
+    if let Some(comparison) = comparison {
+        let fixed = comparison.flipped.iter().filter(|f| f.model == f.truth).count();
+        writeln!(
+            out,
+            "\n{} decisions flipped against {}: {fixed} now right, {} now wrong",
+            comparison.flipped.len(),
+            comparison.baseline.model,
+            comparison.flipped.len() - fixed
+        )?;
+        for flip in comparison.flipped.iter().take(flips_shown) {
+            let verdict = if flip.model == flip.truth { "fixed" } else { "broken" };
+            let sign = |b: bool| if b { '+' } else { '-' };
+            writeln!(
+                out,
+                "  {:<6} {}{} {:.2}→{:.2}  {}  {}",
+                verdict,
+                sign(flip.model),
+                flip.label,
+                flip.baseline_probability,
+                flip.probability,
+                flip.id,
+                crate::output::truncate(&flip.text, 60)
+            )?;
+        }
+        if comparison.flipped.len() > flips_shown {
+            writeln!(out, "  … {} more (--flips N, or --json for all)", comparison.flipped.len() - flips_shown)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,260 @@
+//! What `classify`, `report` and `diff` read: drafts segmented into
+//! provisions, or the rows of a table, as one list of items in input order.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clause_data::records::{RecordColumns, read_records};
+use clause_data::segment::{Provision, document_name_from_path, segment};
+use clause_data::text::read_utf8;
+
+/// One text to classify, with where it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    /// Provision id, the row's `id` column, or `<table>:<row>`.
+    pub id: String,
+    /// Document (draft or table file) name.
+    pub document: String,
+    /// Article number, for provisions of drafts.
+    pub article: Option<String>,
+    /// Paragraph number, for provisions of drafts.
+    pub paragraph: Option<String>,
+    /// Article title, or the row's title column.
+    pub title: Option<String>,
+    /// The text.
+    pub text: String,
+    /// Byte range in the source draft.
+    pub range: Option<(usize, usize)>,
+    /// First line in the source draft.
+    pub line: Option<usize>,
+    /// Values of the carried table columns, in [`Inputs::carried`] order.
+    pub carried: Vec<serde_json::Value>,
+}
+
+/// Every item of every input.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Inputs {
+    /// Names of the table columns carried through (union over tables).
+    pub carried: Vec<String>,
+    /// Items in input order.
+    pub items: Vec<Item>,
+}
+
+/// Table columns to read.
+#[derive(Debug, Clone, Copy)]
+pub struct Fields<'a> {
+    /// The text column.
+    pub text: &'a str,
+    /// The title column, if any.
+    pub title: Option<&'a str>,
+}
+
+/// The kinds of input, by extension.
+enum Kind {
+    Draft,
+    Table,
+}
+
+fn kind(path: &Path) -> anyhow::Result<Kind> {
+    let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    match extension.as_str() {
+        "md" | "markdown" | "txt" => Ok(Kind::Draft),
+        "csv" | "jsonl" | "ndjson" | "parquet" => Ok(Kind::Table),
+        _ => bail!(
+            "{}: unknown input format `{}`: expected a draft (.md, .txt), a table (.csv, .jsonl, .parquet), \
+             a directory or `-`",
+            path.display(),
+            if extension.is_empty() { "(no extension)".to_string() } else { format!(".{extension}") }
+        ),
+    }
+}
+
+/// Read every input: `-` (a draft on stdin), a directory (its `.md` and
+/// `.txt` drafts, recursively, in path order), a draft or a table. An input
+/// that yields nothing is an error naming it.
+pub fn read_inputs(paths: &[PathBuf], fields: Fields<'_>) -> anyhow::Result<Inputs> {
+    let mut inputs = Inputs::default();
+    for path in paths {
+        if path.as_os_str() == "-" {
+            let mut bytes = Vec::new();
+            std::io::stdin().read_to_end(&mut bytes).context("reading stdin")?;
+            let text = String::from_utf8(bytes).map_err(|err| {
+                let byte = err.utf8_error().valid_up_to();
+                let line = err.as_bytes()[..byte].iter().filter(|&&b| b == b'\n').count() + 1;
+                anyhow::anyhow!("stdin: not UTF-8: invalid byte at line {line} (byte {byte})")
+            })?;
+            push_draft(&mut inputs, "stdin", &text, Path::new("stdin"))?;
+        } else if path.is_dir() {
+            let drafts = drafts_under(path)?;
+            if drafts.is_empty() {
+                bail!("{}: no drafts (.md, .txt) in this directory", path.display());
+            }
+            for draft in drafts {
+                read_draft(&mut inputs, &draft)?;
+            }
+        } else {
+            match kind(path)? {
+                Kind::Draft => read_draft(&mut inputs, path)?,
+                Kind::Table => read_table(&mut inputs, path, fields)?,
+            }
+        }
+    }
+    Ok(inputs)
+}
+
+fn read_draft(inputs: &mut Inputs, path: &Path) -> anyhow::Result<()> {
+    let text = read_utf8(path)?;
+    push_draft(inputs, &document_name_from_path(path), &text, path)
+}
+
+fn push_draft(inputs: &mut Inputs, document: &str, text: &str, path: &Path) -> anyhow::Result<()> {
+    let provisions = segment(document, text);
+    if provisions.is_empty() {
+        bail!("{}: no provisions found: the draft is empty or blank", path.display());
+    }
+    let width = inputs.carried.len();
+    inputs.items.extend(provisions.into_iter().map(|p| item_of(p, width)));
+    Ok(())
+}
+
+fn item_of(provision: Provision, carried: usize) -> Item {
+    Item {
+        id: provision.id,
+        document: provision.document,
+        article: provision.article,
+        paragraph: provision.paragraph,
+        title: provision.title,
+        text: provision.text,
+        range: Some((provision.start, provision.end)),
+        line: Some(provision.line),
+        carried: vec![serde_json::Value::Null; carried],
+    }
+}
+
+fn read_table(inputs: &mut Inputs, path: &Path, fields: Fields<'_>) -> anyhow::Result<()> {
+    let table = read_records(path, RecordColumns { text: fields.text, title: fields.title, id: "id" })?;
+    if table.rows.is_empty() {
+        bail!("{}: the table has no rows", path.display());
+    }
+    // Columns are the union over tables; earlier items get nulls for new ones.
+    let positions: Vec<usize> = table
+        .carried
+        .iter()
+        .map(|name| match inputs.carried.iter().position(|c| c == name) {
+            Some(i) => i,
+            None => {
+                inputs.carried.push(name.clone());
+                inputs.carried.len() - 1
+            }
+        })
+        .collect();
+    let width = inputs.carried.len();
+    for item in &mut inputs.items {
+        item.carried.resize(width, serde_json::Value::Null);
+    }
+    let document = document_name_from_path(path);
+    for row in table.rows {
+        let mut carried = vec![serde_json::Value::Null; width];
+        for (value, &at) in row.carried.into_iter().zip(&positions) {
+            carried[at] = value;
+        }
+        inputs.items.push(Item {
+            id: row.id.unwrap_or_else(|| format!("{document}:{}", row.row)),
+            document: document.clone(),
+            article: None,
+            paragraph: None,
+            title: row.title,
+            text: row.text,
+            range: None,
+            line: None,
+            carried,
+        });
+    }
+    Ok(())
+}
+
+/// `.md`, `.markdown` and `.txt` files under `dir`, sorted by path; hidden
+/// entries are skipped.
+fn drafts_under(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(current) = pending.pop() {
+        let entries =
+            std::fs::read_dir(&current).with_context(|| format!("reading directory {}", current.display()))?;
+        for entry in entries {
+            let entry = entry.with_context(|| format!("reading directory {}", current.display()))?;
+            let path = entry.path();
+            if entry.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            if path.is_dir() {
+                pending.push(path);
+            } else if matches!(kind(&path), Ok(Kind::Draft)) {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FIELDS: Fields<'static> = Fields { text: "text", title: None };
+
+    #[test]
+    fn drafts_and_tables_in_input_order_with_carried_columns() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let draft = dir.path().join("d.md");
+        std::fs::write(&draft, "Article 1\n\n1. The Party shall act.\n2. It may refuse.\n").expect("write");
+        let table = dir.path().join("t.jsonl");
+        std::fs::write(&table, "{\"text\": \"Hello there\", \"page\": 4}\n{\"id\": \"z\", \"text\": \"Bye\"}\n")
+            .expect("write");
+        let inputs = read_inputs(&[draft, table], FIELDS).expect("read");
+        let ids: Vec<&str> = inputs.items.iter().map(|i| i.id.as_str()).collect();
+        assert_eq!(ids, ["d:art1.1", "d:art1.2", "t:1", "z"]);
+        assert_eq!(inputs.carried, ["page"]);
+        assert_eq!(inputs.items[0].carried, [serde_json::Value::Null]);
+        assert_eq!(inputs.items[2].carried, [serde_json::json!(4)]);
+        assert_eq!(inputs.items[0].range.map(|(s, _)| s), Some(11));
+    }
+
+    #[test]
+    fn directories_are_searched_recursively_in_path_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("b/c")).expect("mkdir");
+        std::fs::write(dir.path().join("b/c/z.txt"), "Article 2\nText two.\n").expect("write");
+        std::fs::write(dir.path().join("a.md"), "Article 1\nText one.\n").expect("write");
+        std::fs::write(dir.path().join("notes.pdf"), "x").expect("write");
+        std::fs::write(dir.path().join(".hidden.md"), "Article 9\nNo.\n").expect("write");
+        let inputs = read_inputs(&[dir.path().to_path_buf()], FIELDS).expect("read");
+        let ids: Vec<&str> = inputs.items.iter().map(|i| i.id.as_str()).collect();
+        assert_eq!(ids, ["a:art1", "z:art2"]);
+    }
+
+    #[test]
+    fn bad_inputs_are_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let empty = dir.path().join("empty.md");
+        std::fs::write(&empty, "  \n\n").expect("write");
+        let err = read_inputs(std::slice::from_ref(&empty), FIELDS).expect_err("empty").to_string();
+        assert!(err.contains("empty.md") && err.contains("no provisions"), "{err}");
+        let docx = dir.path().join("draft.docx");
+        std::fs::write(&docx, "x").expect("write");
+        let err = read_inputs(&[docx], FIELDS).expect_err("docx").to_string();
+        assert!(err.contains("draft.docx") && err.contains("unknown input format `.docx`"), "{err}");
+        let latin1 = dir.path().join("l.txt");
+        std::fs::write(&latin1, b"Article 1\nCaf\xe9\n").expect("write");
+        let err = format!("{:#}", read_inputs(&[latin1], FIELDS).expect_err("latin1"));
+        assert!(err.contains("l.txt:2") && err.contains("UTF-8"), "{err}");
+        let err = read_inputs(&[dir.path().join("missing.md")], FIELDS).expect_err("missing").to_string();
+        assert!(err.contains("missing.md"), "{err}");
+        let nothing = dir.path().join("nothing");
+        std::fs::create_dir(&nothing).expect("mkdir");
+        let err = read_inputs(&[nothing], FIELDS).expect_err("no drafts").to_string();
+        assert!(err.contains("no drafts"), "{err}");
+    }
+}
