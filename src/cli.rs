@@ -48,7 +48,8 @@ pub enum Command {
     /// Fine-tune a pretrained encoder into a multi-label classifier for a
     /// dataset recipe.
     ///
-    /// Builds the dataset first if it is missing or older than its recipe.
+    /// Builds the dataset first if it is missing or older than its recipe or
+    /// annotation files.
     /// Validation decides the epoch kept (macro-F1, with early stopping) and
     /// the per-label thresholds; the test split is scored once, at the end.
     /// The output directory follows the Hugging Face layout (config.json,
@@ -71,6 +72,175 @@ pub enum Command {
     /// 95% bootstrap intervals; calibration error. With `--baseline`, the
     /// change from another model and every decision that flipped.
     Eval(EvalArgs),
+
+    /// Compare two versions of a draft: provisions added, removed and
+    /// changed, with their label changes and probability deltas, most
+    /// risk-increasing first.
+    ///
+    /// Provisions are matched by text similarity first and article number
+    /// second, so renumbered articles are recognised (`Art. 29 (was 27)`).
+    Diff(DiffArgs),
+
+    /// Write one self-contained page (HTML, or Markdown) of a classified
+    /// draft: counts per label, and every provision marked with its labels,
+    /// probabilities and, on demand, what drives them.
+    Report(ReportArgs),
+
+    /// Serve predictions: JSON lines on stdin/stdout, or HTTP.
+    ///
+    /// HTTP routes: `POST /v1/classify` with `{"texts": [...]}` or
+    /// `{"document": "...", "name": "..."}`, `GET /v1/labels`, `GET /healthz`.
+    /// Requests arriving together are classified in one batch.
+    Serve(ServeArgs),
+}
+
+/// Arguments of `clause diff`.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// Trained model directory.
+    #[arg(long, value_name = "DIR")]
+    pub model: PathBuf,
+
+    /// The earlier draft (.md, .txt).
+    #[arg(value_name = "OLD")]
+    pub old: PathBuf,
+
+    /// The later draft.
+    #[arg(value_name = "NEW")]
+    pub new: PathBuf,
+
+    /// `table` for reading or `json` for tools.
+    #[arg(long, value_enum, default_value_t = DiffFormat::Table)]
+    pub format: DiffFormat,
+
+    /// Also list provisions that did not change.
+    #[arg(long)]
+    pub all: bool,
+
+    /// One decision threshold for every label, instead of the model's.
+    #[arg(long, value_name = "P")]
+    pub threshold: Option<f32>,
+
+    /// `cpu`, `cuda` or `cuda:N`.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+/// Output formats of `clause diff`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    /// Aligned lines for reading.
+    Table,
+    /// One JSON document.
+    Json,
+}
+
+/// Arguments of `clause report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Trained model directory.
+    #[arg(long, value_name = "DIR")]
+    pub model: PathBuf,
+
+    /// The draft (.md, .txt).
+    #[arg(value_name = "DRAFT")]
+    pub draft: PathBuf,
+
+    /// The page to write (atomically).
+    #[arg(long, short, value_name = "FILE")]
+    pub output: PathBuf,
+
+    /// `html` (one file, no network requests) or `markdown`.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Html)]
+    pub format: ReportFormat,
+
+    /// Skip the explanations (one forward pass per clause of each flagged
+    /// provision).
+    #[arg(long)]
+    pub no_explain: bool,
+
+    /// One decision threshold for every label, instead of the model's.
+    #[arg(long, value_name = "P")]
+    pub threshold: Option<f32>,
+
+    /// `cpu`, `cuda` or `cuda:N`.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+/// Formats of `clause report`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// A self-contained HTML page.
+    Html,
+    /// Markdown.
+    Markdown,
+}
+
+/// Arguments of `clause serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Trained model directory.
+    #[arg(long, value_name = "DIR")]
+    pub model: PathBuf,
+
+    /// `cpu`, `cuda` or `cuda:N`.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+
+    /// Read one JSON request per line on stdin and write one response per
+    /// line on stdout, in order, until stdin ends. A request may carry an
+    /// `id`, echoed in its response.
+    #[arg(long, conflicts_with = "http")]
+    pub stdio: bool,
+
+    /// Serve HTTP on ADDR [default: 127.0.0.1:8080]. An address other than
+    /// loopback is served with a warning: there is no authentication or TLS.
+    /// Port 0 lets the system pick one; the address bound is printed on
+    /// stderr (`listening on http://...`).
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:8080")]
+    pub http: Option<String>,
+
+    /// Bytes per request body (or stdio line) at most; larger ones get 413.
+    #[arg(long, default_value_t = 1 << 20, value_name = "N")]
+    pub max_body_bytes: usize,
+
+    /// Texts (or provisions of a document) per request at most; more get 413.
+    #[arg(long, default_value_t = 256, value_name = "N")]
+    pub max_texts: usize,
+
+    /// Characters per text of `texts` at most; longer texts get 413 (a
+    /// document is bounded by --max-body-bytes).
+    #[arg(long, default_value_t = 20_000, value_name = "N")]
+    pub max_text_chars: usize,
+
+    /// Texts per forward pass at most; texts of requests that arrive
+    /// together share passes.
+    #[arg(long, default_value_t = 32, value_name = "N")]
+    pub max_batch: usize,
+
+    /// Milliseconds to wait for more texts to fill a batch.
+    #[arg(long, default_value_t = 5, value_name = "MS")]
+    pub max_wait_ms: u64,
+
+    /// Texts waiting for the model at most; HTTP requests beyond get 503 with
+    /// Retry-After, stdio requests wait.
+    #[arg(long, default_value_t = 4096, value_name = "N")]
+    pub queue: usize,
+
+    /// HTTP connections served at once; more get 503.
+    #[arg(long, default_value_t = 128, value_name = "N")]
+    pub max_connections: usize,
+
+    /// Seconds a client has to send a request, or to take its response,
+    /// before it is disconnected (408); also how long an idle keep-alive
+    /// connection stays open.
+    #[arg(long, default_value_t = 10, value_name = "S")]
+    pub timeout_secs: u64,
+
+    /// One decision threshold for every label, instead of the model's.
+    #[arg(long, value_name = "P")]
+    pub threshold: Option<f32>,
 }
 
 /// Arguments of `clause eval`.
@@ -249,9 +419,10 @@ pub struct TrainArgs {
     #[arg(long)]
     pub max_length: Option<usize>,
 
-    /// Share of the label-less training examples each epoch draws, in (0, 1].
-    #[arg(long, value_name = "SHARE")]
-    pub negative_share: Option<f64>,
+    /// Label-less training examples per labelled one that each epoch draws
+    /// at most (0 keeps them all).
+    #[arg(long, value_name = "RATIO")]
+    pub negative_ratio: Option<f64>,
 
     /// How token states become one vector: `mean` (default) or `cls`.
     #[arg(long, value_enum)]

@@ -262,6 +262,16 @@ pub fn truncate(text: &str, max: usize) -> String {
     cut
 }
 
+/// Where a provision is, for people: `Art. 27.1`, `Art. 27`, or the last
+/// part of its id (`preamble`, `closing`, a row id).
+pub fn article_label(article: Option<&str>, paragraph: Option<&str>, id: &str) -> String {
+    match (article, paragraph) {
+        (Some(a), Some(p)) => format!("Art. {a}.{p}"),
+        (Some(a), None) => format!("Art. {a}"),
+        _ => id.rsplit(':').next().unwrap_or(id).to_string(),
+    }
+}
+
 /// Where a provision is, short: `27.1`, `27`, `preamble`, or the row id.
 pub fn place(item: &Item) -> String {
     match (&item.article, &item.paragraph) {
@@ -272,9 +282,9 @@ pub fn place(item: &Item) -> String {
 }
 
 fn write_table(results: &Results<'_>, all_scores: bool, out: &mut dyn Write) -> anyhow::Result<()> {
-    const PLACE: usize = 9;
-    const TITLE: usize = 20;
-    const LABELS: usize = 30;
+    const PLACE: usize = 8;
+    const TITLE: usize = 16;
+    const LABELS: usize = 34;
     let text_width = TABLE_WIDTH - PLACE - TITLE - LABELS - 3;
     let several = results.rows.windows(2).any(|w| w[0].item.document != w[1].item.document);
     let mut document: Option<&str> = None;
@@ -285,17 +295,36 @@ fn write_table(results: &Results<'_>, all_scores: bool, out: &mut dyn Write) -> 
             writeln!(out, "== {}", item.document)?;
             document = Some(&item.document);
         }
-        let labels: Vec<String> =
-            row.labels.iter().map(|&i| format!("{} {:.2}", results.label_names[i], row.scores[i])).collect();
-        let labels = if labels.is_empty() { "-".to_string() } else { labels.join(", ") };
+        // Labels are what the table is for: they wrap onto further lines
+        // rather than being cut.
+        let mut label_lines: Vec<String> = vec![String::new()];
+        for &i in row.labels {
+            let entry = format!("{} {:.2}", results.label_names[i], row.scores[i]);
+            let current = label_lines.last_mut().map_or(0, |l| l.chars().count());
+            if current > 0 && current + 2 + entry.chars().count() > LABELS {
+                label_lines.push(String::new());
+            }
+            if let Some(line) = label_lines.last_mut() {
+                if !line.is_empty() {
+                    line.push_str(", ");
+                }
+                line.push_str(&entry);
+            }
+        }
+        if row.labels.is_empty() {
+            label_lines[0].push('-');
+        }
         writeln!(
             out,
             "{:<PLACE$} {:<TITLE$} {:<LABELS$} {}",
             truncate(&place(item), PLACE),
             truncate(item.title.as_deref().unwrap_or(""), TITLE),
-            truncate(&labels, LABELS),
+            truncate(&label_lines[0], LABELS),
             truncate(&item.text, text_width)
         )?;
+        for line in &label_lines[1..] {
+            writeln!(out, "{:PLACE$} {:TITLE$} {}", "", "", truncate(line, LABELS))?;
+        }
         if all_scores {
             let scores: Vec<String> =
                 results.label_names.iter().zip(row.scores).map(|(l, p)| format!("{l} {p:.2}")).collect();
@@ -406,7 +435,7 @@ mod tests {
         assert!(csv.contains("\"x, \"\"y\"\"\nz\",surveillance,0.9,0.1,5,9,3,7"), "{csv}");
         let table = render(OutputFormat::Table, &inputs);
         assert!(table.lines().all(|l| l.chars().count() <= TABLE_WIDTH), "{table}");
-        assert!(table.contains("27.1      Preservation         surveillance 0.90"), "{table}");
+        assert!(table.contains("27.1     Preservation     surveillance 0.90"), "{table}");
         assert!(table.contains("surveillance 0.90  secrecy 0.10"), "{table}");
     }
 
@@ -415,7 +444,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("out.jsonl");
         std::fs::write(&path, "old").expect("write");
-        let err = write_file_atomically(&path, &mut |out: &mut dyn Write| {
+        let err = write_file_atomically(&path, |out: &mut dyn Write| {
             out.write_all(b"partial")?;
             bail!("boom")
         })

@@ -5,5 +5,7 @@ mod util;
 
 mod bad_input;
 mod dataset;
+mod review;
 mod segment;
+mod serve;
 mod train;

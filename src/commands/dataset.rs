@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use clause_data::annotations::{Correction, apply_corrections};
-use clause_data::build::{BuildOptions, Manifest, build as build_dataset, read_manifest, read_split};
+use clause_data::build::{BuildOptions, Manifest, build as build_dataset, is_stale, read_manifest, read_split};
 use clause_data::hash::text_hash;
 use clause_data::recipe::LoadedRecipe;
 use clause_data::split::Split;
@@ -55,12 +55,12 @@ pub fn stats(args: &StatsArgs, out: &mut dyn Write) -> anyhow::Result<()> {
 }
 
 /// The recipe's build, rebuilt first when it is missing or older than the
-/// recipe.
+/// recipe or its annotations.
 pub fn ensure_built(recipe: &LoadedRecipe, data_root: Option<PathBuf>) -> anyhow::Result<Manifest> {
     match read_manifest(recipe) {
-        Ok(manifest) if manifest.recipe.sha256 == recipe.sha256 => Ok(manifest),
+        Ok(manifest) if !is_stale(recipe, &manifest) => Ok(manifest),
         _ => {
-            eprintln!("building {} (missing or older than its recipe)", recipe.recipe.name);
+            eprintln!("building {} (missing or older than its recipe or annotations)", recipe.recipe.name);
             Ok(build_dataset(recipe, &BuildOptions { data_root })?.manifest)
         }
     }

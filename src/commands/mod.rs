@@ -2,8 +2,11 @@
 
 mod classify;
 mod dataset;
+mod diff;
 mod eval;
+mod report;
 mod segment;
+mod serve;
 mod train;
 
 use std::io::Write;
@@ -23,6 +26,9 @@ pub fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Train(args) => train::run(&args, out),
         Command::Classify(args) => classify::run(&args, out),
         Command::Eval(args) => eval::run(&args, out),
+        Command::Diff(args) => diff::run(&args, out),
+        Command::Report(args) => report::run(&args, out),
+        Command::Serve(args) => serve::run(&args, out),
     }
 }
 

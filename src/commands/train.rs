@@ -126,8 +126,8 @@ fn training_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
     if let Some(v) = args.max_length {
         config.max_length = v;
     }
-    if let Some(v) = args.negative_share {
-        config.negative_share = v;
+    if let Some(v) = args.negative_ratio {
+        config.negative_ratio = v;
     }
     if let Some(v) = args.seed {
         config.seed = v;

@@ -506,6 +506,23 @@ pub fn read_manifest(recipe: &LoadedRecipe) -> Result<Manifest> {
     })
 }
 
+/// Whether a build is older than the recipe or its annotation files (edited
+/// by hand or by `clause dataset annotate`), so that it must be rebuilt
+/// before use. Sources are not re-hashed: the recipe pins their sha256.
+pub fn is_stale(recipe: &LoadedRecipe, manifest: &Manifest) -> bool {
+    if manifest.recipe.sha256 != recipe.sha256 {
+        return true;
+    }
+    let built: Vec<&str> = manifest.annotations.iter().map(|d| d.path.as_str()).collect();
+    if built != recipe.recipe.annotations.iter().map(String::as_str).collect::<Vec<_>>() {
+        return true;
+    }
+    manifest
+        .annotations
+        .iter()
+        .any(|digest| sha256_file(&recipe.dir.join(&digest.path)).map_or(true, |sha256| sha256 != digest.sha256))
+}
+
 /// Read one built split back into examples.
 pub fn read_split(recipe: &LoadedRecipe, split: Split) -> Result<Vec<Example>> {
     let path = recipe.build_dir().join(format!("{}.parquet", split.name()));

@@ -7,10 +7,10 @@
 //! per-label probabilities into predicted labels with per-label thresholds.
 
 pub mod classifier;
+pub mod evaluation;
 pub mod explain;
 #[cfg(feature = "hub")]
 pub mod hub;
-pub mod evaluation;
 pub mod metrics;
 pub mod model;
 pub mod ops;

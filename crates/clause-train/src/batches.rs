@@ -25,12 +25,14 @@ pub fn epoch_batches(lengths: &[usize], batch_size: usize, seed: u64, epoch: usi
     batches
 }
 
-/// The training examples of one epoch: every example with a label, and a
-/// share of those without, drawn afresh for each epoch. Depends only on
-/// `(has_label, share, seed, epoch)`; returned in ascending order.
-pub fn epoch_examples(has_label: &[bool], share: f64, seed: u64, epoch: usize) -> Vec<usize> {
+/// The training examples of one epoch: every example with a label, and at
+/// most `ratio` label-less examples per labelled one, drawn afresh for each
+/// epoch (`ratio` 0 keeps them all). Depends only on `(has_label, ratio,
+/// seed, epoch)`; returned in ascending order.
+pub fn epoch_examples(has_label: &[bool], ratio: f64, seed: u64, epoch: usize) -> Vec<usize> {
     let mut negatives: Vec<usize> = (0..has_label.len()).filter(|&i| !has_label[i]).collect();
-    let keep = negatives_kept(negatives.len(), share);
+    let labelled = has_label.len() - negatives.len();
+    let keep = negatives_kept(negatives.len(), labelled, ratio);
     if keep < negatives.len() {
         let mut rng =
             SplitMix64::new(seed ^ 0x6e65_6761_7469_7665 ^ (epoch as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
@@ -42,13 +44,14 @@ pub fn epoch_examples(has_label: &[bool], share: f64, seed: u64, epoch: usize) -
     examples
 }
 
-/// How many of `negatives` label-less examples an epoch keeps at `share`
-/// (at least one when there are any, so no epoch is positives only).
-pub fn negatives_kept(negatives: usize, share: f64) -> usize {
-    if share >= 1.0 {
+/// How many of `negatives` label-less examples an epoch keeps beside
+/// `labelled` labelled ones at `ratio` (at least one when there are any, so
+/// no epoch is positives only).
+pub fn negatives_kept(negatives: usize, labelled: usize, ratio: f64) -> usize {
+    if ratio <= 0.0 {
         return negatives;
     }
-    ((negatives as f64 * share).round() as usize).clamp(negatives.min(1), negatives)
+    ((labelled as f64 * ratio).round() as usize).clamp(negatives.min(1), negatives)
 }
 
 /// Batches for inference: sorted by length, for the least padding; callers
@@ -83,17 +86,18 @@ mod tests {
     }
 
     #[test]
-    fn epochs_keep_every_positive_and_a_fresh_share_of_negatives() {
+    fn epochs_keep_every_positive_and_a_fresh_draw_of_negatives() {
         let has_label: Vec<bool> = (0..1000).map(|i| i % 10 == 0).collect();
-        let all = epoch_examples(&has_label, 1.0, 7, 0);
+        let all = epoch_examples(&has_label, 0.0, 7, 0);
         assert_eq!(all, (0..1000).collect::<Vec<_>>());
-        let first = epoch_examples(&has_label, 0.25, 7, 0);
-        assert_eq!(first.len(), 100 + 225);
+        assert_eq!(epoch_examples(&has_label, 20.0, 7, 0), all);
+        let first = epoch_examples(&has_label, 2.5, 7, 0);
+        assert_eq!(first.len(), 100 + 250);
         assert!((0..1000).step_by(10).all(|i| first.binary_search(&i).is_ok()));
-        assert_eq!(first, epoch_examples(&has_label, 0.25, 7, 0));
-        assert_ne!(first, epoch_examples(&has_label, 0.25, 7, 1));
-        assert_eq!(negatives_kept(3, 0.01), 1);
-        assert_eq!(negatives_kept(0, 0.5), 0);
+        assert_eq!(first, epoch_examples(&has_label, 2.5, 7, 0));
+        assert_ne!(first, epoch_examples(&has_label, 2.5, 7, 1));
+        assert_eq!(negatives_kept(3, 0, 1.0), 1);
+        assert_eq!(negatives_kept(0, 5, 0.5), 0);
     }
 
     #[test]

@@ -47,11 +47,12 @@ pub struct TrainConfig {
     /// Cap on each label's positive weight (negatives / positives among the
     /// examples of an epoch).
     pub pos_weight_cap: f32,
-    /// Share of the training examples without any label that each epoch
-    /// draws (afresh per epoch, from the seed), in (0, 1]; 1 keeps them all.
-    /// Where most examples carry no label, a lower share gives the rare
-    /// positives more passes for the same compute.
-    pub negative_share: f64,
+    /// Label-less training examples per labelled one that each epoch draws
+    /// at most (afresh per epoch, from the seed); 0 keeps them all. Where
+    /// most examples carry no label (tos-unfair: 12 to 1), this gives the
+    /// rare positives more passes for the same compute; a dataset with fewer
+    /// label-less examples (treaty-risk) keeps them all.
+    pub negative_ratio: f64,
     /// Epochs without a better validation macro-F1 before stopping.
     pub patience: usize,
     /// Labels with fewer validation positives than this keep threshold 0.5.
@@ -82,7 +83,7 @@ impl Default for TrainConfig {
             pooling: Pooling::Mean,
             hidden_dropout: None,
             pos_weight_cap: 10.0,
-            negative_share: 1.0,
+            negative_ratio: 3.0,
             patience: 3,
             threshold_min_positives: 3,
             seed: 20261128,
@@ -132,8 +133,8 @@ impl TrainConfig {
         {
             return Err(format!("`hidden_dropout` = {p} must be in [0, 1)"));
         }
-        if !(self.negative_share > 0.0 && self.negative_share <= 1.0) {
-            return Err(format!("`negative_share` = {} must be in (0, 1]", self.negative_share));
+        if !(self.negative_ratio >= 0.0 && self.negative_ratio.is_finite()) {
+            return Err(format!("`negative_ratio` = {} must be 0 (keep all) or positive", self.negative_ratio));
         }
         if self.pos_weight_cap < 1.0 {
             return Err(format!("`pos_weight_cap` = {} must be at least 1", self.pos_weight_cap));

@@ -135,7 +135,7 @@ pub fn train(data: &TrainData, options: &TrainOptions, observer: &mut dyn Observ
         },
     )?;
     let lengths: Vec<usize> = prepared.train_ids.iter().map(Vec::len).collect();
-    let examples_per_epoch = epoch_examples(&prepared.train_has_label, config.negative_share, config.seed, 0).len();
+    let examples_per_epoch = epoch_examples(&prepared.train_has_label, config.negative_ratio, config.seed, 0).len();
     let batches_per_epoch = examples_per_epoch.div_ceil(config.batch_size);
     let steps_per_epoch = batches_per_epoch.div_ceil(config.grad_accumulation);
     let epochs = config.epochs_for(steps_per_epoch);
@@ -186,7 +186,7 @@ pub fn train(data: &TrainData, options: &TrainOptions, observer: &mut dyn Observ
     };
 
     while state.epoch < epochs && !(state.best.is_some() && state.epochs_without_improvement >= config.patience) {
-        let examples = epoch_examples(&prepared.train_has_label, config.negative_share, config.seed, state.epoch);
+        let examples = epoch_examples(&prepared.train_has_label, config.negative_ratio, config.seed, state.epoch);
         let example_lengths: Vec<usize> = examples.iter().map(|&i| lengths[i]).collect();
         let batches: Vec<Vec<usize>> = epoch_batches(&example_lengths, config.batch_size, config.seed, state.epoch)
             .into_iter()
@@ -371,7 +371,8 @@ fn prepare(data: &TrainData, options: &TrainOptions) -> Result<Prepared, Error> 
         (0..label_names.len()).map(|j| train_truth.iter().filter(|row| row[j]).count()).collect();
     let train_has_label: Vec<bool> = train_truth.iter().map(|row| row.contains(&true)).collect();
     let labelled = train_has_label.iter().filter(|&&b| b).count();
-    let examples_per_epoch = labelled + negatives_kept(train_has_label.len() - labelled, options.config.negative_share);
+    let examples_per_epoch =
+        labelled + negatives_kept(train_has_label.len() - labelled, labelled, options.config.negative_ratio);
     let weights = pos_weights(&positives, examples_per_epoch, options.config.pos_weight_cap);
     tracing::info!(?positives, ?weights, "positive weights");
     Ok(Prepared {

@@ -1,0 +1,432 @@
+//! The reviewer's commands end to end (classify, eval, diff, report, dataset
+//! annotate, and the retraining loop) on a tiny model that the tests train on
+//! drafts they write, from the tiny base model's twelve words.
+
+use std::path::{Path, PathBuf};
+
+use crate::util::{Run, clause_in, listing, read, sha256, write};
+
+/// Three drafts (train, validation, test documents) in the tiny vocabulary:
+/// "search"/"seize" mean surveillance, "secret"/"confidential" secrecy.
+const DRAFTS: [(&str, &str); 3] = [
+    (
+        "alpha",
+        "Article 1\n\n1. the party shall search the data\n2. the state may seize data\n\
+         3. the party shall keep it secret\n4. the state shall\n\n\
+         Article 2\n\n1. the party may search and keep confidential\n2. the data shall\n\
+         3. the state may seize the secret data\n4. the party may\n\n\
+         Article 3\n\n1. the state shall search\n2. the party shall keep confidential\n\
+         3. the party may seize\n4. the data may\n",
+    ),
+    (
+        "beta",
+        "Article 1\n\n1. the party may search data\n2. the state shall keep secret\n\
+         3. the data may\n4. the state may seize and keep confidential\n",
+    ),
+    (
+        "gamma",
+        "Article 1\n\n1. the state may search\n2. the party may keep confidential\n\
+         3. the party shall\n4. the state shall seize the secret data\n",
+    ),
+];
+
+/// Labels of a tiny-vocabulary provision, by its words.
+fn labels_of(text: &str) -> Vec<&'static str> {
+    let mut labels = Vec::new();
+    if text.contains("search") || text.contains("seize") {
+        labels.push("surveillance");
+    }
+    if text.contains("secret") || text.contains("confidential") {
+        labels.push("secrecy");
+    }
+    labels
+}
+
+/// A project with the tiny base model in `base/`, the drafts under
+/// `data/`, and a recipe `datasets/x` whose annotation files label every
+/// provision by [`labels_of`].
+fn project(dir: &Path) {
+    std::fs::create_dir_all(dir.join("base")).expect("mkdir");
+    clause_train::fixtures::tiny_base(&dir.join("base")).expect("tiny base");
+    let mut sources = String::new();
+    let mut annotation_files = Vec::new();
+    for (name, text) in DRAFTS {
+        let path = dir.join(format!("data/{name}.md"));
+        write(&path, text);
+        sources.push_str(&format!(
+            "[[sources]]\nformat = \"draft\"\npath = \"{name}.md\"\nsha256 = \"{}\"\n",
+            sha256(&path)
+        ));
+        let template = clause_in(dir, &["segment", "--format", "annotations", &path.display().to_string()]);
+        let mut lines = String::new();
+        for line in template.ok().lines() {
+            let fields: Vec<&str> = line.split('\t').collect();
+            let labels = labels_of(fields[3]);
+            let labels = if labels.is_empty() { "-".to_string() } else { labels.join(",") };
+            lines.push_str(&format!("{}\t{}\t{labels}\t{}\n", fields[0], fields[1], fields[3]));
+        }
+        write(&dir.join(format!("datasets/x/annotations/{name}.tsv")), lines);
+        annotation_files.push(format!("\"annotations/{name}.tsv\""));
+    }
+    write(
+        &dir.join("datasets/x/dataset.toml"),
+        format!(
+            "name = \"x\"\ndescription = \"tiny\"\nannotations = [{}]\n\
+             [[labels]]\nname = \"surveillance\"\ndescription = \"search and seizure words\"\n\
+             [[labels]]\nname = \"secrecy\"\ndescription = \"secrecy words\"\n{sources}\
+             [split]\nmethod = \"documents\"\nvalidation = [\"beta\"]\ntest = [\"gamma\"]\n",
+            annotation_files.join(", ")
+        ),
+    );
+}
+
+fn train(dir: &Path, out: &str) -> Run {
+    let run = clause_in(
+        dir,
+        &[
+            "train",
+            "datasets/x",
+            "--base",
+            "base",
+            "--out",
+            out,
+            "--data-root",
+            "data",
+            "--epochs",
+            "30",
+            "--batch-size",
+            "4",
+            "--learning-rate",
+            "0.005",
+        ],
+    );
+    run.ok();
+    run
+}
+
+/// A trained project, made once per run of the test binary (in Cargo's
+/// temporary directory for integration tests, so nothing outlives `target/`).
+fn trained() -> &'static Path {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("review");
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).expect("clear the previous run");
+        }
+        project(&dir);
+        train(&dir, "model");
+        dir
+    })
+}
+
+fn jsonl(text: &str) -> Vec<serde_json::Value> {
+    text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect()
+}
+
+fn path(dir: &Path, relative: &str) -> String {
+    dir.join(relative).display().to_string()
+}
+
+#[test]
+fn classify_a_draft_in_order_with_every_field() {
+    let dir = trained();
+    let run = clause_in(dir, &["classify", "--model", "model", "data/alpha.md", "--format", "jsonl"]);
+    let records = jsonl(run.ok());
+    let ids: Vec<&str> = records.iter().map(|r| r["id"].as_str().expect("id")).collect();
+    assert_eq!(ids.len(), 12);
+    assert_eq!(ids[..5], ["alpha:art1.1", "alpha:art1.2", "alpha:art1.3", "alpha:art1.4", "alpha:art2.1"]);
+    let source = read(&dir.join("data/alpha.md"));
+    for record in &records {
+        assert_eq!(record["document"], "alpha");
+        let scores = record["scores"].as_object().expect("scores");
+        assert_eq!(scores.keys().collect::<Vec<_>>(), ["secrecy", "surveillance"]);
+        assert!(scores.values().all(|p| (0.0..=1.0).contains(&p.as_f64().expect("p"))));
+        let (start, end) = (record["start"].as_u64().expect("start"), record["end"].as_u64().expect("end"));
+        let span = &source[start as usize..end as usize];
+        assert!(span.contains(record["text"].as_str().expect("text")), "{span:?} vs {record}");
+        for label in record["labels"].as_array().expect("labels") {
+            let label = label.as_str().expect("label");
+            assert!(scores[label].as_f64().expect("p") >= 0.0);
+        }
+    }
+    let table = clause_in(dir, &["classify", "--model", "model", "data/alpha.md", "--format", "table"]);
+    assert!(table.ok().lines().all(|l| l.chars().count() <= 100), "{}", table.stdout);
+    assert!(table.stdout.starts_with("ARTICLE") && table.stdout.contains("1.1 "), "{}", table.stdout);
+}
+
+#[test]
+fn classify_a_table_keeps_order_and_carries_columns() {
+    let dir = trained();
+    let table = dir.join("rows.jsonl");
+    write(
+        &table,
+        "{\"id\": \"r-b\", \"text\": \"the state may seize\", \"page\": 2}\n\
+         {\"text\": \"the party shall keep secret\", \"page\": 1}\n\
+         {\"id\": \"r-a\", \"text\": \"the data\", \"page\": null}\n",
+    );
+    let run = clause_in(dir, &["classify", "--model", "model", &path(dir, "rows.jsonl")]);
+    let records = jsonl(run.ok());
+    let ids: Vec<&str> = records.iter().map(|r| r["id"].as_str().expect("id")).collect();
+    assert_eq!(ids, ["r-b", "rows:2", "r-a"]);
+    assert_eq!(records[0]["page"], 2);
+    assert_eq!(records[2]["page"], serde_json::Value::Null);
+    assert_eq!(records[1]["text"], "the party shall keep secret");
+    assert!(records[0]["start"].is_null());
+    // The same texts as a draft get the same scores: batching and padding
+    // do not change the numbers.
+    let alone = clause_in(dir, &["classify", "--model", "model", "--batch-size", "1", &path(dir, "rows.jsonl")]);
+    for (a, b) in records.iter().zip(jsonl(alone.ok())) {
+        for label in ["surveillance", "secrecy"] {
+            let (x, y) = (a["scores"][label].as_f64().expect("x"), b["scores"][label].as_f64().expect("y"));
+            assert!((x - y).abs() < 1e-5, "{x} vs {y}");
+        }
+    }
+    // CSV and Parquet, written whole to --output.
+    let csv = dir.join("out/rows.csv");
+    std::fs::create_dir_all(csv.parent().expect("parent")).expect("mkdir");
+    clause_in(dir, &["classify", "--model", "model", &path(dir, "rows.jsonl"), "-o", &csv.display().to_string()]).ok();
+    let csv_text = read(&csv);
+    assert!(csv_text.starts_with("id,document,article,paragraph,title,text,labels,score_surveillance,score_secrecy"));
+    assert_eq!(csv_text.lines().count(), 4);
+    let parquet = dir.join("out/rows.parquet");
+    clause_in(dir, &["classify", "--model", "model", &path(dir, "rows.jsonl"), "-o", &parquet.display().to_string()])
+        .ok();
+    let back = clause_in(dir, &["classify", "--model", "model", &parquet.display().to_string()]);
+    assert_eq!(jsonl(back.ok()).len(), 3);
+    assert_eq!(listing(&dir.join("out")), ["rows.csv", "rows.parquet"]);
+}
+
+#[test]
+fn classify_explains_with_spans_of_the_text() {
+    let dir = trained();
+    let run = clause_in(dir, &["classify", "--model", "model", "data/beta.md", "--explain", "--threshold", "0"]);
+    for record in jsonl(run.ok()) {
+        let explanations = record["explanations"].as_object().expect("explanations");
+        assert_eq!(explanations.len(), 2, "{record}");
+        let text = record["text"].as_str().expect("text");
+        for spans in explanations.values() {
+            for span in spans.as_array().expect("spans") {
+                let (start, end) =
+                    (span["start"].as_u64().expect("s") as usize, span["end"].as_u64().expect("e") as usize);
+                assert_eq!(&text[start..end], span["text"].as_str().expect("text"));
+                assert!(span["drop"].as_f64().expect("drop") > 0.0);
+            }
+        }
+    }
+}
+
+/// Scores of the hand-written eval fixture, worked out by hand: with a
+/// threshold of 0, every label is predicted for every example.
+#[test]
+fn eval_figures_match_a_hand_computed_fixture() {
+    let dir = trained();
+    let table = dir.join("eval.jsonl");
+    write(
+        &table,
+        "{\"text\": \"the state may search\", \"labels\": [\"surveillance\"]}\n\
+         {\"text\": \"the party shall\", \"labels\": []}\n\
+         {\"text\": \"the state may seize the secret data\", \"labels\": [\"surveillance\", \"secrecy\"]}\n\
+         {\"text\": \"the data may\", \"labels\": []}\n",
+    );
+    let run = clause_in(dir, &["eval", "--model", "model", &path(dir, "eval.jsonl"), "--threshold", "0", "--json"]);
+    let report: serde_json::Value = serde_json::from_str(run.ok()).expect("json");
+    // surveillance: support 2, predicted 4, tp 2 → P 0.5, R 1, F1 2/3.
+    // secrecy: support 1, predicted 4, tp 1 → P 0.25, R 1, F1 0.4.
+    // none: support 2, predicted 0 → F1 0. micro: tp 3, predicted 8, support 3
+    // → F1 6/11. macro (2/3 + 0.4)/2 = 0.5333; LexGLUE (2/3 + 0.4 + 0)/3.
+    let labels = &report["metrics"]["labels"];
+    assert_eq!(report["examples"], 4);
+    assert!((labels[0]["f1"].as_f64().expect("f1") - 2.0 / 3.0).abs() < 1e-9);
+    assert!((labels[1]["precision"].as_f64().expect("p") - 0.25).abs() < 1e-9);
+    assert!((labels[1]["f1"].as_f64().expect("f1") - 0.4).abs() < 1e-9);
+    assert_eq!(report["metrics"]["none"]["f1"], 0.0);
+    assert!((report["metrics"]["micro_f1"].as_f64().expect("micro") - 6.0 / 11.0).abs() < 1e-9);
+    assert!((report["metrics"]["macro_f1"].as_f64().expect("macro") - (2.0 / 3.0 + 0.4) / 2.0).abs() < 1e-9);
+    let lexglue = (2.0 / 3.0 + 0.4) / 3.0;
+    assert!((report["metrics"]["lexglue_macro_f1"].as_f64().expect("lexglue") - lexglue).abs() < 1e-9);
+    let interval = &report["intervals"]["macro_f1"];
+    assert!(interval["low"].as_f64().expect("low") <= interval["high"].as_f64().expect("high"));
+    assert!(report["calibration"]["expected_calibration_error"].is_number());
+    assert!(report["ranking"][0]["roc_auc"].is_number());
+    let text = clause_in(dir, &["eval", "--model", "model", "datasets/x", "--data-root", "data"]);
+    assert!(text.ok().contains("validation split") && text.stdout.contains("LexGLUE macro-F1"), "{}", text.stdout);
+}
+
+#[test]
+fn diff_reports_renumbered_and_changed_articles() {
+    let dir = trained();
+    write(
+        &dir.join("v1.md"),
+        "Article 1\n\n1. the party shall search the data\n2. the state may\n\n\
+         Article 2\n\n1. the party shall keep it secret\n2. the data shall\n\n\
+         Article 3\n\nthe state may seize\n",
+    );
+    // A new Article 1; old 1 becomes 2 unchanged; old 2 becomes 3 with its
+    // first paragraph reworded; old 3 is removed.
+    write(
+        &dir.join("v2.md"),
+        "Article 1\n\nthe party may\n\n\
+         Article 2\n\n1. the party shall search the data\n2. the state may\n\n\
+         Article 3\n\n1. the party shall keep it secret and confidential\n2. the data shall\n",
+    );
+    let run = clause_in(dir, &["diff", "--model", "model", "v1.md", "v2.md", "--format", "json"]);
+    let diff: serde_json::Value = serde_json::from_str(run.ok()).expect("json");
+    let changes = diff["changes"].as_array().expect("changes");
+    let find = |kind: &str| -> Vec<(Option<&str>, Option<&str>)> {
+        changes
+            .iter()
+            .filter(|c| c["kind"] == kind)
+            .map(|c| (c["old"]["id"].as_str(), c["new"]["id"].as_str()))
+            .collect()
+    };
+    assert_eq!(find("added"), [(None, Some("v2:art1"))]);
+    assert_eq!(find("removed"), [(Some("v1:art3"), None)]);
+    assert_eq!(find("changed"), [(Some("v1:art2.1"), Some("v2:art3.1"))]);
+    let mut moved = find("moved");
+    moved.sort();
+    assert_eq!(
+        moved,
+        [
+            (Some("v1:art1.1"), Some("v2:art2.1")),
+            (Some("v1:art1.2"), Some("v2:art2.2")),
+            (Some("v1:art2.2"), Some("v2:art3.2"))
+        ]
+    );
+    let risks: Vec<f64> = changes.iter().map(|c| c["risk_delta"].as_f64().expect("risk")).collect();
+    assert!(risks.windows(2).all(|w| w[0] >= w[1]), "{risks:?}");
+    let table = clause_in(dir, &["diff", "--model", "model", "v1.md", "v2.md"]);
+    let text = table.ok();
+    assert!(text.contains("Art. 3.1 (was 2.1): changed"), "{text}");
+    assert!(text.contains("Art. 3 (old): removed"), "{text}");
+    assert!(text.contains("renumbered, text and labels unchanged: ") && text.contains("Art. 2.1 (was 1.1)"), "{text}");
+}
+
+#[test]
+fn report_holds_every_provision_and_its_labels() {
+    let dir = trained();
+    let out = dir.join("reports/alpha.html");
+    std::fs::create_dir_all(out.parent().expect("parent")).expect("mkdir");
+    let classified = jsonl(clause_in(dir, &["classify", "--model", "model", "data/alpha.md"]).ok());
+    clause_in(dir, &["report", "--model", "model", "data/alpha.md", "-o", &out.display().to_string()]).ok();
+    let html = read(&out);
+    assert!(!html.contains("http://") && !html.contains("https://"));
+    for record in &classified {
+        assert!(html.contains(record["text"].as_str().expect("text")), "{record}");
+        for label in record["labels"].as_array().expect("labels") {
+            let p = record["scores"][label.as_str().expect("label")].as_f64().expect("p");
+            let badge = format!("{}<span class=\"p\">{p:.2}</span>", label.as_str().expect("label"));
+            assert!(html.contains(&badge), "{badge}");
+        }
+    }
+    let md = dir.join("reports/alpha.md");
+    clause_in(
+        dir,
+        &["report", "--model", "model", "data/alpha.md", "--format", "markdown", "-o", &md.display().to_string()],
+    )
+    .ok();
+    let markdown = read(&md);
+    assert!(classified.iter().all(|r| markdown.contains(r["text"].as_str().expect("text"))));
+}
+
+#[test]
+fn reviewed_labels_are_merged_retrained_and_compared() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = dir.path();
+    project(dir);
+    train(dir, "model-1");
+    // A reviewer reads the classify output of the training draft and decides
+    // that "the state shall" (art1.4) is a secrecy provision after all.
+    let classified = clause_in(dir, &["classify", "--model", "model-1", "data/alpha.md"]);
+    let mut corrections = String::new();
+    for mut record in jsonl(classified.ok()) {
+        if record["id"] == "alpha:art1.4" {
+            record["labels"] = serde_json::json!(["secrecy"]);
+        } else {
+            record["labels"] = serde_json::json!(labels_of(record["text"].as_str().expect("text")));
+        }
+        corrections.push_str(&format!("{record}\n"));
+    }
+    write(&dir.join("reviewed.jsonl"), corrections);
+    let before = read(&dir.join("datasets/x/annotations/alpha.tsv"));
+    let merged = clause_in(dir, &["dataset", "annotate", "datasets/x", "reviewed.jsonl"]);
+    let out = merged.ok();
+    assert!(out.contains("alpha:art1.4  - -> secrecy"), "{out}");
+    assert!(out.contains("changed 1 annotations in 1 files; 11 corrections matched"), "{out}");
+    let after = read(&dir.join("datasets/x/annotations/alpha.tsv"));
+    let changed: Vec<(&str, &str)> = before.lines().zip(after.lines()).filter(|(a, b)| a != b).collect();
+    assert_eq!(changed.len(), 1);
+    assert!(changed[0].1.starts_with("alpha:art1.4\t") && changed[0].1.contains("\tsecrecy\t"), "{changed:?}");
+    // Retraining rebuilds the dataset, because an annotation file changed.
+    let retrained = train(dir, "model-2");
+    assert!(retrained.stderr.contains("building x"), "{}", retrained.stderr);
+    let compared = clause_in(
+        dir,
+        &["eval", "--model", "model-2", "--baseline", "model-1", "datasets/x", "--split", "train", "--json"],
+    );
+    let report: serde_json::Value = serde_json::from_str(compared.ok()).expect("json");
+    let comparison = &report["comparison"];
+    assert_eq!(comparison["deltas"].as_array().expect("deltas").len(), 2);
+    let flipped = comparison["flipped"].as_array().expect("flipped");
+    assert!(!flipped.is_empty(), "retraining on changed labels changed no decision: {report}");
+    for flip in flipped {
+        assert_ne!(flip["baseline"], flip["model"], "{flip}");
+        assert!(flip["id"].as_str().expect("id").starts_with("alpha:"), "{flip}");
+    }
+    let text =
+        clause_in(dir, &["eval", "--model", "model-2", "--baseline", "model-1", "datasets/x", "--split", "train"]);
+    assert!(text.ok().contains(&format!("{} decisions flipped", flipped.len())), "{}", text.stdout);
+    // Stale and unknown corrections are refused, and nothing is written.
+    write(
+        &dir.join("stale.jsonl"),
+        "{\"id\": \"alpha:art1.1\", \"text\": \"the party shall seize\", \"labels\": []}\n",
+    );
+    clause_in(dir, &["dataset", "annotate", "datasets/x", "stale.jsonl"]).fails_with(&[
+        "stale.jsonl:row 1",
+        "alpha:art1.1",
+        "stale",
+    ]);
+    write(&dir.join("unknown.jsonl"), "{\"id\": \"alpha:art9\", \"text\": \"the data\", \"labels\": []}\n");
+    clause_in(dir, &["dataset", "annotate", "datasets/x", "unknown.jsonl"]).fails_with(&[
+        "unknown.jsonl:row 1",
+        "alpha:art9",
+        "no annotation file",
+    ]);
+    assert_eq!(read(&dir.join("datasets/x/annotations/alpha.tsv")), after);
+}
+
+#[test]
+fn bad_inputs_of_the_reviewer_commands() {
+    let dir = trained();
+    let model = ["--model", "model"];
+    let with = |command: &str, extra: &[&str]| {
+        let mut args = vec![command];
+        args.extend_from_slice(&model);
+        args.extend_from_slice(extra);
+        clause_in(dir, &args)
+    };
+    clause_in(dir, &["classify", "--model", "no-such-model", "data/alpha.md"]).fails_with(&["no-such-model"]);
+    let copy = dir.join("broken-model");
+    std::fs::create_dir_all(&copy).expect("mkdir");
+    for file in ["config.json", "tokenizer.json", "clause.json"] {
+        std::fs::copy(dir.join("model").join(file), copy.join(file)).expect("copy");
+    }
+    clause_in(dir, &["classify", "--model", "broken-model", "data/alpha.md"])
+        .fails_with(&["broken-model", "model.safetensors"]);
+    write(&dir.join("draft.docx"), "x");
+    with("classify", &["draft.docx"]).fails_with(&["draft.docx", "unknown input format `.docx`"]);
+    write(&dir.join("empty.md"), "\n  \n");
+    with("classify", &["empty.md"]).fails_with(&["empty.md", "no provisions"]);
+    write(&dir.join("latin1.txt"), b"Article 1\nCaf\xe9 shall\n");
+    with("classify", &["latin1.txt"]).fails_with(&["latin1.txt:2", "UTF-8"]);
+    write(&dir.join("bad.jsonl"), "{\"text\": \"the data\"}\n{\"text\": \n");
+    with("classify", &["bad.jsonl"]).fails_with(&["bad.jsonl:2", "JSON"]);
+    with("classify", &["data/alpha.md", "--format", "parquet"]).fails_with(&["--format parquet needs --output"]);
+    let missing_dir: PathBuf = dir.join("no/such/dir/out.jsonl");
+    with("classify", &["data/alpha.md", "-o", &missing_dir.display().to_string()]).fails_with(&["does not exist"]);
+    with("eval", &["bad.jsonl"]).fails_with(&["bad.jsonl:2"]);
+    write(&dir.join("odd.jsonl"), "{\"text\": \"the data\", \"labels\": [\"espionage\"]}\n");
+    with("eval", &["odd.jsonl"]).fails_with(&["odd.jsonl", "espionage"]);
+    with("diff", &["empty.md", "data/alpha.md"]).fails_with(&["empty.md", "no provisions"]);
+    with("report", &["latin1.txt", "-o", "r.html"]).fails_with(&["latin1.txt:2"]);
+    assert!(!dir.join("r.html").exists());
+}
