@@ -430,3 +430,50 @@ fn bad_inputs_of_the_reviewer_commands() {
     with("report", &["latin1.txt", "-o", "r.html"]).fails_with(&["latin1.txt:2"]);
     assert!(!dir.join("r.html").exists());
 }
+
+/// The example drafts differ as their README says: one article inserted
+/// (renumbering eight), one removed, three provisions reworded, one moved.
+#[test]
+fn example_drafts_differ_as_documented() {
+    let dir = trained();
+    let examples = crate::util::project_root().join("datasets/examples");
+    let (old, new) = (examples.join("cybercrime-chapter.md"), examples.join("cybercrime-chapter-v2.md"));
+    let run = clause_in(
+        dir,
+        &[
+            "diff",
+            "--model",
+            "model",
+            &old.display().to_string(),
+            &new.display().to_string(),
+            "--all",
+            "--format",
+            "json",
+        ],
+    );
+    let diff: serde_json::Value = serde_json::from_str(run.ok()).expect("json");
+    assert_eq!(diff["provisions"], serde_json::json!({"old": 37, "new": 37}));
+    let short =
+        |side: &serde_json::Value| side["id"].as_str().map(|id| id.rsplit(':').next().unwrap_or(id).to_string());
+    let of_kind = |kind: &str| -> Vec<(Option<String>, Option<String>)> {
+        let mut pairs: Vec<_> = diff["changes"]
+            .as_array()
+            .expect("changes")
+            .iter()
+            .filter(|c| c["kind"] == kind)
+            .map(|c| (short(&c["old"]), short(&c["new"])))
+            .collect();
+        pairs.sort();
+        pairs
+    };
+    let pair = |a: &str, b: &str| (Some(a.to_string()), Some(b.to_string()));
+    assert_eq!(of_kind("added"), [(None, Some("art24".to_string()))]);
+    assert_eq!(of_kind("removed"), [(Some("art32".to_string()), None)]);
+    assert_eq!(of_kind("changed"), [pair("art25.2", "art26.2"), pair("art29.1", "art30.1"), pair("art37", "art37")]);
+    let moved = of_kind("moved");
+    assert_eq!(moved.len(), 15, "{moved:?}");
+    for (a, b) in [("art24", "art25"), ("art25.1", "art26.1"), ("art31.2", "art32.2"), ("art26.3", "art38.3")] {
+        assert!(moved.contains(&pair(a, b)), "{a} -> {b} in {moved:?}");
+    }
+    assert_eq!(of_kind("unchanged").len(), 18);
+}

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::util::{clause_in, read, sha256, write};
+use crate::util::{clause_in, read, write};
 
 /// How long anything may take on a loaded machine before the test fails.
 const PATIENCE: Duration = Duration::from_secs(180);
@@ -22,8 +22,8 @@ const DRAFT: &str = "Article 1 – Search\n1. The Party shall search and seize d
                      extradite the party.\nArticle 2\nSecret data shall be confidential.\n\nArticle 3\nThe \
                      party may surrender data of the state.\n";
 
-/// A tiny model trained (in well under a second) on a table of the
-/// fixture's words, in a directory removed when the test ends.
+/// A tiny model trained (in well under a second) on the table of the
+/// training tests, in a directory removed when the test ends.
 struct Model {
     dir: tempfile::TempDir,
     /// Each label's threshold, from clause.json.
@@ -34,40 +34,7 @@ impl Model {
     fn train() -> Self {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path();
-        std::fs::create_dir_all(dir.join("base")).expect("mkdir");
-        clause_train::fixtures::tiny_base(&dir.join("base")).expect("tiny base");
-        let words = clause_train::fixtures::WORDS;
-        let mut rows = String::new();
-        for i in 0..36 {
-            let document = ["A", "A", "A", "A", "B", "C"][i % 6];
-            let mut text = vec![words[6 + i % 6], words[6 + (i / 6) % 6]];
-            let mut labels = Vec::new();
-            if i % 2 == 0 {
-                text.push(words[i % 4 / 2]);
-                labels.push("\"surveillance\"");
-            }
-            if i % 3 == 0 {
-                text.push(words[4 + i % 2]);
-                labels.push("\"secrecy\"");
-            }
-            rows.push_str(&format!(
-                "{{\"id\": \"r{i}\", \"text\": \"{}\", \"labels\": [{}], \"doc\": \"{document}\"}}\n",
-                text.join(" "),
-                labels.join(", ")
-            ));
-        }
-        let table = dir.join("data/t.jsonl");
-        write(&table, rows);
-        write(
-            &dir.join("datasets/x/dataset.toml"),
-            format!(
-                "name = \"x\"\ndescription = \"tiny\"\n[[labels]]\nname = \"surveillance\"\ndescription = \"search \
-                 words\"\n[[labels]]\nname = \"secrecy\"\ndescription = \"secrecy words\"\n[[sources]]\nformat = \
-                 \"table\"\npath = \"t.jsonl\"\nsha256 = \"{}\"\nid_column = \"id\"\ndocument_column = \"doc\"\n\
-                 [split]\nmethod = \"documents\"\nvalidation = [\"B\"]\ntest = [\"C\"]\n",
-                sha256(&table)
-            ),
-        );
+        crate::train::project(dir);
         let args = ["train", "datasets/x", "--base", "base", "--out", "model", "--data-root", "data"];
         let mut args = args.to_vec();
         args.extend(["--epochs", "2", "--batch-size", "8", "--no-test"]);

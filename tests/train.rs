@@ -7,7 +7,7 @@ use crate::util::{clause_in, clause_with_env, read, sha256, write};
 
 /// A project with a tiny base model in `base/` and a recipe `datasets/x`
 /// over `data/t.jsonl`: documents A (train), B (validation), C (test).
-fn project(dir: &Path) {
+pub fn project(dir: &Path) {
     std::fs::create_dir_all(dir.join("base")).expect("mkdir");
     clause_train::fixtures::tiny_base(&dir.join("base")).expect("tiny base");
     let words = clause_train::fixtures::WORDS;
