@@ -1049,14 +1049,4 @@ mod tests {
         let anchors = anchor_ids(&[provision("Art 1"), provision("Art-1"), provision(""), provision("§ 2 (a)")]);
         assert_eq!(anchors, ["p-Art-1", "p-Art-1-2", "p-3", "p-2-a"]);
     }
-
-    /// Writes the sample page for a look in a browser:
-    /// `CLAUSE_REPORT_SAMPLE=/tmp/report-sample.html cargo test --bin clause report -- --ignored`.
-    #[test]
-    #[ignore = "writes a file for manual inspection"]
-    fn write_sample_report() -> std::io::Result<()> {
-        let path = std::env::var("CLAUSE_REPORT_SAMPLE").unwrap_or_else(|_| "/tmp/report-sample.html".into());
-        std::fs::write(&path, render_html(&sample()))?;
-        std::fs::write(format!("{path}.md"), render_markdown(&sample()))
-    }
 }

@@ -824,17 +824,4 @@ mod tests {
         let i = interval(&mut unsorted);
         assert!(close(i.low, 1.1) && close(i.high, 4.9), "{i:?}");
     }
-
-    /// Run with `cargo test --release -p clause-infer --lib evaluation --
-    /// --include-ignored --nocapture`; prints, never asserts on time.
-    #[test]
-    #[ignore = "timing report, run on demand"]
-    fn bootstrap_timing() {
-        let (truth, predicted) = noisy(1_500, 9, 0.12, 0.08, 2);
-        let n = label_names(9);
-        let start = std::time::Instant::now();
-        let got = bootstrap_intervals(&n, &truth, &predicted, 1_000, 1).expect("shapes");
-        let elapsed = start.elapsed();
-        println!("bootstrap_intervals 1500 x 9 x 1000: {elapsed:?} -> {got:?}");
-    }
 }
