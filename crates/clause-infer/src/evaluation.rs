@@ -305,12 +305,6 @@ pub struct Intervals {
     pub lexglue_macro_f1: Interval,
 }
 
-/// F1 from counts, the same arithmetic as `metrics::evaluate`, so that the
-/// bootstrap figures are bit-for-bit those `evaluate` would give.
-fn f1(support: usize, predicted: usize, true_positives: usize) -> f64 {
-    if true_positives == 0 { 0.0 } else { (2 * true_positives) as f64 / (predicted + support) as f64 }
-}
-
 /// Micro-F1, macro-F1 and LexGLUE macro-F1 of one resample.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Figures {
@@ -363,9 +357,9 @@ impl Indicators {
                 counts[3 * c + 2] += usize::from(code == 3);
             }
         }
-        let column_f1 = |c: usize| f1(counts[3 * c], counts[3 * c + 1], counts[3 * c + 2]);
+        let column_f1 = |c: usize| metrics::f1(counts[3 * c], counts[3 * c + 1], counts[3 * c + 2]);
         let sum_of = |offset: usize| (0..n).map(|c| counts[3 * c + offset]).sum::<usize>();
-        let micro_f1 = f1(sum_of(0), sum_of(1), sum_of(2));
+        let micro_f1 = metrics::f1(sum_of(0), sum_of(1), sum_of(2));
         // Summed in label order by the same iterator `evaluate` uses, so the
         // rounding is identical.
         let f1_sum: f64 = (0..n).map(column_f1).sum();

@@ -103,8 +103,12 @@ fn scores(support: usize, predicted: usize, true_positives: usize) -> (f64, f64,
     // 2·tp / (predicted + support) equals the harmonic mean whenever tp > 0
     // and avoids the rounding of combining two already-rounded fractions;
     // tp = 0 is exactly the precision + recall = 0 case.
-    let f1 = if true_positives == 0 { 0.0 } else { ratio(2 * true_positives, predicted + support) };
-    (precision, recall, f1)
+    (precision, recall, f1(support, predicted, true_positives))
+}
+
+/// F1 from counts: 2·tp / (predicted + support), 0 without a true positive.
+pub(crate) fn f1(support: usize, predicted: usize, true_positives: usize) -> f64 {
+    if true_positives == 0 { 0.0 } else { (2 * true_positives) as f64 / (predicted + support) as f64 }
 }
 
 /// Evaluate boolean predictions against truth.
