@@ -7,7 +7,6 @@ mod commands;
 mod input;
 mod output;
 mod report;
-mod serve;
 
 use std::io::Write;
 use std::process::ExitCode;

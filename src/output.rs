@@ -353,6 +353,9 @@ pub fn write_file_atomically(
         _ => PathBuf::from("."),
     };
     if !parent.is_dir() {
+        if parent.exists() {
+            bail!("{}: {} is not a directory", path.display(), parent.display());
+        }
         bail!("{}: the directory {} does not exist", path.display(), parent.display());
     }
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -458,5 +461,9 @@ mod tests {
             .expect_err("missing dir")
             .to_string();
         assert!(err.contains("does not exist"), "{err}");
+        let err = write_file_atomically(&path.join("out.csv"), |_: &mut dyn Write| Ok(()))
+            .expect_err("parent is a file")
+            .to_string();
+        assert!(err.contains("out.jsonl is not a directory"), "{err}");
     }
 }

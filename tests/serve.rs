@@ -481,3 +481,63 @@ fn serve_flag_errors_are_clear() {
     serve(&["--http", "not an address"]).fails_with(&["--http not an address", "cannot listen"]);
     clause_in(dir.path(), &["serve", "--model", "missing", "--stdio"]).fails_with(&["missing"]);
 }
+
+/// The short version of `scripts/load-test`: 1,000 mixed requests at
+/// concurrency 64, with oversized, malformed and slow clients alongside, all
+/// served; the misbehaving clients get only their 4xx.
+#[test]
+fn http_serves_1000_mixed_requests_at_64_while_bad_clients_are_turned_away() {
+    let model = Model::train();
+    let server = Server::http(&model, &["--timeout-secs", "2", "--max-body-bytes", "65536"]);
+    let plan = clause_load::Plan {
+        address: server.address.parse().expect("address"),
+        requests: 1000,
+        concurrency: 64,
+        texts: texts(200),
+        seed: 1,
+        abusers: true,
+        oversized_bytes: 1 << 20,
+        timeout: PATIENCE,
+        flood: false,
+    };
+    let report = clause_load::run(&plan).expect("load run");
+    assert_eq!((report.served, report.failed), (1000, 0), "{:?}", report.failures);
+    assert_eq!(report.latencies.len(), 1000);
+    let only = |kind: &str, allowed: &dyn Fn(u16) -> bool| {
+        let abuse = &report.abuse[kind];
+        assert!(abuse.attempts > 0 && abuse.no_response == 0, "{kind}: {abuse:?}");
+        assert!(abuse.statuses.keys().all(|&status| allowed(status)), "{kind}: {abuse:?}");
+    };
+    only("oversized", &|status| status == 413);
+    only("malformed", &|status| (400..500).contains(&status));
+    only("slow", &|status| status == 408);
+    server.stop();
+}
+
+/// More clients than connections and queue allow: the excess gets 503 with
+/// Retry-After, everyone else is served, and the server serves on.
+#[test]
+fn a_flood_is_turned_away_with_503_and_serving_goes_on() {
+    let model = Model::train();
+    let server = Server::http(&model, &["--max-connections", "8", "--queue", "256", "--max-texts", "64"]);
+    let mut plan = clause_load::Plan {
+        address: server.address.parse().expect("address"),
+        requests: 600,
+        concurrency: 48,
+        texts: texts(200),
+        seed: 2,
+        abusers: false,
+        oversized_bytes: 0,
+        timeout: PATIENCE,
+        flood: true,
+    };
+    let report = clause_load::run(&plan).expect("flood");
+    assert_eq!(report.failed, 0, "{:?}", report.failures);
+    assert!(report.turned_away > 0 && report.served > 0, "{report:?}");
+    plan.flood = false;
+    plan.concurrency = 4;
+    plan.requests = 50;
+    let report = clause_load::run(&plan).expect("after the flood");
+    assert_eq!((report.served, report.failed), (50, 0), "{:?}", report.failures);
+    server.stop();
+}

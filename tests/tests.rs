@@ -4,6 +4,7 @@
 mod util;
 
 mod bad_input;
+mod bad_input_cli;
 mod dataset;
 mod review;
 mod segment;

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::util::{clause_in, clause_with_env, read, sha256, write};
+use crate::util::{clause_command, clause_in, clause_with_env, read, sha256, write};
 
 /// A project with a tiny base model in `base/` and a recipe `datasets/x`
 /// over `data/t.jsonl`: documents A (train), B (validation), C (test).
@@ -161,4 +161,82 @@ fn train_errors_name_the_file_or_setting() {
     with(&["--device", "tpu"]).fails_with(&["--device", "expected cpu, cuda or cuda:N"]);
     std::fs::remove_file(dir.path().join("base/model.safetensors")).expect("remove");
     with(&[]).fails_with(&["base model base", "model.safetensors is missing"]);
+}
+
+/// Start `clause train` set to pause at `point`, wait until it says it has,
+/// and kill it with SIGKILL there.
+fn kill_at(dir: &Path, args: &[&str], point: &str) {
+    use std::io::BufRead;
+    use std::os::unix::process::ExitStatusExt;
+    let mut child = clause_command(dir, args)
+        .env("CLAUSE_PAUSE_AT", point)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start clause train");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut seen = String::new();
+    for line in std::io::BufReader::new(stderr).lines() {
+        let line = line.expect("stderr line");
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains(&format!("paused at {point}")) {
+            break;
+        }
+    }
+    child.kill().expect("SIGKILL");
+    let status = child.wait().expect("wait");
+    assert_eq!(status.signal(), Some(9), "{point}: the run ended before pausing there:\n{seen}");
+}
+
+fn model_weights(path: &Path) -> std::collections::HashMap<String, candle_core::Tensor> {
+    candle_core::safetensors::load(path, &candle_core::Device::Cpu).expect("model.safetensors")
+}
+
+/// SIGKILL inside an epoch, after a checkpoint is staged, and between the two
+/// renames that put it in place: each `--resume` goes on from what was left,
+/// and the model ends as that of a run never killed.
+#[test]
+fn training_killed_at_any_point_resumes_to_the_same_model() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    project(dir.path());
+    let args = |out: &'static str, resume: bool| {
+        let mut args = vec!["train", "datasets/x", "--base", "base", "--data-root", "data", "--out", out];
+        args.extend(["--epochs", "3", "--batch-size", "8"]);
+        if resume {
+            args.push("--resume");
+        }
+        args
+    };
+    clause_in(dir.path(), &args("straight", false)).ok();
+    let killed = dir.path().join("killed");
+
+    kill_at(dir.path(), &args("killed", false), "epoch 2 batch 1");
+    kill_at(dir.path(), &args("killed", true), "checkpoint 2 staged");
+    assert!(killed.join("checkpoint/state.json").exists());
+    kill_at(dir.path(), &args("killed", true), "checkpoint 3 swapping");
+    assert!(!killed.join("checkpoint").exists(), "the kill should have come between the renames");
+    let run = clause_in(dir.path(), &args("killed", true));
+    run.ok();
+    assert!(run.stderr.contains("no checkpoint in place; resuming from"), "{}", run.stderr);
+    // A finished run removes its checkpoint, and recovery left nothing beside it.
+    let leftovers: Vec<String> = std::fs::read_dir(&killed)
+        .expect("read_dir")
+        .map(|entry| entry.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains("checkpoint"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    let expected = model_weights(&dir.path().join("straight/model.safetensors"));
+    let actual = model_weights(&killed.join("model.safetensors"));
+    assert_eq!(expected.len(), actual.len());
+    for (name, tensor) in &expected {
+        let difference = (tensor - &actual[name])
+            .and_then(|d| d.abs())
+            .and_then(|d| d.flatten_all())
+            .and_then(|d| d.max(0))
+            .and_then(|d| d.to_scalar::<f32>())
+            .expect("difference");
+        assert!(difference <= 1e-6, "{name} differs by {difference}");
+    }
 }

@@ -48,18 +48,25 @@ pub fn clause_in(dir: &Path, args: &[&str]) -> Run {
 
 /// [`clause_in`] with extra environment variables.
 pub fn clause_with_env(dir: &Path, args: &[&str], vars: &[(&str, &Path)]) -> Run {
+    let mut command = clause_command(dir, args);
+    for (name, value) in vars {
+        command.env(name, value);
+    }
+    Run::from(command.output().expect("run clause"))
+}
+
+/// The command [`clause_in`] runs, for tests that need to drive the process.
+pub fn clause_command(dir: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_clause"));
     command
         .args(args)
         .current_dir(dir)
         .env_remove("CLAUSE_DATA_ROOT")
         .env_remove("CLAUSE_LOG")
+        .env_remove("CLAUSE_PAUSE_AT")
         .env_remove("HF_HOME")
         .env_remove("HF_HUB_OFFLINE");
-    for (name, value) in vars {
-        command.env(name, value);
-    }
-    Run::from(command.output().expect("run clause"))
+    command
 }
 
 /// Run `clause` in the project root.
@@ -149,4 +156,45 @@ pub fn listing(dir: &Path) -> Vec<String> {
     };
     names.sort();
     names
+}
+
+/// [`clause_in`] with `input` on stdin, written from another thread so that
+/// a large input cannot deadlock against the output.
+pub fn clause_with_stdin(dir: &Path, args: &[&str], input: Vec<u8>) -> Run {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = clause_command(dir, args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run clause");
+    let mut stdin = child.stdin.take().expect("stdin");
+    // The command may stop reading early (an error, a refused line); a
+    // broken pipe here is its business, not the test's.
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let output = child.wait_with_output().expect("wait for clause");
+    writer.join().expect("stdin writer");
+    Run::from(output)
+}
+
+/// Every path under `dir` (relative, sorted, directories included), for
+/// checking that a failed command wrote nothing anywhere in it.
+pub fn tree(dir: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for entry in entries {
+            let path = entry.expect("entry").path();
+            out.push(path.strip_prefix(root).expect("under root").display().to_string());
+            if path.is_dir() && !path.is_symlink() {
+                walk(root, &path, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
 }

@@ -151,7 +151,23 @@ fn read_examples(args: &EvalArgs, names: &[String]) -> anyhow::Result<(Vec<Examp
         id: table_has_column(&args.data, "id").then_some("id"),
         document: None,
     };
-    Ok((read_table(&args.data, &columns, &known)?, None))
+    let examples = read_table(&args.data, &columns, &known).map_err(|err| match err {
+        // The labels checked against are the model's, not a recipe's.
+        clause_data::error::Error::UnknownLabel { path, line, label, known } => anyhow::anyhow!(
+            "{}:{line}: unknown label `{label}`; the model {} predicts: {known}",
+            path.display(),
+            args.model.display()
+        ),
+        other => other.into(),
+    })?;
+    // Flipped decisions are reported by id: one id may not name two rows.
+    let mut first: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
+    for example in &examples {
+        if let Some(earlier) = first.insert(&example.id, &example.origin) {
+            bail!("{}: duplicate id `{}` (first at {earlier})", example.origin, example.id);
+        }
+    }
+    Ok((examples, None))
 }
 
 fn table_has_column(path: &Path, column: &str) -> bool {

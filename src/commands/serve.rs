@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 
 use crate::cli::ServeArgs;
 use crate::commands::classify::load_model;
-use crate::serve::{Limits, ModelInfo, Service, Shutdown, exposure_warning, serve_http, serve_stdio};
+use clause_serve::{Limits, ModelInfo, Service, Shutdown, exposure_warning, serve_http, serve_stdio};
 
 pub fn run(args: &ServeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     if !args.stdio && args.http.is_none() {

@@ -1,6 +1,7 @@
 //! `clause train`.
 
 use std::io::{IsTerminal, Write};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -21,6 +22,7 @@ use crate::cli::{PoolingArg, TrainArgs};
 
 pub fn run(args: &TrainArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let config = training_config(args)?;
+    check_out_dir(&args.out)?;
     let base = clause_infer::hub::resolve(&args.base)?;
     let recipe = LoadedRecipe::load(&args.dataset)?;
     let manifest = ensure_built(&recipe, args.data_root.data_root.clone())?;
@@ -105,6 +107,18 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> anyhow::Result<()> {
                 writeln!(out, "{name:<16} {:>9} {val:>9.3} {test:>9}", "")?;
             }
         }
+    }
+    Ok(())
+}
+
+/// Refuse, before any work, an output directory that cannot be created:
+/// one that is a file, or whose nearest existing ancestor is one.
+fn check_out_dir(dir: &Path) -> anyhow::Result<()> {
+    let existing = dir.ancestors().filter(|a| !a.as_os_str().is_empty()).find(|a| a.exists());
+    if let Some(ancestor) = existing
+        && !ancestor.is_dir()
+    {
+        bail!("--out {}: {} is not a directory", dir.display(), ancestor.display());
     }
     Ok(())
 }

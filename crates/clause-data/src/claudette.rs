@@ -57,53 +57,72 @@ pub fn read_claudette(dir: &Path, rules: &TagRules<'_>) -> Result<ClaudetteCorpu
         let tag_text = read_utf8(&tag_path)?;
         files.push((format!("sentences/{name}"), crate::hash::sha256_hex(sentence_text.as_bytes())));
         files.push((format!("tags/{name}"), crate::hash::sha256_hex(tag_text.as_bytes())));
-        let sentences = split_lines(&sentence_text);
-        let tags = split_lines(&tag_text);
-        if sentences.len() != tags.len() {
-            return Err(Error::LengthMismatch {
-                sentences: sentence_path,
-                sentence_lines: sentences.len(),
-                tags: tag_path,
-                tag_lines: tags.len(),
-            });
-        }
-        let document = name.trim_end_matches(".txt").to_string();
-        for (index, (sentence, tag_line)) in sentences.iter().zip(&tags).enumerate() {
-            let line = index + 1;
-            let labels = parse_tags(tag_line, rules).map_err(|(label, message)| match label {
-                Some(label) => Error::UnknownLabel {
-                    path: tag_path.clone(),
-                    line: line.to_string(),
-                    label,
-                    known: rules.labels.iter().cloned().collect::<Vec<_>>().join(", "),
-                },
-                None => Error::Malformed { path: tag_path.clone(), line: line.to_string(), message },
-            })?;
-            let text = normalise_whitespace(sentence);
-            if text.is_empty() {
-                if !labels.is_empty() {
-                    return Err(Error::Malformed {
-                        path: sentence_path.clone(),
-                        line: line.to_string(),
-                        message: "empty sentence carries tags".to_string(),
-                    });
-                }
-                continue;
-            }
-            examples.push(Example {
-                id: format!("{document}:{line}"),
-                document: document.clone(),
-                text,
-                labels,
-                article: None,
-                paragraph: None,
-                title: None,
-                chapter: None,
-                origin: format!("{}:{line}", sentence_path.display()),
-            });
-        }
+        let document = name.trim_end_matches(".txt");
+        examples.extend(parse_claudette_document(
+            document,
+            (&sentence_path, &sentence_text),
+            (&tag_path, &tag_text),
+            rules,
+        )?);
     }
     Ok(ClaudetteCorpus { examples, files })
+}
+
+/// The examples of one document of the corpus: its sentence file's text and
+/// its tag file's text, line-aligned (the paths name errors and origins);
+/// [`read_claudette`] reads each pair of files and calls this.
+pub fn parse_claudette_document(
+    document: &str,
+    (sentence_path, sentence_text): (&Path, &str),
+    (tag_path, tag_text): (&Path, &str),
+    rules: &TagRules<'_>,
+) -> Result<Vec<Example>> {
+    let mut examples = Vec::new();
+    let sentences = split_lines(sentence_text);
+    let tags = split_lines(tag_text);
+    if sentences.len() != tags.len() {
+        return Err(Error::LengthMismatch {
+            sentences: sentence_path.to_path_buf(),
+            sentence_lines: sentences.len(),
+            tags: tag_path.to_path_buf(),
+            tag_lines: tags.len(),
+        });
+    }
+    for (index, (sentence, tag_line)) in sentences.iter().zip(&tags).enumerate() {
+        let line = index + 1;
+        let labels = parse_tags(tag_line, rules).map_err(|(label, message)| match label {
+            Some(label) => Error::UnknownLabel {
+                path: tag_path.to_path_buf(),
+                line: line.to_string(),
+                label,
+                known: rules.labels.iter().cloned().collect::<Vec<_>>().join(", "),
+            },
+            None => Error::Malformed { path: tag_path.to_path_buf(), line: line.to_string(), message },
+        })?;
+        let text = normalise_whitespace(sentence);
+        if text.is_empty() {
+            if !labels.is_empty() {
+                return Err(Error::Malformed {
+                    path: sentence_path.to_path_buf(),
+                    line: line.to_string(),
+                    message: "empty sentence carries tags".to_string(),
+                });
+            }
+            continue;
+        }
+        examples.push(Example {
+            id: format!("{document}:{line}"),
+            document: document.to_string(),
+            text,
+            labels,
+            article: None,
+            paragraph: None,
+            title: None,
+            chapter: None,
+            origin: format!("{}:{line}", sentence_path.display()),
+        });
+    }
+    Ok(examples)
 }
 
 /// The labels of one tag line. On error: `(Some(category), _)` for a category

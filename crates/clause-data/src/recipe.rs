@@ -204,9 +204,7 @@ impl LoadedRecipe {
             (dir.to_path_buf(), dir.join(RECIPE_FILE))
         };
         let text = read_utf8(&path)?;
-        let recipe: Recipe = toml::from_str(&text)
-            .map_err(|err| Error::Recipe { path: path.clone(), message: describe_toml_error(&text, &err) })?;
-        recipe.validate(&path)?;
+        let recipe = Recipe::parse(&path, &text)?;
         Ok(Self { sha256: crate::hash::sha256_hex(text.as_bytes()), recipe, dir, path })
     }
 
@@ -224,6 +222,15 @@ impl LoadedRecipe {
 }
 
 impl Recipe {
+    /// Parse and validate a recipe's text, read from `path` (named in errors);
+    /// [`LoadedRecipe::load`] reads the file and calls this.
+    pub fn parse(path: &Path, text: &str) -> Result<Self> {
+        let recipe: Recipe = toml::from_str(text)
+            .map_err(|err| Error::Recipe { path: path.to_path_buf(), message: describe_toml_error(text, &err) })?;
+        recipe.validate(path)?;
+        Ok(recipe)
+    }
+
     /// The label names as a set.
     pub fn label_names(&self) -> BTreeSet<String> {
         self.labels.iter().map(|l| l.name.clone()).collect()

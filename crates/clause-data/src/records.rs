@@ -5,6 +5,7 @@
 //! title), as JSON values, so that results carry them through. Output tables
 //! are plain typed columns, built without the caller touching polars.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 
@@ -51,7 +52,15 @@ pub struct RecordColumns<'a> {
 
 /// Read a CSV, JSONL or Parquet table of texts to classify.
 pub fn read_records(path: &Path, columns: RecordColumns<'_>) -> Result<RecordTable> {
-    let frame = read_frame(path)?;
+    records_from_frame(&read_frame(path)?, path, columns)
+}
+
+/// [`read_records`] on a frame already read from `path` (named in errors).
+pub fn records_from_frame(frame: &DataFrame, path: &Path, columns: RecordColumns<'_>) -> Result<RecordTable> {
+    if frame.width() == 0 {
+        // An empty file: no rows, whatever columns were asked for.
+        return Ok(RecordTable { carried: Vec::new(), rows: Vec::new() });
+    }
     let column_error =
         |column: &str, message: String| Error::Column { path: path.to_path_buf(), column: column.to_string(), message };
     let names: Vec<String> = frame.get_column_names().iter().map(|n| n.to_string()).collect();
@@ -79,8 +88,16 @@ pub fn read_records(path: &Path, columns: RecordColumns<'_>) -> Result<RecordTab
         .collect();
     let carried_columns: Vec<&Column> = carried.iter().filter_map(|n| frame.column(n).ok()).collect();
     let mut rows = Vec::with_capacity(frame.height());
+    // Ids name the results (and the corrections merged back from them), so
+    // one id may not name two rows.
+    let mut first_row_of: HashMap<&str, usize> = HashMap::new();
     for (index, text) in texts.iter().enumerate() {
         let row = index + 1;
+        if let Some(id) = ids.as_ref().and_then(|ids| ids[index].as_deref())
+            && let Some(first) = first_row_of.insert(id, row)
+        {
+            return Err(column_error(columns.id, format!("row {row}: duplicate id `{id}` (first at row {first})")));
+        }
         let text = text.ok_or_else(|| column_error(columns.text, format!("row {row}: the text is null")))?;
         let text = normalise_whitespace(text);
         if text.is_empty() {
@@ -208,6 +225,26 @@ mod tests {
         let err =
             read_records(&path, RecordColumns { text: "text", title: None, id: "id" }).expect_err("empty").to_string();
         assert!(err.contains("row 2") && err.contains("empty"), "{err}");
+    }
+
+    #[test]
+    fn duplicate_ids_and_empty_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("in.csv");
+        let columns = RecordColumns { text: "text", title: None, id: "id" };
+        std::fs::write(&path, "id,text\na,one\nb,two\na,three\n").expect("write");
+        let err = read_records(&path, columns).expect_err("duplicate").to_string();
+        assert!(err.contains("in.csv: column `id`: row 3: duplicate id `a` (first at row 1)"), "{err}");
+        for contents in ["", "\u{feff}\r\n"] {
+            std::fs::write(&path, contents).expect("write");
+            assert!(read_records(&path, columns).expect("empty").rows.is_empty());
+        }
+        let path = dir.path().join("in.jsonl");
+        std::fs::write(&path, "\u{feff}{\"text\": \"one\", \"n\": 1}\r\n{\"text\": \"two\", \"n\": 2}\r\n")
+            .expect("write");
+        let table = read_records(&path, columns).expect("bom and crlf");
+        assert_eq!(table.carried, ["n"]);
+        assert_eq!(table.rows[1].text, "two");
     }
 
     #[test]

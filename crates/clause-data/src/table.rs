@@ -56,25 +56,39 @@ impl TableFormat {
 /// format allows it.
 pub fn read_frame(path: &Path) -> Result<DataFrame> {
     let format = TableFormat::from_path(path)?;
+    let bytes = std::fs::read(path).map_err(Error::io(path))?;
+    frame_from_bytes(path, format, bytes)
+}
+
+/// [`read_frame`] on a file's contents already read from `path` (named in
+/// errors), in `format`.
+pub fn frame_from_bytes(path: &Path, format: TableFormat, bytes: Vec<u8>) -> Result<DataFrame> {
     let polars_error = |source| Error::Polars { path: path.to_path_buf(), source };
     match format {
-        TableFormat::Parquet => {
-            let file = std::fs::File::open(path).map_err(Error::io(path))?;
-            ParquetReader::new(file).finish().map_err(polars_error)
-        }
+        TableFormat::Parquet => ParquetReader::new(std::io::Cursor::new(bytes)).finish().map_err(polars_error),
         TableFormat::Jsonl => {
-            let text = crate::text::read_utf8(path)?;
+            let text = without_bom(crate::text::decode_utf8(path, bytes)?);
             check_jsonl(path, &text)?;
             if text.trim().is_empty() {
                 return Ok(DataFrame::empty());
             }
-            JsonReader::new(std::io::Cursor::new(text.into_bytes()))
+            // Only the objects, one a line, and no final newline: polars
+            // 0.55's line-length sampling (ndjson `get_line_stats_json`) slices
+            // past the end, and panics, when the line it samples at 75% of the
+            // file is the last one and ends the file with `}\n` (four lines of
+            // equal length do it); and it rejects lines that the check above
+            // skips as blank, such as a vertical tab.
+            let bytes = text.lines().filter(|line| !line.trim().is_empty()).collect::<Vec<_>>().join("\n").into_bytes();
+            JsonReader::new(std::io::Cursor::new(bytes))
                 .with_json_format(JsonFormat::JsonLines)
                 .finish()
                 .map_err(polars_error)
         }
         TableFormat::Csv => {
-            let text = crate::text::read_utf8(path)?;
+            let text = without_bom(crate::text::decode_utf8(path, bytes)?);
+            if text.trim().is_empty() {
+                return Ok(DataFrame::empty());
+            }
             if let Some((line, message)) = check_csv(&text) {
                 return Err(Error::Malformed { path: path.to_path_buf(), line: line.to_string(), message });
             }
@@ -84,6 +98,16 @@ pub fn read_frame(path: &Path) -> Result<DataFrame> {
                 .finish()
                 .map_err(polars_error)
         }
+    }
+}
+
+/// The text without a leading byte-order mark, which editors on Windows
+/// write and which would otherwise become part of the first JSON line or
+/// CSV column name.
+fn without_bom(text: String) -> String {
+    match text.strip_prefix('\u{feff}') {
+        Some(rest) => rest.to_string(),
+        None => text,
     }
 }
 
@@ -171,6 +195,10 @@ pub fn examples_from_frame(
 ) -> Result<Vec<Example>> {
     let column_error =
         |column: &str, message: String| Error::Column { path: path.to_path_buf(), column: column.to_string(), message };
+    if frame.width() == 0 {
+        // An empty file: no rows, whatever columns were asked for.
+        return Ok(Vec::new());
+    }
     let present: Vec<String> = frame.get_column_names().iter().map(|n| n.to_string()).collect();
     let get = |name: &str| {
         frame
@@ -359,6 +387,26 @@ mod tests {
     }
 
     #[test]
+    fn byte_order_marks_crlf_and_empty_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let csv = dir.path().join("t.csv");
+        std::fs::write(&csv, "\u{feff}text,labels\r\nWe may end it.,ter\r\n").expect("write");
+        let rows = read_table(&csv, &COLUMNS, &known()).expect("csv with a BOM");
+        assert_eq!(
+            (rows[0].text.as_str(), rows[0].labels.as_slice()),
+            ("We may end it.", ["ter".to_string()].as_slice())
+        );
+        let jsonl = dir.path().join("t.jsonl");
+        std::fs::write(&jsonl, "\u{feff}{\"text\":\"A\",\"labels\":[\"ltd\"]}\r\n").expect("write");
+        let rows = read_table(&jsonl, &COLUMNS, &known()).expect("jsonl with a BOM");
+        assert_eq!(rows[0].labels, vec!["ltd"]);
+        for path in [&csv, &jsonl] {
+            std::fs::write(path, "\n").expect("write");
+            assert!(read_table(path, &COLUMNS, &known()).expect("empty").is_empty());
+        }
+    }
+
+    #[test]
     fn unknown_extensions_are_named() {
         let err = read_table(Path::new("labels.xlsx"), &COLUMNS, &known()).expect_err("must fail").to_string();
         assert!(err.contains("labels.xlsx") && err.contains("`.xlsx`"), "{err}");
@@ -380,5 +428,26 @@ mod tests {
             .expect("write");
         let err = read_table(&path, &COLUMNS, &known()).expect_err("must fail").to_string();
         assert!(err.contains("row 2 column `labels`") && err.contains("`arb`"), "{err}");
+    }
+    /// Found by `fuzz/fuzz_targets/table.rs`: polars panicked (slice index
+    /// out of range in its ndjson line sampling) on these JSON lines.
+    #[test]
+    fn jsonl_whose_last_line_is_sampled_does_not_panic() {
+        // The fuzzer's input, less its first byte (which picked JSONL).
+        let crash = [
+            "{\"Texti\":\"a\",\"l1111111abels\":null}",
+            &"\n".repeat(10),
+            "\x0b",
+            &"\n".repeat(50),
+            "{\"texAAA'AAAAAA\":{\"y\":[2,2.5]}}\n",
+        ]
+        .concat();
+        let path = Path::new("crash.jsonl");
+        let frame = frame_from_bytes(path, TableFormat::Jsonl, crash.into_bytes()).expect("read");
+        assert_eq!(frame.height(), 2);
+        // Four lines of one length: the sample at 75% is the last line.
+        let equal = "{\"text\":\"a\",\"labels\":[]}\n".repeat(4);
+        let frame = frame_from_bytes(path, TableFormat::Jsonl, equal.into_bytes()).expect("read");
+        assert_eq!(frame.height(), 4);
     }
 }

@@ -7,7 +7,11 @@ use crate::error::{Error, Result};
 /// Read a file as UTF-8. Invalid bytes are reported with their line and
 /// offset rather than replaced, so no text is silently altered.
 pub fn read_utf8(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).map_err(Error::io(path))?;
+    decode_utf8(path, std::fs::read(path).map_err(Error::io(path))?)
+}
+
+/// [`read_utf8`] on bytes already read from `path` (named in errors).
+pub fn decode_utf8(path: &Path, bytes: Vec<u8>) -> Result<String> {
     String::from_utf8(bytes).map_err(|err| {
         let byte = err.utf8_error().valid_up_to();
         let line = err.as_bytes()[..byte].iter().filter(|&&b| b == b'\n').count() + 1;

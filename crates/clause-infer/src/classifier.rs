@@ -146,8 +146,18 @@ impl Classifier {
         }
         let weights = dir.join("model.safetensors");
         let vb = mmap_weights(&weights, device)?;
-        let model = BertClassifier::new(&config, card.labels.len(), card.pooling, vb)
-            .map_err(|err| Error::Weights { path: weights.clone(), message: err.to_string() })?;
+        let model =
+            BertClassifier::new(&config, card.labels.len(), card.pooling, vb).map_err(|err| Error::Weights {
+                path: weights.clone(),
+                message: format!(
+                    "{}: the weights do not fit config.json (hidden_size {}, {} layers, vocab_size {}, {} labels)",
+                    without_backtrace(&err),
+                    config.hidden_size,
+                    config.num_hidden_layers,
+                    config.vocab_size,
+                    card.labels.len()
+                ),
+            })?;
         Ok(Self { model, encoder, labels: card.labels, pooling: card.pooling, device: device.clone(), dir: dir.into() })
     }
 
@@ -176,9 +186,15 @@ impl Classifier {
         self.encoder.max_length()
     }
 
-    /// Token ids of each text (truncated), tokenised in parallel.
+    /// Token ids of each text (truncated), tokenised in parallel. Texts are
+    /// cut to [`MAX_BYTES_PER_TOKEN`] bytes per token of the maximum length
+    /// first: the tokenizer would otherwise align every byte of a
+    /// megabyte-long provision (gigabytes of memory) only to keep its first
+    /// few hundred tokens.
     pub fn token_ids(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>, Error> {
-        self.encoder.token_ids(texts)
+        let limit = self.max_length().saturating_mul(MAX_BYTES_PER_TOKEN);
+        let cut: Vec<&str> = texts.iter().map(|text| prefix(text, limit)).collect();
+        self.encoder.token_ids(&cut)
     }
 
     /// Every label's probability for every text, in input order. `progress`
@@ -224,6 +240,24 @@ impl Classifier {
     }
 }
 
+/// Bytes of text kept per token of the maximum length before tokenising. A
+/// word piece spans at most 100 characters (400 bytes), so in text with
+/// ordinary words and gaps this cut never reaches a token the model sees.
+pub const MAX_BYTES_PER_TOKEN: usize = 512;
+
+/// The longest prefix of `text` of at most `max` bytes that ends on a
+/// character boundary.
+fn prefix(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 /// Indices of the labels whose probability reaches its threshold.
 pub fn decide_with(probabilities: &[f32], thresholds: &[f32]) -> Vec<usize> {
     probabilities.iter().zip(thresholds).enumerate().filter(|(_, (p, t))| p >= t).map(|(i, _)| i).collect()
@@ -251,6 +285,93 @@ fn mmap_weights(path: &Path, device: &Device) -> Result<VarBuilder<'static>, Err
     // SAFETY: the map is only read while the model is built (candle copies
     // each tensor into owned storage); the file must not be truncated during
     // those milliseconds, the usual condition for mapping a file.
-    unsafe { VarBuilder::from_mmaped_safetensors(&[path], DType::F32, device) }
-        .map_err(|err| Error::Weights { path: path.to_path_buf(), message: err.to_string() })
+    unsafe { VarBuilder::from_mmaped_safetensors(&[path], DType::F32, device) }.map_err(|err| Error::Weights {
+        path: path.to_path_buf(),
+        message: format!("not a valid safetensors file (truncated or corrupted?): {}", without_backtrace(&err)),
+    })
+}
+
+/// A candle error's message without the backtrace candle appends to it when
+/// `RUST_BACKTRACE` is set: the message is for the user, the backtrace
+/// points into candle.
+fn without_backtrace(err: &candle_core::Error) -> String {
+    let message = err.to_string();
+    message.lines().next().unwrap_or_default().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use candle_core::Tensor;
+
+    use super::*;
+    use crate::model::TrainableModel;
+
+    /// A model directory without `clause.json`: a 16-wide BERT over a
+    /// four-token vocabulary with two labels.
+    fn model_dir(dir: &Path) -> BertConfig {
+        let config = serde_json::json!({
+            "vocab_size": 4, "hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 4,
+            "intermediate_size": 32, "max_position_embeddings": 16, "hidden_act": "gelu", "model_type": "bert",
+            "id2label": {"0": "a", "1": "b"}
+        });
+        std::fs::write(dir.join("config.json"), config.to_string()).expect("write");
+        let tokenizer = serde_json::json!({
+            "version": "1.0", "truncation": null, "padding": null, "added_tokens": [], "normalizer": null,
+            "pre_tokenizer": {"type": "Whitespace"}, "post_processor": null, "decoder": null,
+            "model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##",
+                      "max_input_chars_per_word": 100, "vocab": {"[PAD]": 0, "[UNK]": 1, "the": 2, "data": 3}}
+        });
+        std::fs::write(dir.join("tokenizer.json"), tokenizer.to_string()).expect("write");
+        let config: BertConfig = serde_json::from_value(config).expect("config");
+        let model = TrainableModel::random(&config, 2, Pooling::Cls, 5, &Device::Cpu).expect("model");
+        let data = model.vars.data().lock().expect("lock");
+        let tensors: HashMap<String, Tensor> = data.iter().map(|(k, v)| (k.clone(), v.as_tensor().clone())).collect();
+        candle_core::safetensors::save(&tensors, dir.join("model.safetensors")).expect("save");
+        config
+    }
+
+    #[test]
+    fn huge_texts_are_cut_before_tokenising_without_changing_their_tokens() {
+        assert_eq!(prefix("abc", 5), "abc");
+        assert_eq!(prefix("aé", 2), "a");
+        assert_eq!(prefix("aéb", 3), "aé");
+        let dir = tempfile::tempdir().expect("tempdir");
+        model_dir(dir.path());
+        let classifier = Classifier::load(dir.path(), &Device::Cpu).expect("load");
+        let huge = "the data ".repeat(1 << 20);
+        let short = "the data ".repeat(20);
+        let ids = classifier.token_ids(&[&huge, &short]).expect("tokenise");
+        assert_eq!(ids[0].len(), classifier.max_length());
+        assert_eq!(ids[0], ids[1]);
+    }
+
+    #[test]
+    fn broken_weights_and_configs_that_do_not_fit_are_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        model_dir(dir.path());
+        let classifier = Classifier::load(dir.path(), &Device::Cpu).expect("load");
+        assert_eq!(classifier.predict(&["the data"], BatchPlan::default(), &mut |_| {}).expect("predict")[0].len(), 2);
+
+        let weights = dir.path().join("model.safetensors");
+        let bytes = std::fs::read(&weights).expect("read");
+        std::fs::write(&weights, &bytes[..bytes.len() / 2]).expect("write");
+        let err = Classifier::load(dir.path(), &Device::Cpu).expect_err("truncated").to_string();
+        assert!(err.contains("model.safetensors: not a valid safetensors file"), "{err}");
+        std::fs::write(&weights, &bytes).expect("write");
+
+        let config_path = dir.path().join("config.json");
+        let mut config: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&config_path).expect("read")).expect("json");
+        config["hidden_size"] = serde_json::json!(32);
+        std::fs::write(&config_path, config.to_string()).expect("write");
+        let err = Classifier::load(dir.path(), &Device::Cpu).expect_err("wider config").to_string();
+        assert!(
+            err.contains("model.safetensors: shape mismatch for ")
+                && err.contains("do not fit config.json (hidden_size 32")
+                && !err.contains("candle_core"),
+            "{err}"
+        );
+    }
 }

@@ -5,7 +5,10 @@
 //! random state, history, and the sha256 of each tensor file). It is written
 //! to a temporary directory, every file is synced, and the directory is
 //! renamed into place, so a crash leaves the previous checkpoint or the new
-//! one, never a mix; loading verifies the hashes.
+//! one, never a mix; loading verifies the hashes. Replacing a directory takes
+//! two renames, and a crash between them leaves no `checkpoint/` at all: then
+//! loading takes the furthest of the directories left beside it that
+//! verifies.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -79,6 +82,8 @@ const WEIGHTS: &str = "model.safetensors";
 const OPTIMIZER: &str = "optimizer.safetensors";
 const BEST: &str = "best.safetensors";
 const STATE: &str = "state.json";
+const STAGING_PREFIX: &str = ".checkpoint.tmp-";
+const OLD_PREFIX: &str = ".checkpoint.old-";
 
 /// The checkpoint directory of a run writing to `out`.
 pub fn checkpoint_dir(out: &Path) -> PathBuf {
@@ -98,7 +103,7 @@ pub struct CheckpointTensors<'a> {
 /// Write a checkpoint atomically.
 pub fn save(out: &Path, state: &RunState, tensors: &CheckpointTensors<'_>) -> Result<(), Error> {
     let target = checkpoint_dir(out);
-    let staging = out.join(format!(".checkpoint.tmp-{}", std::process::id()));
+    let staging = out.join(format!("{STAGING_PREFIX}{}", std::process::id()));
     if staging.exists() {
         std::fs::remove_dir_all(&staging).map_err(io_error(&staging))?;
     }
@@ -127,15 +132,41 @@ pub fn save(out: &Path, state: &RunState, tensors: &CheckpointTensors<'_>) -> Re
     file.sync_all().map_err(io_error(&state_path))?;
     drop(file);
     sync_dir(&staging)?;
+    crate::pause::here(|| format!("checkpoint {} staged", state.epoch));
     if target.exists() {
-        let old = out.join(format!(".checkpoint.old-{}", std::process::id()));
+        let old = out.join(format!("{OLD_PREFIX}{}", std::process::id()));
+        if old.exists() {
+            // Left by a killed run that had this process id; `target` is newer.
+            std::fs::remove_dir_all(&old).map_err(io_error(&old))?;
+        }
         std::fs::rename(&target, &old).map_err(io_error(&target))?;
+        crate::pause::here(|| format!("checkpoint {} swapping", state.epoch));
         std::fs::rename(&staging, &target).map_err(io_error(&target))?;
-        std::fs::remove_dir_all(&old).map_err(io_error(&old))?;
     } else {
         std::fs::rename(&staging, &target).map_err(io_error(&target))?;
     }
-    sync_dir(out)
+    sync_dir(out)?;
+    // Only now that the new checkpoint is durable are the others garbage.
+    for leftover in leftovers(out)? {
+        std::fs::remove_dir_all(&leftover).map_err(io_error(&leftover))?;
+    }
+    Ok(())
+}
+
+/// Checkpoint directories beside `checkpoint/`: being written, or moved
+/// aside while being replaced, by this run or by one that was killed.
+fn leftovers(out: &Path) -> Result<Vec<PathBuf>, Error> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(out).map_err(io_error(out))? {
+        let entry = entry.map_err(io_error(out))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if (name.starts_with(STAGING_PREFIX) || name.starts_with(OLD_PREFIX)) && entry.path().is_dir() {
+            found.push(entry.path());
+        }
+    }
+    found.sort();
+    Ok(found)
 }
 
 /// A loaded checkpoint.
@@ -153,6 +184,40 @@ pub struct Loaded {
 /// Read and verify the checkpoint of `out`.
 pub fn load(out: &Path, device: &Device) -> Result<Loaded, Error> {
     let dir = checkpoint_dir(out);
+    if dir.exists() || !out.is_dir() {
+        return load_dir(&dir, device);
+    }
+    let mut furthest: Option<(PathBuf, Loaded)> = None;
+    for leftover in leftovers(out)? {
+        match load_dir(&leftover, device) {
+            Ok(loaded) => {
+                let position = |state: &RunState| (state.epoch, state.batch);
+                if furthest.as_ref().is_none_or(|(_, kept)| position(&loaded.state) > position(&kept.state)) {
+                    furthest = Some((leftover, loaded));
+                }
+            }
+            // A directory whose writing was cut short.
+            Err(err) => tracing::debug!("{}: not a complete checkpoint: {err}", leftover.display()),
+        }
+    }
+    match furthest {
+        Some((path, loaded)) => {
+            tracing::warn!("{}: no checkpoint in place; resuming from {}", dir.display(), path.display());
+            // Put it in place, so that the run directory looks as if the
+            // interrupted swap had finished.
+            std::fs::rename(&path, &dir).map_err(io_error(&path))?;
+            sync_dir(out)?;
+            for leftover in leftovers(out)? {
+                std::fs::remove_dir_all(&leftover).map_err(io_error(&leftover))?;
+            }
+            Ok(loaded)
+        }
+        None => load_dir(&dir, device),
+    }
+}
+
+fn load_dir(dir: &Path, device: &Device) -> Result<Loaded, Error> {
+    let dir = dir.to_path_buf();
     let fail = |message: String| Error::Checkpoint { path: dir.clone(), message };
     let state_path = dir.join(STATE);
     if !state_path.exists() {

@@ -15,6 +15,7 @@ pub mod export;
 pub mod fixtures;
 pub mod loss;
 pub mod optim;
+pub mod pause;
 pub mod schedule;
 pub mod trainer;
 

@@ -201,6 +201,7 @@ pub fn train(data: &TrainData, options: &TrainOptions, observer: &mut dyn Observ
                 save_checkpoint(&options.out, &state, &trainable, &optimizer, best_weights.as_ref())?;
                 return Ok(TrainOutcome::Interrupted { epoch: state.epoch + 1, batch: state.batch });
             }
+            crate::pause::here(|| format!("epoch {} batch {}", state.epoch + 1, state.batch));
             let batch = &batches[state.batch];
             let loss =
                 train_batch(&trainable.model, &prepared, batch, &mut state.rng, config.grad_accumulation, device)?;

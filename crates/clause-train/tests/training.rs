@@ -270,6 +270,32 @@ fn resume_refuses_a_corrupted_checkpoint_or_other_settings() {
     assert!(err.contains("model.safetensors") && err.contains("corrupted"), "{err}");
 }
 
+/// A run killed between the two renames that replace a checkpoint leaves
+/// none in place: loading takes the complete one moved aside, not a staged
+/// one whose writing was cut short, and puts it back in place.
+#[test]
+fn a_checkpoint_moved_aside_is_found_and_a_partial_one_ignored() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    tiny_base(dir.path());
+    let config = TrainConfig { epochs: 2, batch_size: 4, ..TrainConfig::default() };
+    let data = data(examples(16, 1), examples(8, 2));
+    let out = dir.path().join("run");
+    let flag = Arc::new(AtomicBool::new(false));
+    let mut first = options(dir.path(), &out, config);
+    first.interrupt = Some(flag.clone());
+    let mut observer = InterruptAt { flag, epoch: 2, after_batches: 0, current_epoch: 0, seen: 0 };
+    train(&data, &first, &mut observer).expect("first part");
+
+    std::fs::rename(out.join("checkpoint"), out.join(".checkpoint.old-7")).expect("move aside");
+    let partial = out.join(".checkpoint.tmp-8");
+    std::fs::create_dir(&partial).expect("mkdir");
+    std::fs::write(partial.join("model.safetensors"), b"cut short").expect("write");
+    let loaded = clause_train::checkpoint::load(&out, &Device::Cpu).expect("recovered");
+    assert_eq!((loaded.state.epoch, loaded.state.batch), (1, 0));
+    assert!(out.join("checkpoint/state.json").exists());
+    assert!(!out.join(".checkpoint.old-7").exists() && !partial.exists());
+}
+
 #[test]
 fn an_incomplete_base_model_is_named() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -1,0 +1,39 @@
+//! The annotation file parser on any UTF-8 text: a clean error or
+//! annotations with known labels and 16-hex-digit hashes; and an annotation
+//! formatted by `format_annotation` reads back as itself.
+#![no_main]
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::LazyLock;
+
+use clause_data::annotations::{format_annotation, parse_annotations, parse_labels};
+use libfuzzer_sys::fuzz_target;
+
+static LABELS: LazyLock<BTreeSet<String>> = LazyLock::new(|| {
+    ["surveillance", "cross_border", "extradition", "criminalisation", "expression", "secrecy", "safeguard"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+});
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let path = Path::new("annotations/fuzz.tsv");
+    if let Ok(annotations) = parse_annotations(path, text, &LABELS) {
+        for annotation in &annotations {
+            assert_eq!(annotation.text_hash.len(), 16);
+            assert!(annotation.labels.iter().all(|l| LABELS.contains(l)));
+            // Written back (with any text as the excerpt), it reads the same.
+            let line = format_annotation(&annotation.id, &annotation.text_hash, &annotation.labels, text);
+            let again = parse_annotations(path, &line, &LABELS).expect("a formatted annotation reads back");
+            assert_eq!(again.len(), 1, "{line:?}");
+            assert_eq!(
+                (&again[0].id, &again[0].text_hash, &again[0].labels),
+                (&annotation.id, &annotation.text_hash, &annotation.labels)
+            );
+        }
+    }
+    // Any line as a labels field.
+    let _ = parse_labels(text);
+});
