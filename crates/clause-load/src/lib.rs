@@ -280,8 +280,7 @@ pub fn run(plan: &Plan) -> Result<Report, Error> {
         let abusers: Vec<_> = if plan.abusers {
             ABUSERS
                 .iter()
-                .map(|&(kind, clients)| (kind, clients))
-                .flat_map(|(kind, clients)| std::iter::repeat_n(kind, clients))
+                .flat_map(|&(kind, clients)| std::iter::repeat_n(kind, clients))
                 .map(|kind| {
                     let (done, abuse) = (&done, &abuse);
                     scope.spawn(move || misbehave(plan, kind, done, abuse))

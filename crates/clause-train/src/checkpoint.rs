@@ -147,6 +147,10 @@ pub fn save(out: &Path, state: &RunState, tensors: &CheckpointTensors<'_>) -> Re
     }
     sync_dir(out)?;
     // Only now that the new checkpoint is durable are the others garbage.
+    remove_leftovers(out)
+}
+
+fn remove_leftovers(out: &Path) -> Result<(), Error> {
     for leftover in leftovers(out)? {
         std::fs::remove_dir_all(&leftover).map_err(io_error(&leftover))?;
     }
@@ -207,9 +211,7 @@ pub fn load(out: &Path, device: &Device) -> Result<Loaded, Error> {
             // interrupted swap had finished.
             std::fs::rename(&path, &dir).map_err(io_error(&path))?;
             sync_dir(out)?;
-            for leftover in leftovers(out)? {
-                std::fs::remove_dir_all(&leftover).map_err(io_error(&leftover))?;
-            }
+            remove_leftovers(out)?;
             Ok(loaded)
         }
         None => load_dir(&dir, device),

@@ -241,8 +241,9 @@ fn resuming_gives_the_weights_of_an_uninterrupted_run() {
     }
 }
 
-#[test]
-fn resume_refuses_a_corrupted_checkpoint_or_other_settings() {
+/// A run of 2 epochs on 16 examples, interrupted at the start of epoch 2,
+/// so that `<dir>/run` holds the checkpoint written after epoch 1.
+fn interrupted_after_epoch_1() -> (tempfile::TempDir, TrainConfig, TrainData, std::path::PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");
     tiny_base(dir.path());
     let config = TrainConfig { epochs: 2, batch_size: 4, ..TrainConfig::default() };
@@ -253,6 +254,12 @@ fn resume_refuses_a_corrupted_checkpoint_or_other_settings() {
     first.interrupt = Some(flag.clone());
     let mut observer = InterruptAt { flag, epoch: 2, after_batches: 0, current_epoch: 0, seen: 0 };
     train(&data, &first, &mut observer).expect("first part");
+    (dir, config, data, out)
+}
+
+#[test]
+fn resume_refuses_a_corrupted_checkpoint_or_other_settings() {
+    let (dir, config, data, out) = interrupted_after_epoch_1();
 
     let mut changed = options(dir.path(), &out, TrainConfig { learning_rate: 1.0, ..config.clone() });
     changed.resume = true;
@@ -275,16 +282,7 @@ fn resume_refuses_a_corrupted_checkpoint_or_other_settings() {
 /// one whose writing was cut short, and puts it back in place.
 #[test]
 fn a_checkpoint_moved_aside_is_found_and_a_partial_one_ignored() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    tiny_base(dir.path());
-    let config = TrainConfig { epochs: 2, batch_size: 4, ..TrainConfig::default() };
-    let data = data(examples(16, 1), examples(8, 2));
-    let out = dir.path().join("run");
-    let flag = Arc::new(AtomicBool::new(false));
-    let mut first = options(dir.path(), &out, config);
-    first.interrupt = Some(flag.clone());
-    let mut observer = InterruptAt { flag, epoch: 2, after_batches: 0, current_epoch: 0, seen: 0 };
-    train(&data, &first, &mut observer).expect("first part");
+    let (_dir, _, _, out) = interrupted_after_epoch_1();
 
     std::fs::rename(out.join("checkpoint"), out.join(".checkpoint.old-7")).expect("move aside");
     let partial = out.join(".checkpoint.tmp-8");
