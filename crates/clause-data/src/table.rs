@@ -124,8 +124,54 @@ fn check_jsonl(path: &Path, text: &str) -> Result<()> {
             Ok(_) => return Err(malformed("expected a JSON object".to_string())),
             Err(err) => return Err(malformed(format!("invalid JSON at column {}: {err}", err.column()))),
         }
+        if let Some((column, literal)) = integer_beyond_64_bits(line) {
+            return Err(malformed(format!(
+                "the integer at column {column} ({literal}) does not fit in a signed 64-bit integer; quote it to keep it as text"
+            )));
+        }
     }
     Ok(())
+}
+
+/// The first integer literal of a JSON line that `i64` does not hold, with
+/// its 1-based column. polars 0.55 infers such a field (even one within
+/// `u64`) as Int128, which this build does not include, and panics instead
+/// of returning an error.
+fn integer_beyond_64_bits(line: &str) -> Option<(usize, &str)> {
+    let bytes = line.as_bytes();
+    let (mut index, mut in_string) = (0, false);
+    while index < bytes.len() {
+        let byte = bytes[index];
+        if in_string {
+            match byte {
+                b'\\' => index += 1,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            index += 1;
+            continue;
+        }
+        if byte == b'"' {
+            in_string = true;
+            index += 1;
+            continue;
+        }
+        if byte == b'-' || byte.is_ascii_digit() {
+            let start = index;
+            index += 1;
+            while index < bytes.len() && matches!(bytes[index], b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-') {
+                index += 1;
+            }
+            let literal = &line[start..index];
+            let is_integer = !literal.contains(['.', 'e', 'E']);
+            if is_integer && literal.parse::<i64>().is_err() {
+                return Some((line[..start].chars().count() + 1, literal));
+            }
+            continue;
+        }
+        index += 1;
+    }
+    None
 }
 
 /// Find the first CSV record whose field count differs from the header's, or
@@ -449,5 +495,41 @@ mod tests {
         let equal = "{\"text\":\"a\",\"labels\":[]}\n".repeat(4);
         let frame = frame_from_bytes(path, TableFormat::Jsonl, equal.into_bytes()).expect("read");
         assert_eq!(frame.height(), 4);
+    }
+
+    /// Found by `fuzz/fuzz_targets/table.rs`: polars panicked ("Arrow datatype
+    /// Int128 not supported") on an integer beyond 64 bits.
+    #[test]
+    fn jsonl_with_an_integer_beyond_64_bits_is_an_error_not_a_panic() {
+        let path = Path::new("crash.jsonl");
+        let crash = "{\"\":{\"y\":[777773333133330333333]}}";
+        let err = frame_from_bytes(path, TableFormat::Jsonl, crash.as_bytes().to_vec()).expect_err("must fail");
+        let message = err.to_string();
+        assert!(message.contains("crash.jsonl:1") && message.contains("column 11"), "{message}");
+        assert!(message.contains("777773333133330333333") && message.contains("64-bit"), "{message}");
+        for beyond in ["-9223372036854775809", "9223372036854775808", "18446744073709551616"] {
+            let line = format!("{{\"text\":\"a\",\"labels\":[],\"n\":{beyond}}}");
+            assert!(frame_from_bytes(path, TableFormat::Jsonl, line.into_bytes()).is_err(), "{beyond}");
+        }
+        // The edges of the 64-bit range, floats of any size and digits inside
+        // strings are read as before.
+        let fine = [
+            "{\"text\":\"a\",\"labels\":[],\"n\":-9223372036854775808}",
+            "{\"text\":\"a\",\"labels\":[],\"n\":9223372036854775807}",
+            "{\"text\":\"a\\\" 777773333133330333333\",\"labels\":[],\"n\":7.7e20}",
+        ];
+        for line in fine {
+            frame_from_bytes(path, TableFormat::Jsonl, line.as_bytes().to_vec()).expect(line);
+        }
+    }
+
+    /// The same integer in a CSV file: polars reports it, naming the column.
+    #[test]
+    fn csv_with_an_integer_beyond_64_bits_is_an_error_not_a_panic() {
+        let csv = "text,labels,n\na,,777773333133330333333\n";
+        let err = frame_from_bytes(Path::new("big.csv"), TableFormat::Csv, csv.as_bytes().to_vec()).expect_err("fail");
+        let message = err.to_string() + &format!("{err:?}");
+        assert!(message.contains("big.csv") && message.contains("777773333133330333333"), "{message}");
+        assert!(message.contains("column 'n'"), "{message}");
     }
 }
