@@ -1,7 +1,6 @@
 //! `clause`: find the risky provisions in legal drafts.
 
 mod align;
-mod allocator;
 mod cli;
 mod commands;
 mod input;
@@ -16,7 +15,9 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     init_tracing(cli.verbose, cli.quiet);
-    allocator::keep_freed_memory();
+    for (param, value) in clause_infer::allocator::keep_freed_memory() {
+        tracing::debug!(param, value, "mallopt refused a setting");
+    }
     let mut stdout = std::io::stdout().lock();
     let result = commands::run(cli.command, &mut stdout).and_then(|()| Ok(stdout.flush()?));
     match result {

@@ -8,10 +8,12 @@
 //! before any large allocation, makes freed blocks reusable; peak memory is
 //! unchanged since the same blocks are reused.
 
-/// Tune glibc malloc for many short-lived large blocks.
+/// Tune glibc malloc for many short-lived large blocks. Call it first thing
+/// in `main`, before any other thread exists. Returns the settings glibc
+/// refused, as (parameter, value) pairs; empty when all took effect.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]
-pub fn keep_freed_memory() {
+pub fn keep_freed_memory() -> Vec<(i32, i32)> {
     use std::ffi::c_int;
     // From <malloc.h>.
     const M_TRIM_THRESHOLD: c_int = -1;
@@ -22,15 +24,16 @@ pub fn keep_freed_memory() {
     }
     // The largest threshold glibc accepts on 64-bit targets is 32 MiB.
     let settings = [(M_MMAP_THRESHOLD, 32 << 20), (M_TRIM_THRESHOLD, 1 << 30), (M_TOP_PAD, 64 << 20)];
-    for (param, value) in settings {
-        // SAFETY: mallopt only changes allocator tuning parameters; it is
-        // called from main before any other thread exists.
-        if unsafe { mallopt(param, value) } == 0 {
-            tracing::debug!(param, value, "mallopt refused a setting");
-        }
-    }
+    settings
+        .into_iter()
+        // SAFETY: mallopt only changes allocator tuning parameters; the
+        // caller runs it before any other thread exists.
+        .filter(|&(param, value)| unsafe { mallopt(param, value) } == 0)
+        .collect()
 }
 
 /// Other allocators need no tuning.
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-pub fn keep_freed_memory() {}
+pub fn keep_freed_memory() -> Vec<(i32, i32)> {
+    Vec::new()
+}

@@ -6,6 +6,7 @@
 //! a Hugging Face `config.json` (`id2label`), and the decision rule that turns
 //! per-label probabilities into predicted labels with per-label thresholds.
 
+pub mod allocator;
 pub mod classifier;
 pub mod evaluation;
 pub mod explain;

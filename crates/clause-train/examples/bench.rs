@@ -131,6 +131,10 @@ impl Trainer {
 }
 
 fn main() -> anyhow::Result<()> {
+    // The same allocator settings as the `clause` binary, or the figures
+    // would not be the binary's: large tensors would be unmapped on free.
+    let refused = clause_infer::allocator::keep_freed_memory();
+    anyhow::ensure!(refused.is_empty(), "mallopt refused {refused:?}");
     let args: Vec<PathBuf> = std::env::args().skip(1).map(PathBuf::from).collect();
     let [model_dir, base, dataset, work] = args.as_slice() else {
         anyhow::bail!("usage: bench MODEL_DIR BASE_DIR DATASET_DIR WORK_DIR");
