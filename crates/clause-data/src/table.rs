@@ -174,29 +174,50 @@ fn integer_beyond_64_bits(line: &str) -> Option<(usize, &str)> {
     None
 }
 
-/// Find the first CSV record whose field count differs from the header's, or
-/// an unterminated quote. Returns its 1-based line and a message.
+/// Where the CSV checker is within a field.
+#[derive(Clone, Copy, PartialEq)]
+enum CsvField {
+    /// At its first character: a quote here opens a quoted field.
+    Start,
+    /// In a field that did not start with a quote: a quote here is an
+    /// error (polars would pair it with the next one).
+    Unquoted,
+    Quoted,
+    /// Just after a quote inside a quoted field: a second quote is an
+    /// escaped quote; a delimiter or line end ends the field.
+    AfterQuote,
+}
+
+/// Find the first CSV record whose field count differs from the header's, a
+/// quote in an unquoted field, text after a closing quote, or an unterminated
+/// quote. Returns its 1-based line and a message. Quotes must follow RFC 4180:
+/// polars 0.55 pairs quotes wherever they are when it splits lines, and
+/// panics on some malformed quoting (a field that is a lone quote) instead of
+/// returning an error.
 fn check_csv(text: &str) -> Option<(usize, String)> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut line = 1;
     let mut record_line = 1;
     let mut fields = 1;
     let mut expected: Option<usize> = None;
-    let mut in_quotes = false;
-    let mut chars = text.chars().peekable();
+    let mut field = CsvField::Start;
     let mut record_empty = true;
-    while let Some(c) = chars.next() {
-        match c {
-            '"' if in_quotes && chars.peek() == Some(&'"') => {
-                chars.next();
-            }
-            '"' => in_quotes = !in_quotes,
-            ',' if !in_quotes => fields += 1,
-            '\n' => {
+    for c in text.chars() {
+        match (field, c) {
+            (CsvField::Quoted, '"') => field = CsvField::AfterQuote,
+            (CsvField::Quoted, '\n') => {
                 line += 1;
-                if in_quotes {
-                    continue;
-                }
+                continue;
+            }
+            (CsvField::Quoted, _) => {}
+            (CsvField::AfterQuote, '"') => field = CsvField::Quoted,
+            (CsvField::Start, '"') => field = CsvField::Quoted,
+            (_, ',') => {
+                fields += 1;
+                field = CsvField::Start;
+            }
+            (_, '\n') => {
+                line += 1;
                 if !record_empty {
                     match expected {
                         None => expected = Some(fields),
@@ -207,16 +228,30 @@ fn check_csv(text: &str) -> Option<(usize, String)> {
                     }
                 }
                 fields = 1;
+                field = CsvField::Start;
                 record_line = line;
                 record_empty = true;
                 continue;
             }
-            '\r' => continue,
-            _ => {}
+            (_, '\r') => continue,
+            (CsvField::Unquoted, '"') => {
+                return Some((
+                    line,
+                    "a quote inside a field that does not start with one (quote the whole field, and write the quote twice)"
+                        .to_string(),
+                ));
+            }
+            (CsvField::AfterQuote, other) => {
+                return Some((
+                    line,
+                    format!("`{}` after the closing quote of a field (a quote inside a quoted field is written twice)", other.escape_default()),
+                ));
+            }
+            (CsvField::Start | CsvField::Unquoted, _) => field = CsvField::Unquoted,
         }
         record_empty = false;
     }
-    if in_quotes {
+    if field == CsvField::Quoted {
         return Some((record_line, "unterminated quoted field".to_string()));
     }
     match expected {
@@ -521,6 +556,31 @@ mod tests {
         for line in fine {
             frame_from_bytes(path, TableFormat::Jsonl, line.as_bytes().to_vec()).expect(line);
         }
+    }
+
+    /// Found by `fuzz/fuzz_targets/table.rs`: polars panicked (slice index
+    /// out of range in its CSV field parser) on a field that was a lone quote
+    /// by its reading, after a quote in the middle of an unquoted field.
+    #[test]
+    fn csv_with_malformed_quotes_is_an_error_not_a_panic() {
+        let path = Path::new("crash.csv");
+        let crash = "b\",\"\n(\"\"\",\"5\"\n\"\",\"";
+        let err = frame_from_bytes(path, TableFormat::Csv, crash.as_bytes().to_vec()).expect_err("must fail");
+        assert!(err.to_string().contains("crash.csv:1") && err.to_string().contains("does not start with one"), "{err}");
+        let unterminated = "text,labels\nok,\n\"open,\n";
+        let err = frame_from_bytes(path, TableFormat::Csv, unterminated.as_bytes().to_vec()).expect_err("fail");
+        assert!(err.to_string().contains("crash.csv:3") && err.to_string().contains("unterminated"), "{err}");
+        let text_after_quote = "text,labels\n\"a\"b,\n";
+        let err = frame_from_bytes(path, TableFormat::Csv, text_after_quote.as_bytes().to_vec()).expect_err("fail");
+        assert!(err.to_string().contains("crash.csv:2") && err.to_string().contains("`b` after the closing quote"), "{err}");
+        let quote_inside = "text,labels\nok,\n5\" screen,\n";
+        let err = frame_from_bytes(path, TableFormat::Csv, quote_inside.as_bytes().to_vec()).expect_err("fail");
+        assert!(err.to_string().contains("crash.csv:3") && err.to_string().contains("does not start with one"), "{err}");
+        // Doubled quotes inside a quoted field are a quote; a quoted field may
+        // hold line breaks.
+        let fine = "text,labels\n\"5\"\" screen\",\n\"say \"\"no\"\"\",a\n\"two\r\nlines\",\"a;b\"\r\n";
+        let frame = frame_from_bytes(path, TableFormat::Csv, fine.as_bytes().to_vec()).expect("read");
+        assert_eq!(frame.height(), 3);
     }
 
     /// The same integer in a CSV file: polars reports it, naming the column.
