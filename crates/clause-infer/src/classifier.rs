@@ -8,12 +8,15 @@
 //! model's maximum length, as `BertForSequenceClassification` would run it.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 
 use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{BertClassifier, BertConfig, Pooling};
+use crate::ops;
 use crate::tokenize::TextEncoder;
 use crate::{Error, LabelSet};
 
@@ -210,6 +213,13 @@ impl Classifier {
     }
 
     /// [`Classifier::predict`] on texts already tokenised.
+    ///
+    /// On a CPU with several threads, each batch is shared out as one part a
+    /// thread, and the threads run their parts side by side, each on one
+    /// core ([`ops::serially`]): that keeps every core on large matrix
+    /// products, where one forward pass split across the cores waited for
+    /// all of them at every small step. The parts of a batch are its texts in
+    /// order, so the probabilities are those of a pass per part.
     pub fn predict_ids(
         &self,
         ids: &[Vec<u32>],
@@ -220,18 +230,65 @@ impl Classifier {
         if plan.by_length {
             order.sort_by_key(|&i| (ids[i].len(), i));
         }
+        let threads = if self.device.is_cpu() { candle_core::utils::get_num_threads() } else { 1 };
+        let batch_size = plan.batch_size.max(1);
         let mut out = vec![Vec::new(); ids.len()];
-        for batch in order.chunks(plan.batch_size.max(1)) {
-            let sequences: Vec<&[u32]> = batch.iter().map(|&i| ids[i].as_slice()).collect();
-            let encoded = self.encoder.batch(&sequences, &self.device)?;
-            let logits = self.model.forward(&encoded.ids, &encoded.attention_mask, None)?;
-            let probabilities: Vec<Vec<f32>> = candle_nn::ops::sigmoid(&logits)?.to_dtype(DType::F32)?.to_vec2()?;
-            for (&index, row) in batch.iter().zip(probabilities) {
-                out[index] = row;
+        if threads <= 1 {
+            for batch in order.chunks(batch_size) {
+                for (index, row) in self.predict_batch(ids, batch)? {
+                    out[index] = row;
+                }
+                progress(batch.len());
             }
-            progress(batch.len());
+            return Ok(out);
         }
-        Ok(out)
+        let parts: Vec<&[usize]> = order.chunks(batch_size.div_ceil(threads)).collect();
+        let next = AtomicUsize::new(0);
+        let (sender, finished) = mpsc::channel::<Result<Vec<(usize, Vec<f32>)>, Error>>();
+        std::thread::scope(|scope| {
+            for _ in 0..threads.min(parts.len()) {
+                let sender = sender.clone();
+                let (parts, next) = (&parts, &next);
+                scope.spawn(move || {
+                    ops::serially(|| {
+                        while let Some(part) = parts.get(next.fetch_add(1, Ordering::Relaxed)) {
+                            let result = self.predict_batch(ids, part);
+                            let failed = result.is_err();
+                            if sender.send(result).is_err() || failed {
+                                break;
+                            }
+                        }
+                    })
+                });
+            }
+            drop(sender);
+            for result in finished {
+                match result {
+                    Ok(rows) => {
+                        progress(rows.len());
+                        for (index, row) in rows {
+                            out[index] = row;
+                        }
+                    }
+                    Err(err) => {
+                        // The other threads stop at their next part.
+                        next.store(parts.len(), Ordering::Relaxed);
+                        return Err(err);
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// Probabilities of the texts `batch` indexes in `ids`, as one forward
+    /// pass: (index, probabilities) pairs.
+    fn predict_batch(&self, ids: &[Vec<u32>], batch: &[usize]) -> Result<Vec<(usize, Vec<f32>)>, Error> {
+        let sequences: Vec<&[u32]> = batch.iter().map(|&i| ids[i].as_slice()).collect();
+        let encoded = self.encoder.batch(&sequences, &self.device)?;
+        let logits = self.model.forward(&encoded.ids, &encoded.attention_mask, None)?;
+        let probabilities: Vec<Vec<f32>> = candle_nn::ops::sigmoid(&logits)?.to_dtype(DType::F32)?.to_vec2()?;
+        Ok(batch.iter().copied().zip(probabilities).collect())
     }
 
     /// Indices of the labels whose probability reaches its threshold.

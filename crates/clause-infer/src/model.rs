@@ -206,6 +206,9 @@ struct Linear {
 
 impl Linear {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        if !x.track_op() && !self.weight.track_op() && x.device().is_cpu() {
+            return ops::inference_linear(x, &self.weight, &self.bias);
+        }
         let (inputs, outputs) = (self.weight.dim(1)?, self.weight.dim(0)?);
         let mut shape = x.dims().to_vec();
         let rows = x.elem_count() / inputs.max(1);
@@ -311,16 +314,20 @@ impl Layer {
             weight: Tensor::cat(&[&self.query.weight, &self.key.weight, &self.value.weight], 0)?,
             bias: Tensor::cat(&[&self.query.bias, &self.key.bias, &self.value.bias], 0)?,
         };
-        let qkv = projections
-            .forward(x)?
-            .reshape((batch, length, 3, self.heads, head_dim))?
-            .permute((2, 0, 3, 1, 4))?
-            .contiguous()?;
-        let (q, k, v) = (qkv.get(0)?, qkv.get(1)?, qkv.get(2)?);
-        let scores = q.matmul(&k.t()?)?;
-        let probs = ops::masked_softmax(&scores, mask_bias, 1.0 / (head_dim as f64).sqrt())?;
-        let probs = self.attention_dropout.forward(&probs, rng)?;
-        let context = probs.matmul(&v)?.transpose(1, 2)?.reshape((batch, length, hidden))?;
+        let projected = projections.forward(x)?;
+        let scale = 1.0 / (head_dim as f64).sqrt();
+        // Nothing to differentiate (no variable upstream) and no dropout: the
+        // fused kernel, which has no backward pass.
+        let context = if rng.is_none() && !projected.track_op() && projected.device().is_cpu() {
+            ops::attention(&projected, mask_bias, self.heads, scale)?
+        } else {
+            let qkv =
+                projected.reshape((batch, length, 3, self.heads, head_dim))?.permute((2, 0, 3, 1, 4))?.contiguous()?;
+            let (q, k, v) = (qkv.get(0)?, qkv.get(1)?, qkv.get(2)?);
+            let probs = ops::masked_softmax(&q.matmul(&k.t()?)?, mask_bias, scale)?;
+            let probs = self.attention_dropout.forward(&probs, rng)?;
+            probs.matmul(&v)?.transpose(1, 2)?.reshape((batch, length, hidden))?
+        };
         let attended = self.hidden_dropout.forward(&self.attention_out.forward(&context)?, rng)?;
         let attended = self.attention_norm.forward(&(attended + x)?)?;
         let inner = self.activation.forward(&self.intermediate.forward(&attended)?)?;

@@ -8,9 +8,31 @@
 //! falls back to the composed ops on other devices, and the tests check the
 //! two against each other, values and gradients.
 
+use std::cell::Cell;
 use std::sync::Mutex;
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Storage, Tensor, bail};
+
+thread_local! {
+    /// Set on threads that each run a whole forward pass of their own (see
+    /// [`serially`]): the kernels then stay on the calling thread.
+    static SERIAL: Cell<bool> = const { Cell::new(false) };
+}
+
+fn is_serial() -> bool {
+    SERIAL.with(Cell::get)
+}
+
+/// Run `f` with this module's kernels, and inference matrix products, on the
+/// calling thread only. For data parallelism: threads that each run their
+/// own forward passes side by side use the cores better than one pass at a
+/// time split across them, whose small steps each wait for every thread.
+pub fn serially<R>(f: impl FnOnce() -> R) -> R {
+    let before = SERIAL.with(|serial| serial.replace(true));
+    let result = f();
+    SERIAL.with(|serial| serial.set(before));
+    result
+}
 
 /// Rows per parallel work item: about 16k elements, enough to amortise the
 /// hand-off and small enough to balance two to sixteen threads.
@@ -44,6 +66,7 @@ fn run_parts<P: Send>(
     match parts.len() {
         0 => {}
         1 => run(0),
+        n if is_serial() => (0..n).for_each(run),
         n => candle_core::utils::barrier_pool().execute_chunked(n, |range| range.for_each(run)),
     }
     let mut total = vec![vec![0f32; width]; columns];
@@ -54,6 +77,45 @@ fn run_parts<P: Send>(
         }
     }
     total
+}
+
+/// Whether this processor has AVX2 and FMA (checked once, then cached by
+/// the standard library).
+#[cfg(target_arch = "x86_64")]
+fn has_avx2_fma() -> bool {
+    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+}
+
+/// `fn $name(args)` that runs the `#[inline(always)]` kernel `$kernel`
+/// compiled for AVX2 and FMA where the processor has them, and as built
+/// otherwise. The kernels are plain loops that the compiler vectorises; a
+/// portable x86-64 build may only use SSE2 (4 lanes, no fused multiply-add)
+/// where these give 8 lanes and FMA. The kernel is inlined into a copy built
+/// with those features, so its loops are too.
+macro_rules! dispatch {
+    ($(#[$doc:meta])* fn $name:ident = $kernel:ident($($arg:ident: $ty:ty),* $(,)?)) => {
+        dispatch! { $(#[$doc])* fn $name = $kernel[][]($($arg: $ty),*) }
+    };
+    // `wide` and `narrow`: generic arguments of the kernel in each build.
+    ($(#[$doc:meta])* fn $name:ident = $kernel:ident[$($wide:tt)*][$($narrow:tt)*]($($arg:ident: $ty:ty),* $(,)?)) => {
+        $(#[$doc])*
+        fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2,fma")]
+                fn wide($($arg: $ty),*) {
+                    $kernel$($wide)*($($arg),*)
+                }
+                if has_avx2_fma() {
+                    // SAFETY: the processor has the features `wide` is
+                    // compiled for, checked just above.
+                    #[allow(unsafe_code)]
+                    return unsafe { wide($($arg),*) };
+                }
+            }
+            $kernel$($narrow)*($($arg),*)
+        }
+    };
 }
 
 /// Run `f(first_row, rows)` over chunks of `out`'s rows of `width` elements,
@@ -130,11 +192,7 @@ impl CustomOp2 for BiasAdd {
             bail!("bias-add: bias of {} for rows of {width}", b.len());
         }
         let mut out = x.to_vec();
-        for_row_chunks(&mut out, width, |_, rows| {
-            for row in rows.chunks_exact_mut(width) {
-                row.iter_mut().zip(b).for_each(|(y, b)| *y += b);
-            }
-        });
+        for_row_chunks(&mut out, width, |_, rows| add_to_rows(rows, b));
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 
@@ -143,9 +201,7 @@ impl CustomOp2 for BiasAdd {
         let sums = with_host(grad, self.name(), |g| {
             let per_part = rows_per_chunk(width);
             Ok(run_parts(g.chunks(per_part * width), per_part, width, 1, |_, rows, sums| {
-                for row in rows.chunks_exact(width) {
-                    sums[0].iter_mut().zip(row).for_each(|(s, g)| *s += g);
-                }
+                sum_rows_into(&mut sums[0], rows);
             }))
         })?;
         let grad_b = Tensor::from_vec(sums.into_iter().next().unwrap_or_default(), b.shape(), b.device())?;
@@ -153,9 +209,116 @@ impl CustomOp2 for BiasAdd {
     }
 }
 
+#[inline(always)]
+fn add_to_rows_kernel(rows: &mut [f32], b: &[f32]) {
+    for row in rows.chunks_exact_mut(b.len()) {
+        row.iter_mut().zip(b).for_each(|(y, b)| *y += b);
+    }
+}
+
+dispatch! {
+    /// Add `b` to each row of `rows`, rows being as long as `b`.
+    fn add_to_rows = add_to_rows_kernel(rows: &mut [f32], b: &[f32])
+}
+
+#[inline(always)]
+fn sum_rows_into_kernel(sums: &mut [f32], rows: &[f32]) {
+    for row in rows.chunks_exact(sums.len()) {
+        sums.iter_mut().zip(row).for_each(|(s, g)| *s += g);
+    }
+}
+
+dispatch! {
+    /// Add each row of `rows` into `sums`, rows being as long as `sums`.
+    fn sum_rows_into = sum_rows_into_kernel(sums: &mut [f32], rows: &[f32])
+}
+
 /// `x + b`, `b` a vector as long as `x`'s last dimension.
 pub fn bias_add(x: &Tensor, b: &Tensor) -> Result<Tensor> {
     if x.device().is_cpu() { x.contiguous()?.apply_op2(&b.contiguous()?, BiasAdd) } else { x.broadcast_add(b) }
+}
+
+/// `x W^T + b` over the last dimension of `x`, for inference: no backward
+/// pass. The bias is written first and the product added onto it, and the
+/// product runs on the calling thread under [`serially`].
+struct InferenceLinear;
+
+impl CustomOp3 for InferenceLinear {
+    fn name(&self) -> &'static str {
+        "inference-linear"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let x = cpu_slice(s1, l1, self.name())?;
+        let weight = cpu_slice(s2, l2, self.name())?;
+        let bias = cpu_slice(s3, l3, self.name())?;
+        let (outputs, inputs) = l2.shape().dims2()?;
+        if last_dim(l1)? != inputs || bias.len() != outputs {
+            bail!(
+                "inference-linear: {:?} by a weight of {outputs} x {inputs} and a bias of {}",
+                l1.shape(),
+                bias.len()
+            );
+        }
+        let rows = x.len() / inputs;
+        let mut out = Vec::with_capacity(rows * outputs);
+        for _ in 0..rows {
+            out.extend_from_slice(bias);
+        }
+        let parallelism = match candle_core::utils::get_num_threads() {
+            threads if threads > 1 && !is_serial() => gemm::Parallelism::Rayon(threads),
+            _ => gemm::Parallelism::None,
+        };
+        // SAFETY: `out` is rows x outputs, `x` rows x inputs and `weight`
+        // outputs x inputs, all contiguous and row-major (checked above and
+        // by `cpu_slice`), which is what the sizes and strides say: `out`
+        // and `x` with rows `outputs` and `inputs` apart, and the right-hand
+        // side, W^T, inputs x outputs with rows 1 and columns `inputs` apart.
+        // `out` is the only mutable one and aliases nothing.
+        #[allow(unsafe_code)]
+        unsafe {
+            gemm::gemm(
+                rows,
+                outputs,
+                inputs,
+                out.as_mut_ptr(),
+                1,
+                outputs as isize,
+                true,
+                x.as_ptr(),
+                1,
+                inputs as isize,
+                weight.as_ptr(),
+                inputs as isize,
+                1,
+                1.0f32,
+                1.0f32,
+                false,
+                false,
+                false,
+                parallelism,
+            );
+        }
+        let mut shape = l1.shape().dims().to_vec();
+        if let Some(last) = shape.last_mut() {
+            *last = outputs;
+        }
+        Ok((CpuStorage::F32(out), Shape::from(shape)))
+    }
+}
+
+/// `x W^T + b` for inference on CPU (no backward pass): `weight` is
+/// `(outputs, inputs)`, `bias` `(outputs)`.
+pub fn inference_linear(x: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
+    x.contiguous()?.apply_op3(&weight.contiguous()?, &bias.contiguous()?, InferenceLinear)
 }
 
 /// Layer normalisation over the last dimension, with a scale and a shift.
@@ -164,10 +327,17 @@ struct LayerNormOp {
 }
 
 /// Mean and reciprocal standard deviation of a row (two passes, as PyTorch).
+#[inline(always)]
 fn row_moments(row: &[f32], eps: f32) -> (f32, f32) {
     let n = row.len() as f32;
-    let mean = row.iter().sum::<f32>() / n;
-    let variance = row.iter().map(|x| (x - mean) * (x - mean)).sum::<f32>() / n;
+    let mean = sum(row) / n;
+    let mut squares = [0f32; 8];
+    let mut chunks = row.chunks_exact(8);
+    for chunk in &mut chunks {
+        squares.iter_mut().zip(chunk).for_each(|(s, x)| *s += (x - mean) * (x - mean));
+    }
+    let variance =
+        (squares.iter().sum::<f32>() + chunks.remainder().iter().map(|x| (x - mean) * (x - mean)).sum::<f32>()) / n;
     (mean, 1.0 / (variance + eps).sqrt())
 }
 
@@ -194,13 +364,7 @@ impl CustomOp3 for LayerNormOp {
         }
         let mut out = vec![0f32; x.len()];
         for_row_chunks(&mut out, width, |first, rows| {
-            for (i, row) in rows.chunks_exact_mut(width).enumerate() {
-                let input = &x[(first + i) * width..(first + i + 1) * width];
-                let (mean, rstd) = row_moments(input, self.eps);
-                for (((y, x), g), b) in row.iter_mut().zip(input).zip(gamma).zip(beta) {
-                    *y = (x - mean) * rstd * g + b;
-                }
-            }
+            layer_norm_rows(rows, &x[first * width..][..rows.len()], gamma, beta, self.eps);
         });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
@@ -220,27 +384,10 @@ impl CustomOp3 for LayerNormOp {
                 with_host(grad, name, |g| {
                     let mut dx = vec![0f32; x.len()];
                     let sums = for_row_chunks_summing(&mut dx, width, 2, |first, rows, sums| {
-                        let mut scaled = vec![0f32; width];
-                        for (i, dx_row) in rows.chunks_exact_mut(width).enumerate() {
-                            let span = (first + i) * width..(first + i + 1) * width;
-                            let (input, g_row) = (&x[span.clone()], &g[span]);
-                            let (mean, rstd) = row_moments(input, self.eps);
-                            let (mut mean_scaled, mut mean_scaled_xhat) = (0f32, 0f32);
-                            for j in 0..width {
-                                let xhat = (input[j] - mean) * rstd;
-                                scaled[j] = g_row[j] * gamma[j];
-                                mean_scaled += scaled[j];
-                                mean_scaled_xhat += scaled[j] * xhat;
-                                sums[0][j] += g_row[j] * xhat;
-                                sums[1][j] += g_row[j];
-                            }
-                            mean_scaled /= width as f32;
-                            mean_scaled_xhat /= width as f32;
-                            for j in 0..width {
-                                let xhat = (input[j] - mean) * rstd;
-                                dx_row[j] = rstd * (scaled[j] - mean_scaled - xhat * mean_scaled_xhat);
-                            }
-                        }
+                        let span = first * width..first * width + rows.len();
+                        let [dgamma, dbeta] = sums else { return };
+                        let inputs = LayerNormRows { x: &x[span.clone()], gamma, eps: self.eps };
+                        layer_norm_backward_rows(rows, inputs, &g[span], dgamma, dbeta);
                     });
                     Ok((dx, sums))
                 })
@@ -252,6 +399,75 @@ impl CustomOp3 for LayerNormOp {
         let dbeta = vector(beta)?;
         Ok((Some(Tensor::from_vec(dx, x.shape(), x.device())?), Some(dgamma), Some(dbeta)))
     }
+}
+
+#[inline(always)]
+fn layer_norm_rows_kernel(out: &mut [f32], x: &[f32], gamma: &[f32], beta: &[f32], eps: f32) {
+    let width = gamma.len();
+    for (row, input) in out.chunks_exact_mut(width).zip(x.chunks_exact(width)) {
+        let (mean, rstd) = row_moments(input, eps);
+        for (((y, x), g), b) in row.iter_mut().zip(input).zip(gamma).zip(beta) {
+            *y = (x - mean) * rstd * g + b;
+        }
+    }
+}
+
+dispatch! {
+    /// Normalise each row of `x` into `out`, rows being as long as `gamma`.
+    fn layer_norm_rows = layer_norm_rows_kernel(out: &mut [f32], x: &[f32], gamma: &[f32], beta: &[f32], eps: f32)
+}
+
+/// The forward inputs of some rows of a layer norm, for its backward pass.
+#[derive(Clone, Copy)]
+struct LayerNormRows<'a> {
+    x: &'a [f32],
+    gamma: &'a [f32],
+    eps: f32,
+}
+
+#[inline(always)]
+fn layer_norm_backward_rows_kernel(
+    dx: &mut [f32],
+    forward: LayerNormRows<'_>,
+    g: &[f32],
+    dgamma: &mut [f32],
+    dbeta: &mut [f32],
+) {
+    let LayerNormRows { x, gamma, eps } = forward;
+    let width = gamma.len();
+    let mut scaled = vec![0f32; width];
+    let rows = dx.chunks_exact_mut(width).zip(x.chunks_exact(width)).zip(g.chunks_exact(width));
+    for ((dx_row, input), g_row) in rows {
+        let (mean, rstd) = row_moments(input, eps);
+        let (mut mean_scaled, mut mean_scaled_xhat) = (0f32, 0f32);
+        for j in 0..width {
+            let xhat = (input[j] - mean) * rstd;
+            scaled[j] = g_row[j] * gamma[j];
+            mean_scaled += scaled[j];
+            mean_scaled_xhat += scaled[j] * xhat;
+            dgamma[j] += g_row[j] * xhat;
+            dbeta[j] += g_row[j];
+        }
+        mean_scaled /= width as f32;
+        mean_scaled_xhat /= width as f32;
+        for j in 0..width {
+            let xhat = (input[j] - mean) * rstd;
+            dx_row[j] = rstd * (scaled[j] - mean_scaled - xhat * mean_scaled_xhat);
+        }
+    }
+}
+
+dispatch! {
+    /// The gradient of a layer norm for some rows: `dx` from the upstream
+    /// gradient `g`, and the rows' parts of the scale's and shift's gradients
+    /// added into `dgamma` and `dbeta`.
+    fn layer_norm_backward_rows = layer_norm_backward_rows_kernel(
+        dx: &mut [f32],
+        forward: LayerNormRows<'_>,
+        g: &[f32],
+        dgamma: &mut [f32],
+        dbeta: &mut [f32],
+    )
 }
 
 /// Layer normalisation of `x` over its last dimension.
@@ -285,22 +501,17 @@ impl CustomOp2 for MaskedSoftmax {
         let rows_per_sequence = heads * queries;
         let mut out = vec![0f32; scores.len()];
         for_row_chunks(&mut out, keys, |first, rows| {
-            for (i, row) in rows.chunks_exact_mut(keys).enumerate() {
-                let r = first + i;
-                let key_bias = &bias[(r / rows_per_sequence) * keys..][..keys];
-                let input = &scores[r * keys..(r + 1) * keys];
-                let mut max = f32::NEG_INFINITY;
-                for ((y, s), b) in row.iter_mut().zip(input).zip(key_bias) {
-                    *y = s * self.scale + b;
-                    max = max.max(*y);
-                }
-                let mut sum = 0f32;
-                for y in row.iter_mut() {
-                    *y = (*y - max).exp();
-                    sum += *y;
-                }
-                let inverse = 1.0 / sum;
-                row.iter_mut().for_each(|y| *y *= inverse);
+            // Rows of one sequence share its key bias; a chunk may start and
+            // end inside a sequence.
+            let mut done = 0;
+            while done < rows.len() {
+                let r = first + done / keys;
+                let sequence = r / rows_per_sequence;
+                let end = ((sequence + 1) * rows_per_sequence - first) * keys;
+                let span = done..end.min(rows.len());
+                let key_bias = &bias[sequence * keys..][..keys];
+                softmax_rows(&mut rows[span.clone()], &scores[first * keys..][span.clone()], key_bias, self.scale);
+                done = span.end;
             }
         });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
@@ -319,20 +530,58 @@ impl CustomOp2 for MaskedSoftmax {
             with_host(grad, name, |g| {
                 let mut dx = vec![0f32; y.len()];
                 for_row_chunks(&mut dx, keys, |first, rows| {
-                    for (i, dx_row) in rows.chunks_exact_mut(keys).enumerate() {
-                        let span = (first + i) * keys..(first + i + 1) * keys;
-                        let (y_row, g_row) = (&y[span.clone()], &g[span]);
-                        let dot: f32 = y_row.iter().zip(g_row).map(|(y, g)| y * g).sum();
-                        for ((d, y), g) in dx_row.iter_mut().zip(y_row).zip(g_row) {
-                            *d = self.scale * y * (g - dot);
-                        }
-                    }
+                    let span = first * keys..first * keys + rows.len();
+                    softmax_backward_rows(rows, &y[span.clone()], &g[span], keys, self.scale);
                 });
                 Ok(dx)
             })
         })?;
         Ok((Some(Tensor::from_vec(dx, scores.shape(), scores.device())?), None))
     }
+}
+
+#[inline(always)]
+fn softmax_rows_kernel(out: &mut [f32], scores: &[f32], key_bias: &[f32], scale: f32) {
+    let keys = key_bias.len();
+    for (row, input) in out.chunks_exact_mut(keys).zip(scores.chunks_exact(keys)) {
+        let mut max = f32::NEG_INFINITY;
+        for ((y, s), b) in row.iter_mut().zip(input).zip(key_bias) {
+            *y = s * scale + b;
+            max = max.max(*y);
+        }
+        row.iter_mut().for_each(|y| *y = exp(*y - max));
+        let inverse = 1.0 / sum(row);
+        row.iter_mut().for_each(|y| *y *= inverse);
+    }
+}
+
+dispatch! {
+    /// Softmax of `scale * scores + key_bias` for rows of one sequence.
+    fn softmax_rows = softmax_rows_kernel(out: &mut [f32], scores: &[f32], key_bias: &[f32], scale: f32)
+}
+
+#[inline(always)]
+fn softmax_backward_rows_kernel(dx: &mut [f32], y: &[f32], g: &[f32], keys: usize, scale: f32) {
+    let rows = dx.chunks_exact_mut(keys).zip(y.chunks_exact(keys)).zip(g.chunks_exact(keys));
+    for ((dx_row, y_row), g_row) in rows {
+        let mut partial = [0f32; 8];
+        let (mut y_chunks, mut g_chunks) = (y_row.chunks_exact(8), g_row.chunks_exact(8));
+        for (y8, g8) in (&mut y_chunks).zip(&mut g_chunks) {
+            for ((p, y), g) in partial.iter_mut().zip(y8).zip(g8) {
+                *p += y * g;
+            }
+        }
+        let tail: f32 = y_chunks.remainder().iter().zip(g_chunks.remainder()).map(|(y, g)| y * g).sum();
+        let dot = partial.iter().sum::<f32>() + tail;
+        for ((d, y), g) in dx_row.iter_mut().zip(y_row).zip(g_row) {
+            *d = scale * y * (g - dot);
+        }
+    }
+}
+
+dispatch! {
+    /// The gradient of the softmax for rows of `keys` probabilities `y`.
+    fn softmax_backward_rows = softmax_backward_rows_kernel(dx: &mut [f32], y: &[f32], g: &[f32], keys: usize, scale: f32)
 }
 
 /// Softmax over the keys of `scale * scores + key_bias`; `scores` is
@@ -345,14 +594,274 @@ pub fn masked_softmax(scores: &Tensor, key_bias: &Tensor, scale: f64) -> Result<
     }
 }
 
+/// e^x to within 2 ulp where it is a normal number, and 0 below that
+/// (softmax masks with large negative numbers). libm's `expf` is a call per
+/// element; this is branch-free arithmetic that the compiler vectorises in
+/// the loops of softmax and GELU. Cephes' `expf`: x = n ln 2 + r, a degree-6
+/// polynomial for e^r, and 2^n put into the exponent bits.
+#[inline(always)]
+fn exp(x: f32) -> f32 {
+    const LOWEST: f32 = -87.3; // e^LOWEST is just above the smallest normal f32.
+    const HIGHEST: f32 = 88.3; // e^HIGHEST is just below f32::MAX.
+    // 1.5 * 2^23: adding and subtracting it rounds to the nearest integer
+    // without the SSE4.1 rounding instruction.
+    const ROUND: f32 = 12_582_912.0;
+    const LN2_HIGH: f32 = 0.693_359_4;
+    const LN2_LOW: f32 = -2.121_944_4e-4;
+    let clamped = x.clamp(LOWEST, HIGHEST);
+    let n = (clamped * std::f32::consts::LOG2_E + ROUND) - ROUND;
+    let r = clamped - n * LN2_HIGH - n * LN2_LOW;
+    let mut p = 1.987_569_1e-4;
+    p = p * r + 1.398_199_9e-3;
+    p = p * r + 8.333_452e-3;
+    p = p * r + 4.166_579_6e-2;
+    p = p * r + 1.666_666_5e-1;
+    p = p * r + 0.5;
+    let e_r = p * r * r + r + 1.0;
+    let two_to_n = f32::from_bits(((n as i32 + 127) << 23) as u32);
+    if x < LOWEST { 0.0 } else { e_r * two_to_n }
+}
+
+/// The sum of `values` in eight interleaved partial sums, which vectorise
+/// (a single running sum is a chain of dependent additions).
+#[inline(always)]
+fn sum(values: &[f32]) -> f32 {
+    let mut partial = [0f32; 8];
+    let mut chunks = values.chunks_exact(8);
+    for chunk in &mut chunks {
+        partial.iter_mut().zip(chunk).for_each(|(p, v)| *p += v);
+    }
+    partial.iter().sum::<f32>() + chunks.remainder().iter().sum::<f32>()
+}
+
+/// The shape of a fused attention: `heads` heads of `head_dim` over
+/// sequences of `length` tokens.
+#[derive(Clone, Copy)]
+struct AttentionShape {
+    length: usize,
+    heads: usize,
+    head_dim: usize,
+    scale: f32,
+}
+
+/// Self-attention of every head, from the fused projection `qkv` of shape
+/// `(batch, length, 3 * hidden)` (queries, keys and values side by side, each
+/// `heads` blocks of `head_dim`) and the key bias `(batch, length)`, to the
+/// context `(batch, length, hidden)`. Inference only: it has no backward pass.
+///
+/// Composed of candle's ops, attention copied the heads out of the projection
+/// and the context back, and ran one small matrix product per head in turn on
+/// one thread. Here parts of the query rows run in parallel, read the heads
+/// where they are and write the context in place.
+struct Attention {
+    heads: usize,
+    scale: f32,
+}
+
+impl CustomOp2 for Attention {
+    fn name(&self) -> &'static str {
+        "attention"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+        let qkv = cpu_slice(s1, l1, self.name())?;
+        let bias = cpu_slice(s2, l2, self.name())?;
+        let (batch, length, three_hidden) = l1.shape().dims3()?;
+        let hidden = three_hidden / 3;
+        if hidden * 3 != three_hidden || self.heads == 0 || hidden % self.heads != 0 {
+            bail!("attention: a projection of {three_hidden} does not split into 3 x {} heads", self.heads);
+        }
+        if bias.len() != batch * length {
+            bail!("attention: bias of {} for {batch} x {length} keys", bias.len());
+        }
+        let shape = AttentionShape { length, heads: self.heads, head_dim: hidden / self.heads, scale: self.scale };
+        let mut out = vec![0f32; batch * length * hidden];
+        // Whole sequences a part when there are enough to share between the
+        // threads: each part transposes the keys of its sequences once per
+        // head. Otherwise parts of 32 query rows.
+        let per_part = if batch >= 8 { length } else { 32usize.min(length.max(1)) };
+        run_parts(out.chunks_mut(per_part * hidden), per_part, hidden, 0, |first, rows, _| {
+            attention_rows(rows, qkv, bias, first, shape);
+        });
+        Ok((CpuStorage::F32(out), Shape::from((batch, length, hidden))))
+    }
+}
+
+/// `a * b + c`, in one fused instruction where `FUSED` (only in code built
+/// for FMA: elsewhere `mul_add` is a slow library call).
+#[inline(always)]
+fn multiply_add<const FUSED: bool>(a: f32, b: f32, c: f32) -> f32 {
+    if FUSED { a.mul_add(b, c) } else { a * b + c }
+}
+
+/// For two queries `q[0]` and `q[1]`, the sums over `d` of `q[i][d] *
+/// rows[d * stride + offset..][..W]`. Both share each row loaded, and their
+/// `2 W / 8` accumulator vectors (W a multiple of 8 lanes) are independent,
+/// which hides the latency of the multiply-adds.
+#[inline(always)]
+fn query_pair_sums<const W: usize, const FUSED: bool>(
+    q: [&[f32]; 2],
+    rows: &[f32],
+    stride: usize,
+    offset: usize,
+) -> [[f32; W]; 2] {
+    let mut acc = [[0f32; W]; 2];
+    for (d, (q0, q1)) in q[0].iter().zip(q[1]).enumerate() {
+        let row = &rows[d * stride + offset..][..W];
+        acc[0].iter_mut().zip(row).for_each(|(a, r)| *a = multiply_add::<FUSED>(*q0, *r, *a));
+        acc[1].iter_mut().zip(row).for_each(|(a, r)| *a = multiply_add::<FUSED>(*q1, *r, *a));
+    }
+    acc
+}
+
+/// For two weight vectors `p[0]` and `p[1]`, the sums over `j` of `p[i][j] *
+/// rows[j * stride + offset..][..W]`, sharing each row loaded as
+/// [`query_pair_sums`] does.
+#[inline(always)]
+fn weight_pair_sums<const W: usize, const FUSED: bool>(
+    p: [&[f32]; 2],
+    rows: &[f32],
+    stride: usize,
+    offset: usize,
+) -> [[f32; W]; 2] {
+    let mut acc = [[0f32; W]; 2];
+    for (j, (p0, p1)) in p[0].iter().zip(p[1]).enumerate() {
+        let row = &rows[j * stride + offset..][..W];
+        acc[0].iter_mut().zip(row).for_each(|(a, r)| *a = multiply_add::<FUSED>(*p0, *r, *a));
+        acc[1].iter_mut().zip(row).for_each(|(a, r)| *a = multiply_add::<FUSED>(*p1, *r, *a));
+    }
+    acc
+}
+
+#[inline(always)]
+fn attention_rows_kernel<const FUSED: bool>(
+    out: &mut [f32],
+    qkv: &[f32],
+    bias: &[f32],
+    first: usize,
+    shape: AttentionShape,
+) {
+    let AttentionShape { length, heads, head_dim, scale } = shape;
+    let hidden = heads * head_dim;
+    let mut keys_t = vec![0f32; head_dim * length];
+    let mut values = vec![0f32; length * head_dim];
+    let mut scores = [vec![0f32; length], vec![0f32; length]];
+    let rows = out.len() / hidden;
+    let mut row = 0;
+    // Rows of one sequence share its keys and values; a part may start and
+    // end inside a sequence.
+    while row < rows {
+        let sequence = (first + row) / length;
+        let end = ((sequence + 1) * length - first).min(rows);
+        let tokens = &qkv[sequence * length * 3 * hidden..][..length * 3 * hidden];
+        let key_bias = &bias[sequence * length..][..length];
+        for head in 0..heads {
+            // This head's keys transposed (a row per dimension), so that a
+            // query's scores are sums of whole rows, which vectorise along
+            // the keys; and its values side by side.
+            for (j, token) in tokens.chunks_exact(3 * hidden).enumerate() {
+                let key = &token[hidden + head * head_dim..][..head_dim];
+                for (d, k) in key.iter().enumerate() {
+                    keys_t[d * length + j] = *k;
+                }
+                values[j * head_dim..][..head_dim].copy_from_slice(&token[2 * hidden + head * head_dim..][..head_dim]);
+            }
+            // Two query rows at a time (the last one twice when the count
+            // is odd: both results are the same).
+            for r0 in (row..end).step_by(2) {
+                let pair = [r0, (r0 + 1).min(end - 1)];
+                let query = pair.map(|r| {
+                    let position = first + r - sequence * length;
+                    &tokens[position * 3 * hidden + head * head_dim..][..head_dim]
+                });
+                let mut j0 = 0;
+                while j0 + 32 <= length {
+                    let acc = query_pair_sums::<32, FUSED>(query, &keys_t, length, j0);
+                    for (scores, acc) in scores.iter_mut().zip(acc) {
+                        scores[j0..j0 + 32].copy_from_slice(&acc);
+                    }
+                    j0 += 32;
+                }
+                while j0 + 8 <= length {
+                    let acc = query_pair_sums::<8, FUSED>(query, &keys_t, length, j0);
+                    for (scores, acc) in scores.iter_mut().zip(acc) {
+                        scores[j0..j0 + 8].copy_from_slice(&acc);
+                    }
+                    j0 += 8;
+                }
+                let mut inverse = [0f32; 2];
+                for ((scores, query), inverse) in scores.iter_mut().zip(query).zip(&mut inverse) {
+                    for (j, s) in scores.iter_mut().enumerate().skip(j0) {
+                        *s = query.iter().enumerate().map(|(d, q)| q * keys_t[d * length + j]).sum();
+                    }
+                    let mut max = f32::NEG_INFINITY;
+                    for (s, b) in scores.iter_mut().zip(key_bias) {
+                        *s = multiply_add::<FUSED>(*s, scale, *b);
+                        max = max.max(*s);
+                    }
+                    scores.iter_mut().for_each(|s| *s = exp(*s - max));
+                    *inverse = 1.0 / sum(scores);
+                }
+                let weights = [scores[0].as_slice(), scores[1].as_slice()];
+                let mut c0 = 0;
+                let mut context = [[0f32; 32]; 2];
+                while c0 < head_dim {
+                    let width = if c0 + 32 <= head_dim {
+                        context = weight_pair_sums::<32, FUSED>(weights, &values, head_dim, c0);
+                        32
+                    } else if c0 + 8 <= head_dim {
+                        let acc = weight_pair_sums::<8, FUSED>(weights, &values, head_dim, c0);
+                        context[0][..8].copy_from_slice(&acc[0]);
+                        context[1][..8].copy_from_slice(&acc[1]);
+                        8
+                    } else {
+                        for (context, weights) in context.iter_mut().zip(weights) {
+                            context[0] =
+                                weights.iter().zip(values.chunks_exact(head_dim)).map(|(p, v)| p * v[c0]).sum();
+                        }
+                        1
+                    };
+                    for i in 0..2 {
+                        let target = &mut out[pair[i] * hidden + head * head_dim + c0..][..width];
+                        target.iter_mut().zip(&context[i]).for_each(|(c, a)| *c = a * inverse[i]);
+                    }
+                    c0 += width;
+                }
+            }
+        }
+        row = end;
+    }
+}
+
+dispatch! {
+    /// Attention for the query rows `first..` that `out` holds (rows of
+    /// `hidden`), over the keys and values of their sequences in `qkv`.
+    fn attention_rows = attention_rows_kernel[::<true>][::<false>](
+        out: &mut [f32],
+        qkv: &[f32],
+        bias: &[f32],
+        first: usize,
+        shape: AttentionShape,
+    )
+}
+
+/// Self-attention from the fused projection `qkv` `(batch, length, 3 *
+/// hidden)` with key bias `(batch, length)`, to the context `(batch, length,
+/// hidden)`; CPU inference only (no backward pass): see [`Attention`].
+pub fn attention(qkv: &Tensor, key_bias: &Tensor, heads: usize, scale: f64) -> Result<Tensor> {
+    qkv.contiguous()?.apply_op2(&key_bias.contiguous()?, Attention { heads, scale: scale as f32 })
+}
+
 /// erf to within 1.5e-7 (Abramowitz and Stegun 7.1.26), branch-free but for
 /// the sign, so the loops over it stay simple.
+#[inline(always)]
 fn erf(x: f32) -> f32 {
-    erf_given(x, (-x * x).exp())
+    erf_given(x, exp(-x * x))
 }
 
 /// [`erf`] from `exp(-x^2)` already at hand: GELU's gradient needs that
 /// exponential for the normal density too.
+#[inline(always)]
 fn erf_given(x: f32, exp_neg_square: f32) -> f32 {
     const P: f32 = 0.327_591_1;
     const A: [f32; 5] = [0.254_829_6, -0.284_496_74, 1.421_413_7, -1.453_152_1, 1.061_405_4];
@@ -376,11 +885,7 @@ impl CustomOp1 for GeluErf {
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let x = cpu_slice(storage, layout, self.name())?;
         let mut out = vec![0f32; x.len()];
-        for_row_chunks(&mut out, 1, |first, values| {
-            for (y, x) in values.iter_mut().zip(&x[first..]) {
-                *y = 0.5 * x * (1.0 + erf(x * FRAC_1_SQRT_2));
-            }
-        });
+        for_row_chunks(&mut out, 1, |first, values| gelu_values(values, &x[first..]));
         Ok((CpuStorage::F32(out), layout.shape().clone()))
     }
 
@@ -389,20 +894,40 @@ impl CustomOp1 for GeluErf {
         let dx = with_host(x, name, |x| {
             with_host(grad, name, |g| {
                 let mut dx = vec![0f32; x.len()];
-                for_row_chunks(&mut dx, 1, |first, values| {
-                    for ((d, x), g) in values.iter_mut().zip(&x[first..]).zip(&g[first..]) {
-                        // exp(-x^2 / 2) serves both erf(x / sqrt 2) and the density.
-                        let gaussian = (-0.5 * x * x).exp();
-                        let cdf = 0.5 * (1.0 + erf_given(x * FRAC_1_SQRT_2, gaussian));
-                        let pdf = FRAC_1_SQRT_2PI * gaussian;
-                        *d = g * (cdf + x * pdf);
-                    }
-                });
+                for_row_chunks(&mut dx, 1, |first, values| gelu_backward_values(values, &x[first..], &g[first..]));
                 Ok(dx)
             })
         })?;
         Ok(Some(Tensor::from_vec(dx, x.shape(), x.device())?))
     }
+}
+
+#[inline(always)]
+fn gelu_values_kernel(out: &mut [f32], x: &[f32]) {
+    for (y, x) in out.iter_mut().zip(x) {
+        *y = 0.5 * x * (1.0 + erf(x * FRAC_1_SQRT_2));
+    }
+}
+
+dispatch! {
+    /// GELU of `x` into `out`, as far as `out` goes.
+    fn gelu_values = gelu_values_kernel(out: &mut [f32], x: &[f32])
+}
+
+#[inline(always)]
+fn gelu_backward_values_kernel(dx: &mut [f32], x: &[f32], g: &[f32]) {
+    for ((d, x), g) in dx.iter_mut().zip(x).zip(g) {
+        // exp(-x^2 / 2) serves both erf(x / sqrt 2) and the density.
+        let gaussian = exp(-0.5 * x * x);
+        let cdf = 0.5 * (1.0 + erf_given(x * FRAC_1_SQRT_2, gaussian));
+        let pdf = FRAC_1_SQRT_2PI * gaussian;
+        *d = g * (cdf + x * pdf);
+    }
+}
+
+dispatch! {
+    /// GELU's gradient at `x` times the upstream gradient `g`, into `dx`.
+    fn gelu_backward_values = gelu_backward_values_kernel(dx: &mut [f32], x: &[f32], g: &[f32])
 }
 
 /// The exact GELU, `x * Phi(x)`.
@@ -484,6 +1009,25 @@ mod tests {
     }
 
     #[test]
+    fn inference_linear_matches_matmul_in_parallel_and_serially() {
+        let x = random(&[3, 70, 48], 1.0, 11);
+        let weight = random(&[40, 48], 1.0, 12);
+        let bias = random(&[40], 1.0, 13);
+        let reference = x
+            .as_tensor()
+            .broadcast_matmul(&weight.as_tensor().t().expect("t"))
+            .and_then(|p| p.broadcast_add(bias.as_tensor()))
+            .expect("reference");
+        let parallel = inference_linear(x.as_tensor(), weight.as_tensor(), bias.as_tensor()).expect("parallel");
+        let serial =
+            serially(|| inference_linear(x.as_tensor(), weight.as_tensor(), bias.as_tensor())).expect("serial");
+        assert_eq!(parallel.dims(), [3, 70, 40]);
+        assert!(max_difference(&parallel, &reference) < 1e-4, "{}", max_difference(&parallel, &reference));
+        assert!(max_difference(&serial, &reference) < 1e-4, "{}", max_difference(&serial, &reference));
+        assert!(!is_serial(), "serially restores the flag");
+    }
+
+    #[test]
     fn bias_add_matches_broadcast_add() {
         // Enough rows to be split across threads.
         let x = random(&[3, 200, 96], 1.0, 1);
@@ -520,6 +1064,60 @@ mod tests {
     }
 
     #[test]
+    fn fused_attention_matches_the_composed_heads() {
+        // The second sequence is padded after 20 tokens, any later ones
+        // after 5 (a sequence always has a token: [CLS]). With 2 sequences, parts are 32 rows and start inside a
+        // sequence; with 9, a part is a sequence. 3 heads of 20 dimensions
+        // make a register block of 8 and a remainder.
+        for batch in [2, 9] {
+            check_fused_attention(batch, 37, 3, 20);
+        }
+        // Blocks of 32 keys and 32 dimensions, as in MiniLM and BERT.
+        check_fused_attention(3, 71, 2, 40);
+    }
+
+    fn check_fused_attention(batch: usize, length: usize, heads: usize, head_dim: usize) {
+        let hidden = heads * head_dim;
+        let qkv = random(&[batch, length, 3 * hidden], 1.5, 8);
+        let tokens = |sequence: usize| match sequence {
+            0 => length,
+            1 => 20,
+            _ => 5,
+        };
+        let bias: Vec<f32> =
+            (0..batch * length).map(|i| if i % length >= tokens(i / length) { -1e4 } else { 0.0 }).collect();
+        let bias = Tensor::from_vec(bias, (batch, length), &Device::Cpu).expect("bias");
+        let scale = 1.0 / (head_dim as f64).sqrt();
+        let fused = attention(qkv.as_tensor(), &bias, heads, scale).expect("fused");
+        let split = qkv
+            .as_tensor()
+            .reshape((batch, length, 3, heads, head_dim))
+            .and_then(|t| t.permute((2, 0, 3, 1, 4)))
+            .and_then(|t| t.contiguous())
+            .expect("split");
+        let (q, k, v) = (split.get(0).expect("q"), split.get(1).expect("k"), split.get(2).expect("v"));
+        let scores = q.matmul(&k.t().expect("t")).expect("scores");
+        let probs = composed::masked_softmax(&scores, &bias, scale).expect("probs");
+        let composed = probs
+            .matmul(&v)
+            .and_then(|c| c.transpose(1, 2))
+            .and_then(|c| c.reshape((batch, length, hidden)))
+            .expect("context");
+        let difference = max_difference(&fused, &composed);
+        assert!(difference < 1e-5, "fused attention differs by {difference} (batch {batch})");
+        // The build without AVX2 and FMA, which this machine may not run
+        // through the dispatch.
+        let shape = AttentionShape { length, heads, head_dim, scale: scale as f32 };
+        let mut narrow = vec![0f32; batch * length * hidden];
+        let qkv_values = qkv.as_tensor().flatten_all().and_then(|t| t.to_vec1::<f32>()).expect("qkv");
+        let bias_values = bias.flatten_all().and_then(|t| t.to_vec1::<f32>()).expect("bias");
+        attention_rows_kernel::<false>(&mut narrow, &qkv_values, &bias_values, 0, shape);
+        let narrow = Tensor::from_vec(narrow, (batch, length, hidden), &Device::Cpu).expect("narrow");
+        let difference = max_difference(&narrow, &composed);
+        assert!(difference < 1e-5, "narrow attention differs by {difference} (batch {batch})");
+    }
+
+    #[test]
     fn gelu_matches_candle_and_its_gradient_matches_finite_differences() {
         let x = random(&[5, 1000], 3.0, 7);
         let fused = gelu_erf(x.as_tensor()).expect("fused");
@@ -534,6 +1132,22 @@ mod tests {
             / (2.0 * h))
             .expect("div");
         assert!(max_difference(analytic, &numeric) < 1e-3, "{}", max_difference(analytic, &numeric));
+    }
+
+    #[test]
+    fn exp_is_accurate_and_zero_below_the_normal_range() {
+        let mut worst = 0f32;
+        for i in -87_000..=88_000 {
+            let x = i as f32 / 1000.0 + 0.000_37;
+            let exact = f64::from(x).exp();
+            worst = worst.max(((f64::from(exp(x)) - exact) / exact).abs() as f32);
+        }
+        assert!(worst < 2.5e-7, "relative error {worst}");
+        assert_eq!(exp(0.0), 1.0);
+        for x in [-87.4, -1e4, -1e9, f32::NEG_INFINITY] {
+            assert_eq!(exp(x), 0.0, "{x}");
+        }
+        assert!(exp(88.3).is_finite());
     }
 
     #[test]
