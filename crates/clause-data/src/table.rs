@@ -244,7 +244,10 @@ fn check_csv(text: &str) -> Option<(usize, String)> {
             (CsvField::AfterQuote, other) => {
                 return Some((
                     line,
-                    format!("`{}` after the closing quote of a field (a quote inside a quoted field is written twice)", other.escape_default()),
+                    format!(
+                        "`{}` after the closing quote of a field (a quote inside a quoted field is written twice)",
+                        other.escape_default()
+                    ),
                 ));
             }
             (CsvField::Start | CsvField::Unquoted, _) => field = CsvField::Unquoted,
@@ -566,16 +569,25 @@ mod tests {
         let path = Path::new("crash.csv");
         let crash = "b\",\"\n(\"\"\",\"5\"\n\"\",\"";
         let err = frame_from_bytes(path, TableFormat::Csv, crash.as_bytes().to_vec()).expect_err("must fail");
-        assert!(err.to_string().contains("crash.csv:1") && err.to_string().contains("does not start with one"), "{err}");
+        assert!(
+            err.to_string().contains("crash.csv:1") && err.to_string().contains("does not start with one"),
+            "{err}"
+        );
         let unterminated = "text,labels\nok,\n\"open,\n";
         let err = frame_from_bytes(path, TableFormat::Csv, unterminated.as_bytes().to_vec()).expect_err("fail");
         assert!(err.to_string().contains("crash.csv:3") && err.to_string().contains("unterminated"), "{err}");
         let text_after_quote = "text,labels\n\"a\"b,\n";
         let err = frame_from_bytes(path, TableFormat::Csv, text_after_quote.as_bytes().to_vec()).expect_err("fail");
-        assert!(err.to_string().contains("crash.csv:2") && err.to_string().contains("`b` after the closing quote"), "{err}");
+        assert!(
+            err.to_string().contains("crash.csv:2") && err.to_string().contains("`b` after the closing quote"),
+            "{err}"
+        );
         let quote_inside = "text,labels\nok,\n5\" screen,\n";
         let err = frame_from_bytes(path, TableFormat::Csv, quote_inside.as_bytes().to_vec()).expect_err("fail");
-        assert!(err.to_string().contains("crash.csv:3") && err.to_string().contains("does not start with one"), "{err}");
+        assert!(
+            err.to_string().contains("crash.csv:3") && err.to_string().contains("does not start with one"),
+            "{err}"
+        );
         // Doubled quotes inside a quoted field are a quote; a quoted field may
         // hold line breaks.
         let fine = "text,labels\n\"5\"\" screen\",\n\"say \"\"no\"\"\",a\n\"two\r\nlines\",\"a;b\"\r\n";
