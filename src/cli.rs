@@ -351,7 +351,8 @@ pub struct ClassifyArgs {
     #[arg(long)]
     pub explain: bool,
 
-    /// Texts per forward pass.
+    /// Texts per batch, which is shared out across the CPU threads (one
+    /// forward pass each).
     #[arg(long, default_value_t = 32, value_name = "N")]
     pub batch_size: usize,
 

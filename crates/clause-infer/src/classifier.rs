@@ -46,7 +46,8 @@ struct CardFields {
 /// How [`Classifier::predict`] batches its texts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchPlan {
-    /// Texts per forward pass.
+    /// Texts per batch. On a CPU with several threads, each thread runs a
+    /// forward pass over its share of the batch.
     pub batch_size: usize,
     /// Batch texts of similar token length together (and restore the input
     /// order afterwards), so that padding wastes little compute. Off, texts
