@@ -214,8 +214,8 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 20_000, value_name = "N")]
     pub max_text_chars: usize,
 
-    /// Texts per forward pass at most; texts of requests that arrive
-    /// together share passes.
+    /// Texts per batch at most (shared out across the CPU threads); texts of
+    /// requests that arrive together share batches.
     #[arg(long, default_value_t = 32, value_name = "N")]
     pub max_batch: usize,
 

@@ -16,7 +16,7 @@ pub struct Limits {
     pub max_texts: usize,
     /// Characters per text of `texts`.
     pub max_text_chars: usize,
-    /// Texts per forward pass.
+    /// Texts per batch (shared out across the CPU threads).
     pub max_batch: usize,
     /// How long the inference thread waits for more texts to fill a batch.
     pub max_wait: Duration,
