@@ -193,6 +193,11 @@ impl LayerNorm {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         ops::layer_norm(x, &self.weight, &self.bias, self.eps)
     }
+
+    /// The norm of `x + residual`.
+    fn forward_residual(&self, x: &Tensor, residual: &Tensor) -> candle_core::Result<Tensor> {
+        ops::residual_layer_norm(x, residual, &self.weight, &self.bias, self.eps)
+    }
 }
 
 /// A dense layer `x W^T + b` over the last dimension. Unlike candle-nn's
@@ -276,6 +281,9 @@ struct Layer {
     activation: Activation,
     hidden_dropout: Dropout,
     attention_dropout: Dropout,
+    /// The three projections as one, kept once built when the weights are
+    /// constants (inference); variables being trained change every step.
+    constant_projections: std::sync::OnceLock<Linear>,
 }
 
 impl Layer {
@@ -295,7 +303,28 @@ impl Layer {
             activation,
             hidden_dropout: Dropout { p: config.hidden_dropout_prob as f32 },
             attention_dropout: Dropout { p: config.attention_probs_dropout_prob as f32 },
+            constant_projections: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Queries, keys and values as one projection: fewer, larger products
+    /// use the cores better than three small ones.
+    fn projections(&self) -> candle_core::Result<Linear> {
+        let join = || -> candle_core::Result<Linear> {
+            Ok(Linear {
+                weight: Tensor::cat(&[&self.query.weight, &self.key.weight, &self.value.weight], 0)?,
+                bias: Tensor::cat(&[&self.query.bias, &self.key.bias, &self.value.bias], 0)?,
+            })
+        };
+        let parts = [&self.query, &self.key, &self.value];
+        if parts.iter().any(|p| p.weight.track_op() || p.bias.track_op()) {
+            return join();
+        }
+        if let Some(joined) = self.constant_projections.get() {
+            return Ok(joined.clone());
+        }
+        let joined = join()?;
+        Ok(self.constant_projections.get_or_init(|| joined).clone())
     }
 
     /// `mask_bias` is `(batch, length)`: 0 for tokens, a large negative
@@ -308,13 +337,7 @@ impl Layer {
     ) -> candle_core::Result<Tensor> {
         let (batch, length, hidden) = x.dims3()?;
         let head_dim = hidden / self.heads;
-        // One matrix product for the three projections: fewer, larger
-        // products use the cores better than three small ones.
-        let projections = Linear {
-            weight: Tensor::cat(&[&self.query.weight, &self.key.weight, &self.value.weight], 0)?,
-            bias: Tensor::cat(&[&self.query.bias, &self.key.bias, &self.value.bias], 0)?,
-        };
-        let projected = projections.forward(x)?;
+        let projected = self.projections()?.forward(x)?;
         let scale = 1.0 / (head_dim as f64).sqrt();
         // Nothing to differentiate (no variable upstream) and no dropout: the
         // fused kernel, which has no backward pass.
@@ -329,10 +352,10 @@ impl Layer {
             probs.matmul(&v)?.transpose(1, 2)?.reshape((batch, length, hidden))?
         };
         let attended = self.hidden_dropout.forward(&self.attention_out.forward(&context)?, rng)?;
-        let attended = self.attention_norm.forward(&(attended + x)?)?;
+        let attended = self.attention_norm.forward_residual(&attended, x)?;
         let inner = self.activation.forward(&self.intermediate.forward(&attended)?)?;
         let out = self.hidden_dropout.forward(&self.output.forward(&inner)?, rng)?;
-        self.output_norm.forward(&(out + attended)?)
+        self.output_norm.forward_residual(&out, &attended)
     }
 }
 

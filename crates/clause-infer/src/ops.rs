@@ -479,6 +479,76 @@ pub fn layer_norm(x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64) -> Result
     }
 }
 
+#[inline(always)]
+fn residual_layer_norm_rows_kernel(
+    out: &mut [f32],
+    x: &[f32],
+    residual: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    eps: f32,
+) {
+    let width = gamma.len();
+    let rows = out.chunks_exact_mut(width).zip(x.chunks_exact(width)).zip(residual.chunks_exact(width));
+    for ((row, x), residual) in rows {
+        row.iter_mut().zip(x).zip(residual).for_each(|((y, x), r)| *y = x + r);
+        let (mean, rstd) = row_moments(row, eps);
+        for ((y, g), b) in row.iter_mut().zip(gamma).zip(beta) {
+            *y = (*y - mean) * rstd * g + b;
+        }
+    }
+}
+
+dispatch! {
+    /// Normalise each row of `x + residual` into `out`, rows being as long
+    /// as `gamma`.
+    fn residual_layer_norm_rows = residual_layer_norm_rows_kernel(
+        out: &mut [f32],
+        x: &[f32],
+        residual: &[f32],
+        gamma: &[f32],
+        beta: &[f32],
+        eps: f32,
+    )
+}
+
+/// Layer normalisation of `x + residual` over the last dimension. For
+/// inference on CPU (nothing to differentiate) in one pass, without the
+/// sum as a tensor of its own; otherwise composed of the differentiable ops.
+pub fn residual_layer_norm(x: &Tensor, residual: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64) -> Result<Tensor> {
+    let untracked = ![x, residual, gamma, beta].iter().any(|t| t.track_op());
+    if !(untracked && x.device().is_cpu() && x.shape() == residual.shape()) {
+        return layer_norm(&(x + residual)?, gamma, beta, eps);
+    }
+    let name = "residual-layer-norm";
+    let out = with_host(x, name, |x_values| {
+        with_host(residual, name, |r_values| {
+            with_host(gamma, name, |gamma| {
+                with_host(beta, name, |beta| {
+                    let width = gamma.len();
+                    if width == 0 || beta.len() != width || x_values.len() % width != 0 {
+                        bail!("{name}: scale/shift of {}/{} for rows of {:?}", gamma.len(), beta.len(), x.dims());
+                    }
+                    let mut out = vec![0f32; x_values.len()];
+                    for_row_chunks(&mut out, width, |first, rows| {
+                        let span = first * width..first * width + rows.len();
+                        residual_layer_norm_rows(
+                            rows,
+                            &x_values[span.clone()],
+                            &r_values[span],
+                            gamma,
+                            beta,
+                            eps as f32,
+                        );
+                    });
+                    Ok(out)
+                })
+            })
+        })
+    })?;
+    Tensor::from_vec(out, x.shape(), x.device())
+}
+
 /// Attention probabilities: softmax over the keys of `scale * scores + bias`,
 /// where `scores` is `(batch, heads, queries, keys)` and the additive key
 /// bias (0 or a large negative number at padding) is `(batch, keys)`.
@@ -1046,6 +1116,20 @@ mod tests {
         let composed =
             composed::layer_norm(x.as_tensor(), gamma.as_tensor(), beta.as_tensor(), 1e-12).expect("composed");
         check(&fused, &composed, &[&x, &gamma, &beta], 1e-4);
+    }
+
+    #[test]
+    fn residual_layer_norm_matches_the_sum_then_the_norm() {
+        let x = random(&[3, 50, 64], 2.0, 21).as_tensor().detach();
+        let residual = random(&[3, 50, 64], 2.0, 22).as_tensor().detach();
+        let gamma = random(&[64], 1.0, 23).as_tensor().detach();
+        let beta = random(&[64], 1.0, 24).as_tensor().detach();
+        let fused = residual_layer_norm(&x, &residual, &gamma, &beta, 1e-12).expect("fused");
+        let sum = (&x + &residual).expect("sum");
+        let composed = composed::layer_norm(&sum, &gamma, &beta, 1e-12).expect("composed");
+        assert!(max_difference(&fused, &composed) < 1e-5, "{}", max_difference(&fused, &composed));
+        let serial = serially(|| residual_layer_norm(&x, &residual, &gamma, &beta, 1e-12)).expect("serial");
+        assert!(max_difference(&serial, &composed) < 1e-5, "{}", max_difference(&serial, &composed));
     }
 
     #[test]
