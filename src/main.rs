@@ -18,6 +18,7 @@ fn main() -> ExitCode {
     for (param, value) in clause_infer::allocator::keep_freed_memory() {
         tracing::debug!(param, value, "mallopt refused a setting");
     }
+    quiet_about_caught_parquet_panics();
     let mut stdout = std::io::stdout().lock();
     let result = commands::run(cli.command, &mut stdout).and_then(|()| Ok(stdout.flush()?));
     match result {
@@ -32,6 +33,18 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// polars-parquet panics on some corrupt files; clause-data catches the
+/// panic and reports the file as corrupt (`CorruptParquet`), so its message
+/// need not be printed as well. Any other panic is printed as usual.
+fn quiet_about_caught_parquet_panics() {
+    let print = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !info.location().is_some_and(|l| l.file().contains("/polars-parquet-")) {
+            print(info);
+        }
+    }));
 }
 
 /// A reader piping into `head` closes stdout early; that is not an error.

@@ -344,6 +344,19 @@ fn classify_parquet_text_column_of_integers() {
 }
 
 #[test]
+fn classify_parquet_with_a_corrupt_footer() {
+    // polars-parquet panics on this file (found by the table fuzz target).
+    let case = Case::new();
+    let model = model();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/clause-data/src/fixtures/corrupt-footer.parquet");
+    let parquet = case.file("bad.parquet", std::fs::read(fixture).expect("fixture"));
+    case.fails(
+        &["classify", "--model", &model, &parquet, "-o", "out.jsonl"],
+        &["bad.parquet", "not a readable Parquet file", "metadata is corrupt"],
+    );
+}
+
+#[test]
 fn classify_missing_text_and_title_columns() {
     let case = Case::new();
     let model = model();

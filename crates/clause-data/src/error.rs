@@ -204,6 +204,15 @@ pub enum Error {
         /// The underlying error.
         source: polars::error::PolarsError,
     },
+    /// The Parquet reader failed on a file instead of reporting an error:
+    /// polars 0.55 panics on some corrupt footers.
+    #[error("{path}: not a readable Parquet file (its metadata is corrupt: {message})")]
+    CorruptParquet {
+        /// The table.
+        path: PathBuf,
+        /// What the reader said when it failed.
+        message: String,
+    },
     /// A table's file extension names no format this crate reads.
     #[error("{path}: unknown table format `.{extension}`; expected .csv, .jsonl (or .ndjson) or .parquet")]
     UnknownFormat {

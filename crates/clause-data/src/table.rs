@@ -65,7 +65,7 @@ pub fn read_frame(path: &Path) -> Result<DataFrame> {
 pub fn frame_from_bytes(path: &Path, format: TableFormat, bytes: Vec<u8>) -> Result<DataFrame> {
     let polars_error = |source| Error::Polars { path: path.to_path_buf(), source };
     match format {
-        TableFormat::Parquet => ParquetReader::new(std::io::Cursor::new(bytes)).finish().map_err(polars_error),
+        TableFormat::Parquet => read_parquet(path, bytes),
         TableFormat::Jsonl => {
             let text = without_bom(crate::text::decode_utf8(path, bytes)?);
             check_jsonl(path, &text)?;
@@ -97,6 +97,28 @@ pub fn frame_from_bytes(path: &Path, format: TableFormat, bytes: Vec<u8>) -> Res
                 .into_reader_with_file_handle(std::io::Cursor::new(text.into_bytes()))
                 .finish()
                 .map_err(polars_error)
+        }
+    }
+}
+
+/// A Parquet file's frame. polars-parquet 0.55 panics, instead of returning
+/// an error, on some corrupt footers (a thrift field of the wrong type, found
+/// by `fuzz/fuzz_targets/table.rs`); that panic is caught here and becomes
+/// [`Error::CorruptParquet`]. Its reader holds no state of ours that a panic
+/// could leave half-changed: it owns the bytes and is dropped.
+fn read_parquet(path: &Path, bytes: Vec<u8>) -> Result<DataFrame> {
+    let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        ParquetReader::new(std::io::Cursor::new(bytes)).finish()
+    }));
+    match read {
+        Ok(frame) => frame.map_err(|source| Error::Polars { path: path.to_path_buf(), source }),
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "the reader failed".to_string());
+            Err(Error::CorruptParquet { path: path.to_path_buf(), message })
         }
     }
 }
@@ -593,6 +615,17 @@ mod tests {
         let fine = "text,labels\n\"5\"\" screen\",\n\"say \"\"no\"\"\",a\n\"two\r\nlines\",\"a;b\"\r\n";
         let frame = frame_from_bytes(path, TableFormat::Csv, fine.as_bytes().to_vec()).expect("read");
         assert_eq!(frame.height(), 3);
+    }
+
+    /// Found by `fuzz/fuzz_targets/table.rs`: polars-parquet panicked
+    /// ("thrift bool field") on this corrupt footer.
+    #[test]
+    fn parquet_with_a_corrupt_footer_is_an_error_not_a_panic() {
+        // The fuzzer's input, less its first byte (which picked Parquet).
+        let crash = include_bytes!("fixtures/corrupt-footer.parquet").to_vec();
+        let err = frame_from_bytes(Path::new("crash.parquet"), TableFormat::Parquet, crash).expect_err("must fail");
+        assert!(matches!(err, Error::CorruptParquet { .. }), "{err}");
+        assert!(err.to_string().starts_with("crash.parquet: not a readable Parquet file"), "{err}");
     }
 
     /// The same integer in a CSV file: polars reports it, naming the column.
