@@ -738,7 +738,7 @@ impl CustomOp2 for Attention {
         let bias = cpu_slice(s2, l2, self.name())?;
         let (batch, length, three_hidden) = l1.shape().dims3()?;
         let hidden = three_hidden / 3;
-        if hidden * 3 != three_hidden || self.heads == 0 || hidden % self.heads != 0 {
+        if hidden == 0 || hidden * 3 != three_hidden || self.heads == 0 || hidden % self.heads != 0 {
             bail!("attention: a projection of {three_hidden} does not split into 3 x {} heads", self.heads);
         }
         if bias.len() != batch * length {
@@ -749,7 +749,7 @@ impl CustomOp2 for Attention {
         // Whole sequences a part when there are enough to share between the
         // threads: each part transposes the keys of its sequences once per
         // head. Otherwise parts of 32 query rows.
-        let per_part = if batch >= 8 { length } else { 32usize.min(length.max(1)) };
+        let per_part = if batch >= 8 { length } else { 32usize.min(length) }.max(1);
         run_parts(out.chunks_mut(per_part * hidden), per_part, hidden, 0, |first, rows, _| {
             attention_rows(rows, qkv, bias, first, shape);
         });
