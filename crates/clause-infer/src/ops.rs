@@ -764,41 +764,24 @@ fn multiply_add<const FUSED: bool>(a: f32, b: f32, c: f32) -> f32 {
     if FUSED { a.mul_add(b, c) } else { a * b + c }
 }
 
-/// For two queries `q[0]` and `q[1]`, the sums over `d` of `q[i][d] *
-/// rows[d * stride + offset..][..W]`. Both share each row loaded, and their
-/// `2 W / 8` accumulator vectors (W a multiple of 8 lanes) are independent,
-/// which hides the latency of the multiply-adds.
+/// For two coefficient vectors `c[0]` and `c[1]`, the sums over `i` of
+/// `c[k][i] * rows[i * stride + offset..][..W]`: a pair of queries against
+/// the transposed keys, or a pair of probability rows against the values.
+/// Both share each row loaded, and their `2 W / 8` accumulator vectors (W a
+/// multiple of 8 lanes) are independent, which hides the latency of the
+/// multiply-adds.
 #[inline(always)]
-fn query_pair_sums<const W: usize, const FUSED: bool>(
-    q: [&[f32]; 2],
+fn pair_sums<const W: usize, const FUSED: bool>(
+    c: [&[f32]; 2],
     rows: &[f32],
     stride: usize,
     offset: usize,
 ) -> [[f32; W]; 2] {
     let mut acc = [[0f32; W]; 2];
-    for (d, (q0, q1)) in q[0].iter().zip(q[1]).enumerate() {
-        let row = &rows[d * stride + offset..][..W];
-        acc[0].iter_mut().zip(row).for_each(|(a, r)| *a = multiply_add::<FUSED>(*q0, *r, *a));
-        acc[1].iter_mut().zip(row).for_each(|(a, r)| *a = multiply_add::<FUSED>(*q1, *r, *a));
-    }
-    acc
-}
-
-/// For two weight vectors `p[0]` and `p[1]`, the sums over `j` of `p[i][j] *
-/// rows[j * stride + offset..][..W]`, sharing each row loaded as
-/// [`query_pair_sums`] does.
-#[inline(always)]
-fn weight_pair_sums<const W: usize, const FUSED: bool>(
-    p: [&[f32]; 2],
-    rows: &[f32],
-    stride: usize,
-    offset: usize,
-) -> [[f32; W]; 2] {
-    let mut acc = [[0f32; W]; 2];
-    for (j, (p0, p1)) in p[0].iter().zip(p[1]).enumerate() {
-        let row = &rows[j * stride + offset..][..W];
-        acc[0].iter_mut().zip(row).for_each(|(a, r)| *a = multiply_add::<FUSED>(*p0, *r, *a));
-        acc[1].iter_mut().zip(row).for_each(|(a, r)| *a = multiply_add::<FUSED>(*p1, *r, *a));
+    for (i, (c0, c1)) in c[0].iter().zip(c[1]).enumerate() {
+        let row = &rows[i * stride + offset..][..W];
+        acc[0].iter_mut().zip(row).for_each(|(a, r)| *a = multiply_add::<FUSED>(*c0, *r, *a));
+        acc[1].iter_mut().zip(row).for_each(|(a, r)| *a = multiply_add::<FUSED>(*c1, *r, *a));
     }
     acc
 }
@@ -846,14 +829,14 @@ fn attention_rows_kernel<const FUSED: bool>(
                 });
                 let mut j0 = 0;
                 while j0 + 32 <= length {
-                    let acc = query_pair_sums::<32, FUSED>(query, &keys_t, length, j0);
+                    let acc = pair_sums::<32, FUSED>(query, &keys_t, length, j0);
                     for (scores, acc) in scores.iter_mut().zip(acc) {
                         scores[j0..j0 + 32].copy_from_slice(&acc);
                     }
                     j0 += 32;
                 }
                 while j0 + 8 <= length {
-                    let acc = query_pair_sums::<8, FUSED>(query, &keys_t, length, j0);
+                    let acc = pair_sums::<8, FUSED>(query, &keys_t, length, j0);
                     for (scores, acc) in scores.iter_mut().zip(acc) {
                         scores[j0..j0 + 8].copy_from_slice(&acc);
                     }
@@ -877,10 +860,10 @@ fn attention_rows_kernel<const FUSED: bool>(
                 let mut context = [[0f32; 32]; 2];
                 while c0 < head_dim {
                     let width = if c0 + 32 <= head_dim {
-                        context = weight_pair_sums::<32, FUSED>(weights, &values, head_dim, c0);
+                        context = pair_sums::<32, FUSED>(weights, &values, head_dim, c0);
                         32
                     } else if c0 + 8 <= head_dim {
-                        let acc = weight_pair_sums::<8, FUSED>(weights, &values, head_dim, c0);
+                        let acc = pair_sums::<8, FUSED>(weights, &values, head_dim, c0);
                         context[0][..8].copy_from_slice(&acc[0]);
                         context[1][..8].copy_from_slice(&acc[1]);
                         8
