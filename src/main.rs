@@ -13,8 +13,13 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // Before any other thread exists: it sets an environment variable.
+    let chosen_candle_threads = clause_infer::threads::keep_candle_ops_on_calling_threads();
     let cli = cli::Cli::parse();
     init_tracing(cli.verbose, cli.quiet);
+    if let Some(threads) = chosen_candle_threads {
+        tracing::debug!(threads, "CANDLE_NUM_THREADS is set: candle's element-wise pool is left as chosen");
+    }
     for (param, value) in clause_infer::allocator::keep_freed_memory() {
         tracing::debug!(param, value, "mallopt refused a setting");
     }

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod model;
 pub mod ops;
 pub mod rng;
+pub mod threads;
 pub mod tokenize;
 
 use std::collections::BTreeMap;

@@ -154,24 +154,35 @@ impl Activation {
 
 /// The random state dropout draws from in training. Kept by the caller so
 /// that a seeded run is reproducible on CPU (candle's CPU generator cannot be
-/// seeded) and can be checkpointed.
+/// seeded) and can be checkpointed. The model takes one per sequence of a
+/// batch, so that a sequence's dropout masks are the same whether the batch
+/// runs whole or split across threads.
 pub type DropoutRng = SplitMix64;
 
-/// Inverted dropout with a mask from our own generator; the identity when
-/// `rng` is `None` (inference).
+/// Inverted dropout with masks from our own generators, one per sequence
+/// (the first dimension of every tensor it sees); the identity when `rngs`
+/// is `None` (inference).
 #[derive(Debug, Clone, Copy)]
 struct Dropout {
     p: f32,
 }
 
 impl Dropout {
-    fn forward(self, x: &Tensor, rng: &mut Option<&mut DropoutRng>) -> candle_core::Result<Tensor> {
-        let Some(rng) = rng.as_deref_mut() else { return Ok(x.clone()) };
+    fn forward(self, x: &Tensor, rngs: &mut Option<&mut [DropoutRng]>) -> candle_core::Result<Tensor> {
+        let Some(rngs) = rngs.as_deref_mut() else { return Ok(x.clone()) };
         if self.p <= 0.0 {
             return Ok(x.clone());
         }
+        let sequences = x.dim(0)?;
+        if rngs.len() != sequences {
+            candle_core::bail!("dropout: {} generators for a batch of {sequences}", rngs.len());
+        }
+        let per_sequence = x.elem_count() / sequences.max(1);
         let scale = 1.0 / (1.0 - self.p);
-        let mask: Vec<f32> = (0..x.elem_count()).map(|_| if rng.next_f32() < self.p { 0.0 } else { scale }).collect();
+        let mut mask = Vec::with_capacity(x.elem_count());
+        for rng in rngs.iter_mut() {
+            mask.extend((0..per_sequence).map(|_| if rng.next_f32() < self.p { 0.0 } else { scale }));
+        }
         let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
         x * mask
     }
@@ -200,7 +211,8 @@ impl LayerNorm {
     }
 }
 
-/// A dense layer `x W^T + b` over the last dimension. Unlike candle-nn's
+/// A dense layer `x W^T + b` over the last dimension. On CPU one fused op
+/// ([`ops::linear`]) with its own backward pass; elsewhere, unlike candle-nn's
 /// `Linear`, the bias is added by [`ops::bias_add`], whose backward pass sums
 /// rows directly instead of reducing a broadcast.
 #[derive(Debug, Clone)]
@@ -211,8 +223,8 @@ struct Linear {
 
 impl Linear {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        if !x.track_op() && !self.weight.track_op() && x.device().is_cpu() {
-            return ops::inference_linear(x, &self.weight, &self.bias);
+        if x.device().is_cpu() {
+            return ops::linear(x, &self.weight, &self.bias);
         }
         let (inputs, outputs) = (self.weight.dim(1)?, self.weight.dim(0)?);
         let mut shape = x.dims().to_vec();
@@ -252,7 +264,7 @@ impl Embeddings {
         })
     }
 
-    fn forward(&self, ids: &Tensor, rng: &mut Option<&mut DropoutRng>) -> candle_core::Result<Tensor> {
+    fn forward(&self, ids: &Tensor, rng: &mut Option<&mut [DropoutRng]>) -> candle_core::Result<Tensor> {
         let (batch, length) = ids.dims2()?;
         let positions = Tensor::arange(0u32, length as u32, ids.device())?;
         let types = ids.zeros_like()?;
@@ -333,7 +345,7 @@ impl Layer {
         &self,
         x: &Tensor,
         mask_bias: &Tensor,
-        rng: &mut Option<&mut DropoutRng>,
+        rng: &mut Option<&mut [DropoutRng]>,
     ) -> candle_core::Result<Tensor> {
         let (batch, length, hidden) = x.dims3()?;
         let head_dim = hidden / self.heads;
@@ -407,12 +419,13 @@ impl BertClassifier {
     }
 
     /// Logits `(batch, labels)` for token ids and an attention mask, both
-    /// `(batch, length)` `u32`. Dropout is applied only when `rng` is given.
+    /// `(batch, length)` `u32`. Dropout is applied only when `rng` is given:
+    /// one generator per sequence.
     pub fn forward(
         &self,
         ids: &Tensor,
         attention_mask: &Tensor,
-        mut rng: Option<&mut DropoutRng>,
+        mut rng: Option<&mut [DropoutRng]>,
     ) -> candle_core::Result<Tensor> {
         let pooled = self.pooled_with(ids, attention_mask, &mut rng)?;
         self.classifier.forward(&self.classifier_dropout.forward(&pooled, &mut rng)?)
@@ -429,7 +442,7 @@ impl BertClassifier {
         &self,
         ids: &Tensor,
         attention_mask: &Tensor,
-        rng: &mut Option<&mut DropoutRng>,
+        rng: &mut Option<&mut [DropoutRng]>,
     ) -> candle_core::Result<Tensor> {
         let mask = attention_mask.to_dtype(DType::F32)?;
         // 0 where attended, -1e9 at padding: exp() of it is exactly 0 in f32.
@@ -589,8 +602,8 @@ mod tests {
         for pooling in [Pooling::Cls, Pooling::Mean] {
             let trainable = TrainableModel::random(&tiny_config(), 3, pooling, 7, &device).expect("model");
             let (ids, mask) = batch(&device);
-            let mut rng = SplitMix64::new(1);
-            let logits = trainable.model.forward(&ids, &mask, Some(&mut rng)).expect("forward");
+            let mut rngs = [SplitMix64::new(1), SplitMix64::new(2)];
+            let logits = trainable.model.forward(&ids, &mask, Some(&mut rngs)).expect("forward");
             assert_eq!(logits.dims(), [2, 3]);
             let loss = logits.sqr().expect("sqr").sum_all().expect("sum");
             let grads = loss.backward().expect("backward");
@@ -680,13 +693,31 @@ mod tests {
         let trainable = TrainableModel::random(&tiny_config(), 2, Pooling::Cls, 3, &device).expect("model");
         let (ids, mask) = batch(&device);
         let run = |seed: u64| -> Vec<Vec<f32>> {
-            let mut rng = SplitMix64::new(seed);
-            trainable.model.forward(&ids, &mask, Some(&mut rng)).expect("f").to_vec2().expect("vec")
+            let mut rngs = [SplitMix64::new(seed), SplitMix64::new(seed + 100)];
+            trainable.model.forward(&ids, &mask, Some(&mut rngs)).expect("f").to_vec2().expect("vec")
         };
         assert_eq!(run(1), run(1));
         assert_ne!(run(1), run(2));
         let eval: Vec<Vec<f32>> = trainable.model.forward(&ids, &mask, None).expect("f").to_vec2().expect("vec");
         assert_ne!(run(1), eval);
+        // One generator per sequence: the first sequence on its own gets the
+        // masks it got in the batch, so a batch split across threads trains
+        // as the whole batch does.
+        let alone: Vec<Vec<f32>> = trainable
+            .model
+            .forward(
+                &ids.narrow(0, 0, 1).expect("ids"),
+                &mask.narrow(0, 0, 1).expect("mask"),
+                Some(&mut [SplitMix64::new(1)]),
+            )
+            .expect("f")
+            .to_vec2()
+            .expect("vec");
+        for (a, b) in alone[0].iter().zip(&run(1)[0]) {
+            assert!((a - b).abs() < 1e-5, "{:?} alone, {:?} in the batch", alone[0], run(1)[0]);
+        }
+        let wrong = trainable.model.forward(&ids, &mask, Some(&mut [SplitMix64::new(1)]));
+        assert!(wrong.expect_err("one generator for two").to_string().contains("1 generators for a batch of 2"));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! time outside matrix multiplication: every broadcast allocates, and the
 //! backward pass of a broadcast sums over leading dimensions with a strided
 //! loop. These kernels do each step in one pass over contiguous rows, split
-//! across candle's thread pool. They run on CPU tensors only; the model
+//! across rayon's thread pool. They run on CPU tensors only; the model
 //! falls back to the composed ops on other devices, and the tests check the
 //! two against each other, values and gradients.
 
@@ -44,7 +44,7 @@ fn rows_per_chunk(width: usize) -> usize {
 type Part<P> = Mutex<(usize, P, Vec<Vec<f32>>)>;
 
 /// Run `f(first_row, part, sums)` over `parts` (consecutive chunks of
-/// `rows_per_part` rows, mutable or not), in parallel on candle's CPU pool;
+/// `rows_per_part` rows, mutable or not), in parallel on rayon's pool;
 /// each part adds into its own `columns` accumulators of `width` elements,
 /// whose totals are returned.
 fn run_parts<P: Send>(
@@ -67,7 +67,10 @@ fn run_parts<P: Send>(
         0 => {}
         1 => run(0),
         n if is_serial() => (0..n).for_each(run),
-        n => candle_core::utils::barrier_pool().execute_chunked(n, |range| range.for_each(run)),
+        n => {
+            use rayon::prelude::*;
+            (0..n).into_par_iter().for_each(run);
+        }
     }
     let mut total = vec![vec![0f32; width]; columns];
     for part in parts {
@@ -137,7 +140,7 @@ fn for_row_chunks_summing(
     run_parts(out.chunks_mut(per_part * width), per_part, width, columns, |first, rows, sums| f(first, rows, sums))
 }
 
-/// Run `f(offset, part)` over parts of `values`, in parallel on candle's CPU
+/// Run `f(offset, part)` over parts of `values`, in parallel on rayon's
 /// pool; `offset` is where `part` starts in `values`. For element-wise
 /// kernels written outside this module (the optimizer's).
 pub fn for_each_part(values: &mut [f32], f: impl Fn(usize, &mut [f32]) + Sync) {
@@ -238,14 +241,108 @@ pub fn bias_add(x: &Tensor, b: &Tensor) -> Result<Tensor> {
     if x.device().is_cpu() { x.contiguous()?.apply_op2(&b.contiguous()?, BiasAdd) } else { x.broadcast_add(b) }
 }
 
-/// `x W^T + b` over the last dimension of `x`, for inference: no backward
-/// pass. The bias is written first and the product added onto it, and the
-/// product runs on the calling thread under [`serially`].
-struct InferenceLinear;
+/// A matrix for [`product_into`]: its elements in `values`, and where
+/// element (i, j) lies (`i * row_stride + j * column_stride`), so that a
+/// transpose is a view.
+#[derive(Clone, Copy)]
+struct Matrix<'a> {
+    values: &'a [f32],
+    rows: usize,
+    columns: usize,
+    row_stride: usize,
+    column_stride: usize,
+}
 
-impl CustomOp3 for InferenceLinear {
+impl<'a> Matrix<'a> {
+    fn row_major(values: &'a [f32], rows: usize, columns: usize) -> Self {
+        Self { values, rows, columns, row_stride: columns, column_stride: 1 }
+    }
+
+    fn t(self) -> Self {
+        Self {
+            rows: self.columns,
+            columns: self.rows,
+            row_stride: self.column_stride,
+            column_stride: self.row_stride,
+            ..self
+        }
+    }
+
+    /// Whether every element the strides address lies in `values`.
+    fn in_bounds(&self) -> bool {
+        self.rows == 0
+            || self.columns == 0
+            || (self.rows - 1) * self.row_stride + (self.columns - 1) * self.column_stride < self.values.len()
+    }
+}
+
+/// `out = lhs rhs`, or `out += lhs rhs` when `accumulate`; `out` is row-major.
+/// On rayon's thread pool, or on the calling thread under [`serially`].
+fn product_into(out: &mut [f32], lhs: Matrix<'_>, rhs: Matrix<'_>, accumulate: bool) -> Result<()> {
+    let (rows, columns, inner) = (lhs.rows, rhs.columns, lhs.columns);
+    if rhs.rows != inner || out.len() != rows * columns || !lhs.in_bounds() || !rhs.in_bounds() {
+        bail!(
+            "matrix product of {}x{} by {}x{} into {} elements",
+            lhs.rows,
+            lhs.columns,
+            rhs.rows,
+            rhs.columns,
+            out.len()
+        );
+    }
+    if out.is_empty() {
+        return Ok(());
+    }
+    if inner == 0 {
+        if !accumulate {
+            out.fill(0.0);
+        }
+        return Ok(());
+    }
+    let parallelism = match candle_core::utils::get_num_threads() {
+        threads if threads > 1 && !is_serial() => gemm::Parallelism::Rayon(threads),
+        _ => gemm::Parallelism::None,
+    };
+    // SAFETY: `out` holds rows x columns elements, row-major, and is the only
+    // mutable matrix; it aliases neither operand, which are shared borrows.
+    // Every element the operands' strides address lies in their slices
+    // (`in_bounds`), and the shapes agree (checked above). Strides fit in
+    // isize since the slices exist.
+    #[allow(unsafe_code)]
+    unsafe {
+        gemm::gemm(
+            rows,
+            columns,
+            inner,
+            out.as_mut_ptr(),
+            1,
+            columns as isize,
+            accumulate,
+            lhs.values.as_ptr(),
+            lhs.column_stride as isize,
+            lhs.row_stride as isize,
+            rhs.values.as_ptr(),
+            rhs.column_stride as isize,
+            rhs.row_stride as isize,
+            1.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+    Ok(())
+}
+
+/// `x W^T + b` over the last dimension of `x`: the bias is written first and
+/// the product added onto it, with no copies of `W^T` or of a broadcast bias;
+/// under [`serially`] everything runs on the calling thread.
+struct LinearOp;
+
+impl CustomOp3 for LinearOp {
     fn name(&self) -> &'static str {
-        "inference-linear"
+        "linear"
     }
 
     fn cpu_fwd(
@@ -262,63 +359,66 @@ impl CustomOp3 for InferenceLinear {
         let bias = cpu_slice(s3, l3, self.name())?;
         let (outputs, inputs) = l2.shape().dims2()?;
         if last_dim(l1)? != inputs || bias.len() != outputs {
-            bail!(
-                "inference-linear: {:?} by a weight of {outputs} x {inputs} and a bias of {}",
-                l1.shape(),
-                bias.len()
-            );
+            bail!("linear: {:?} by a weight of {outputs} x {inputs} and a bias of {}", l1.shape(), bias.len());
         }
         let rows = x.len() / inputs;
         let mut out = Vec::with_capacity(rows * outputs);
         for _ in 0..rows {
             out.extend_from_slice(bias);
         }
-        let parallelism = match candle_core::utils::get_num_threads() {
-            threads if threads > 1 && !is_serial() => gemm::Parallelism::Rayon(threads),
-            _ => gemm::Parallelism::None,
-        };
-        // SAFETY: `out` is rows x outputs, `x` rows x inputs and `weight`
-        // outputs x inputs, all contiguous and row-major (checked above and
-        // by `cpu_slice`), which is what the sizes and strides say: `out`
-        // and `x` with rows `outputs` and `inputs` apart, and the right-hand
-        // side, W^T, inputs x outputs with rows 1 and columns `inputs` apart.
-        // `out` is the only mutable one and aliases nothing.
-        #[allow(unsafe_code)]
-        unsafe {
-            gemm::gemm(
-                rows,
-                outputs,
-                inputs,
-                out.as_mut_ptr(),
-                1,
-                outputs as isize,
-                true,
-                x.as_ptr(),
-                1,
-                inputs as isize,
-                weight.as_ptr(),
-                inputs as isize,
-                1,
-                1.0f32,
-                1.0f32,
-                false,
-                false,
-                false,
-                parallelism,
-            );
-        }
+        let weight = Matrix::row_major(weight, outputs, inputs);
+        product_into(&mut out, Matrix::row_major(x, rows, inputs), weight.t(), true)?;
         let mut shape = l1.shape().dims().to_vec();
         if let Some(last) = shape.last_mut() {
             *last = outputs;
         }
         Ok((CpuStorage::F32(out), Shape::from(shape)))
     }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        weight: &Tensor,
+        bias: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (outputs, inputs) = weight.dims2()?;
+        let name = self.name();
+        let (dx, dweight, dbias) = with_host(x, name, |x| {
+            with_host(weight, name, |w| {
+                with_host(grad, name, |g| {
+                    let rows = x.len() / inputs;
+                    let (x, w, g) = (
+                        Matrix::row_major(x, rows, inputs),
+                        Matrix::row_major(w, outputs, inputs),
+                        Matrix::row_major(g, rows, outputs),
+                    );
+                    let mut dx = vec![0f32; rows * inputs];
+                    product_into(&mut dx, g, w, false)?;
+                    let mut dweight = vec![0f32; outputs * inputs];
+                    product_into(&mut dweight, g.t(), x, false)?;
+                    let per_part = rows_per_chunk(outputs);
+                    let dbias =
+                        run_parts(g.values.chunks(per_part * outputs), per_part, outputs, 1, |_, rows, sums| {
+                            sum_rows_into(&mut sums[0], rows);
+                        });
+                    Ok((dx, dweight, dbias.into_iter().next().unwrap_or_default()))
+                })
+            })
+        })?;
+        Ok((
+            Some(Tensor::from_vec(dx, x.shape(), x.device())?),
+            Some(Tensor::from_vec(dweight, weight.shape(), weight.device())?),
+            Some(Tensor::from_vec(dbias, bias.shape(), bias.device())?),
+        ))
+    }
 }
 
-/// `x W^T + b` for inference on CPU (no backward pass): `weight` is
+/// `x W^T + b` over the last dimension of `x`, on CPU: `weight` is
 /// `(outputs, inputs)`, `bias` `(outputs)`.
-pub fn inference_linear(x: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
-    x.contiguous()?.apply_op3(&weight.contiguous()?, &bias.contiguous()?, InferenceLinear)
+pub fn linear(x: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
+    x.contiguous()?.apply_op3(&weight.contiguous()?, &bias.contiguous()?, LinearOp)
 }
 
 /// Layer normalisation over the last dimension, with a scale and a shift.
@@ -1062,7 +1162,7 @@ mod tests {
     }
 
     #[test]
-    fn inference_linear_matches_matmul_in_parallel_and_serially() {
+    fn linear_matches_matmul_in_parallel_and_serially() {
         let x = random(&[3, 70, 48], 1.0, 11);
         let weight = random(&[40, 48], 1.0, 12);
         let bias = random(&[40], 1.0, 13);
@@ -1071,13 +1171,30 @@ mod tests {
             .broadcast_matmul(&weight.as_tensor().t().expect("t"))
             .and_then(|p| p.broadcast_add(bias.as_tensor()))
             .expect("reference");
-        let parallel = inference_linear(x.as_tensor(), weight.as_tensor(), bias.as_tensor()).expect("parallel");
-        let serial =
-            serially(|| inference_linear(x.as_tensor(), weight.as_tensor(), bias.as_tensor())).expect("serial");
+        let parallel = linear(x.as_tensor(), weight.as_tensor(), bias.as_tensor()).expect("parallel");
         assert_eq!(parallel.dims(), [3, 70, 40]);
-        assert!(max_difference(&parallel, &reference) < 1e-4, "{}", max_difference(&parallel, &reference));
-        assert!(max_difference(&serial, &reference) < 1e-4, "{}", max_difference(&serial, &reference));
+        check(&parallel, &reference, &[&x, &weight, &bias], 1e-4);
+        // The backward pass runs under `serially` too, as a training thread
+        // runs it.
+        serially(|| {
+            let serial = linear(x.as_tensor(), weight.as_tensor(), bias.as_tensor()).expect("serial");
+            check(&serial, &reference, &[&x, &weight, &bias], 1e-4);
+        });
         assert!(!is_serial(), "serially restores the flag");
+    }
+
+    #[test]
+    fn product_into_refuses_shapes_that_disagree() {
+        let values = [1f32; 6];
+        let a = Matrix::row_major(&values, 2, 3);
+        let mut out = [0f32; 4];
+        assert!(product_into(&mut out, a, a, false).is_err(), "2x3 by 2x3");
+        assert!(product_into(&mut out, a, a.t(), false).is_ok());
+        assert_eq!(out, [3.0; 4]);
+        product_into(&mut out, a, a.t(), true).expect("accumulate");
+        assert_eq!(out, [6.0; 4]);
+        let too_long = Matrix { rows: 3, ..a };
+        assert!(product_into(&mut [0f32; 6], too_long, a.t(), false).is_err(), "reads past the values");
     }
 
     #[test]

@@ -22,8 +22,8 @@ use clause_infer::rng::SplitMix64;
 use clause_infer::tokenize::TextEncoder;
 use clause_train::TrainConfig;
 use clause_train::batches::{epoch_batches, epoch_examples};
-use clause_train::loss::weighted_bce_with_logits;
 use clause_train::optim::{AdamW, AdamWParams};
+use clause_train::step::{MicroBatch, accumulate_gradients, dropout_generators};
 use serde_json::{Value, json};
 
 /// Each timed figure runs at least this long (after a warm-up), so that
@@ -91,7 +91,8 @@ fn gemm(device: &Device) -> anyhow::Result<f64> {
     Ok(2.0 * (n as f64).powi(3) * per_second / 1e9)
 }
 
-/// One training step: forward with dropout, weighted BCE, backward, AdamW.
+/// One training step as `clause train` takes it: forward with dropout,
+/// weighted BCE and backward, split across threads, then AdamW.
 struct Trainer {
     model: TrainableModel,
     optimizer: AdamW,
@@ -120,19 +121,20 @@ impl Trainer {
         let batch = ids.dim(0)?;
         let targets: Vec<f32> = (0..batch * LABELS).map(|i| f32::from(i % 5 == 0)).collect();
         let targets = Tensor::from_vec(targets, (batch, LABELS), ids.device())?;
-        let logits = self.model.model.forward(ids, mask, Some(&mut self.rng))?;
-        let loss = weighted_bce_with_logits(&logits, &targets, &self.pos_weight)?;
-        let grads = loss.backward()?;
-        self.optimizer.accumulate(&grads)?;
-        drop(grads);
+        let batch = MicroBatch { ids, attention_mask: mask, targets: &targets };
+        let mut rngs = dropout_generators(&mut self.rng, ids.dim(0)?);
+        accumulate_gradients(&self.model.model, batch, &self.pos_weight, &mut rngs, 1.0, &mut self.optimizer)?;
         self.optimizer.apply(1e-5)?;
         Ok(())
     }
 }
 
 fn main() -> anyhow::Result<()> {
-    // The same allocator settings as the `clause` binary, or the figures
-    // would not be the binary's: large tensors would be unmapped on free.
+    // The same thread and allocator settings as the `clause` binary, or the
+    // figures would not be the binary's: candle's element-wise pool would
+    // stand between the data-parallel threads, and large tensors would be
+    // unmapped on free.
+    clause_infer::threads::keep_candle_ops_on_calling_threads();
     let refused = clause_infer::allocator::keep_freed_memory();
     anyhow::ensure!(refused.is_empty(), "mallopt refused {refused:?}");
     let args: Vec<PathBuf> = std::env::args().skip(1).map(PathBuf::from).collect();

@@ -17,6 +17,7 @@ pub mod loss;
 pub mod optim;
 pub mod pause;
 pub mod schedule;
+pub mod step;
 pub mod trainer;
 
 use std::path::PathBuf;

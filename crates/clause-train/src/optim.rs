@@ -70,6 +70,12 @@ impl AdamW {
         Ok(Self { slots, params, step: 0 })
     }
 
+    /// The pending gradients by parameter name, in name order.
+    #[cfg(test)]
+    pub(crate) fn pending(&self) -> Vec<(&str, &Tensor)> {
+        self.slots.iter().filter_map(|slot| Some((slot.name.as_str(), slot.pending.as_ref()?))).collect()
+    }
+
     /// Optimizer steps taken.
     pub fn steps(&self) -> usize {
         self.step

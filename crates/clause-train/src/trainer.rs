@@ -17,9 +17,9 @@ use crate::batches::{epoch_batches, epoch_examples, negatives_kept, sorted_batch
 use crate::checkpoint::{self, CheckpointTensors, EpochRecord, RunState, checkpoint_dir};
 use crate::config::TrainConfig;
 use crate::export::{BaseModel, DatasetRef, FORMAT_VERSION, ModelCard, ModelLabel, write_model_dir};
-use crate::loss::weighted_bce_with_logits;
 use crate::optim::{AdamW, AdamWParams};
 use crate::schedule::linear_warmup_decay;
+use crate::step::{MicroBatch, accumulate_gradients, dropout_generators};
 use crate::{Error, io_error, pos_weights};
 
 /// A label as the dataset declares it.
@@ -203,16 +203,21 @@ pub fn train(data: &TrainData, options: &TrainOptions, observer: &mut dyn Observ
             }
             crate::pause::here(|| format!("epoch {} batch {}", state.epoch + 1, state.batch));
             let batch = &batches[state.batch];
-            let loss =
-                train_batch(&trainable.model, &prepared, batch, &mut state.rng, config.grad_accumulation, device)?;
-            optimizer.accumulate(&loss.backward()?)?;
+            let loss = train_batch(
+                &trainable.model,
+                &prepared,
+                batch,
+                &mut state.rng,
+                config.grad_accumulation,
+                &mut optimizer,
+                device,
+            )?;
             let last_of_step = (state.batch + 1) % config.grad_accumulation == 0 || state.batch + 1 == batches.len();
             if last_of_step {
                 let lr = linear_warmup_decay(config.learning_rate, state.step, total_steps, warmup_steps);
                 optimizer.apply(lr)?;
                 state.step = optimizer.steps();
             }
-            let loss = f64::from(loss.to_scalar::<f32>()?) * config.grad_accumulation as f64;
             state.epoch_loss += loss;
             state.epoch_batches += 1;
             state.epoch_sequences += batch.len();
@@ -391,21 +396,24 @@ fn prepare(data: &TrainData, options: &TrainOptions) -> Result<Prepared, Error> 
     })
 }
 
-/// Forward and loss of one micro-batch, scaled for accumulation.
+/// Train on one micro-batch: its gradients, scaled for accumulation, go
+/// into `optimizer`; returns its mean loss.
 fn train_batch(
     model: &BertClassifier,
     prepared: &Prepared,
     batch: &[usize],
     rng: &mut SplitMix64,
     accumulation: usize,
+    optimizer: &mut AdamW,
     device: &Device,
-) -> Result<Tensor, Error> {
+) -> Result<f64, Error> {
     let sequences: Vec<&[u32]> = batch.iter().map(|&i| prepared.train_ids[i].as_slice()).collect();
     let encoded = prepared.encoder.batch(&sequences, device)?;
     let targets: Vec<f32> = batch.iter().flat_map(|&i| prepared.train_targets[i].iter().copied()).collect();
     let targets = Tensor::from_vec(targets, (batch.len(), prepared.label_names.len()), device)?;
-    let logits = model.forward(&encoded.ids, &encoded.attention_mask, Some(rng))?;
-    Ok((weighted_bce_with_logits(&logits, &targets, &prepared.pos_weight)? / accumulation as f64)?)
+    let micro_batch = MicroBatch { ids: &encoded.ids, attention_mask: &encoded.attention_mask, targets: &targets };
+    let mut rngs = dropout_generators(rng, batch.len());
+    accumulate_gradients(model, micro_batch, &prepared.pos_weight, &mut rngs, 1.0 / accumulation as f64, optimizer)
 }
 
 /// Sigmoid probabilities of every sequence, in input order.

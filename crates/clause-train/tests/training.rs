@@ -120,8 +120,8 @@ fn one_optimizer_step_changes_every_parameter() {
         let mask = Tensor::new(&[[1u32, 1, 1, 1, 1], [1, 1, 1, 0, 0]], &device).expect("mask");
         let targets = Tensor::new(&[[1f32, 0.0, 1.0], [0.0, 1.0, 0.0]], &device).expect("targets");
         let weights = Tensor::new(&[2f32, 2.0, 2.0], &device).expect("weights");
-        let mut rng = SplitMix64::new(3);
-        let logits = model.model.forward(&ids, &mask, Some(&mut rng)).expect("forward");
+        let mut rngs = [SplitMix64::new(3), SplitMix64::new(4)];
+        let logits = model.model.forward(&ids, &mask, Some(&mut rngs)).expect("forward");
         let loss = weighted_bce_with_logits(&logits, &targets, &weights).expect("loss");
         optimizer.accumulate(&loss.backward().expect("backward")).expect("accumulate");
         optimizer.apply(1e-3).expect("step");
