@@ -204,8 +204,9 @@ pub enum Error {
         /// The underlying error.
         source: polars::error::PolarsError,
     },
-    /// The Parquet reader failed on a file instead of reporting an error:
-    /// polars 0.55 panics on some corrupt footers.
+    /// A Parquet file's footer is corrupt in a way the Parquet reader does
+    /// not report: polars 0.55 panics on some such footers, and aborts the
+    /// process on lengths larger than the file.
     #[error("{path}: not a readable Parquet file (its metadata is corrupt: {message})")]
     CorruptParquet {
         /// The table.

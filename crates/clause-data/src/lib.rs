@@ -17,6 +17,7 @@ pub mod error;
 pub mod example;
 pub mod hash;
 pub mod leakage;
+mod parquet_footer;
 pub mod recipe;
 pub mod records;
 pub mod segment;

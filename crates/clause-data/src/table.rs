@@ -101,12 +101,20 @@ pub fn frame_from_bytes(path: &Path, format: TableFormat, bytes: Vec<u8>) -> Res
     }
 }
 
-/// A Parquet file's frame. polars-parquet 0.55 panics, instead of returning
-/// an error, on some corrupt footers (a thrift field of the wrong type, found
-/// by `fuzz/fuzz_targets/table.rs`); that panic is caught here and becomes
-/// [`Error::CorruptParquet`]. Its reader holds no state of ours that a panic
-/// could leave half-changed: it owns the bytes and is dropped.
+/// A Parquet file's frame. polars-parquet 0.55 fails on some corrupt footers
+/// without returning an error (both found by `fuzz/fuzz_targets/table.rs`):
+/// - a length in the footer larger than the file makes it reserve that much
+///   memory, and the process aborts; [`crate::parquet_footer`] refuses such
+///   lengths before polars reads the footer;
+/// - a thrift field of the wrong type makes it panic; that panic is caught
+///   here. Its reader holds no state of ours that a panic could leave
+///   half-changed: it owns the bytes and is dropped.
+///
+/// Both become [`Error::CorruptParquet`].
 fn read_parquet(path: &Path, bytes: Vec<u8>) -> Result<DataFrame> {
+    if let Err(message) = crate::parquet_footer::check(&bytes) {
+        return Err(Error::CorruptParquet { path: path.to_path_buf(), message });
+    }
     let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         ParquetReader::new(std::io::Cursor::new(bytes)).finish()
     }));
@@ -626,6 +634,14 @@ mod tests {
         let err = frame_from_bytes(Path::new("crash.parquet"), TableFormat::Parquet, crash).expect_err("must fail");
         assert!(matches!(err, Error::CorruptParquet { .. }), "{err}");
         assert!(err.to_string().starts_with("crash.parquet: not a readable Parquet file"), "{err}");
+        // The second: a list length in the footer that made polars-parquet
+        // reserve 221 GB and abort the process.
+        let bomb = include_bytes!("fixtures/footer-length-bomb.parquet").to_vec();
+        let err = frame_from_bytes(Path::new("bomb.parquet"), TableFormat::Parquet, bomb).expect_err("must fail");
+        assert!(
+            err.to_string().starts_with("bomb.parquet: not a readable Parquet file (its metadata is corrupt: a "),
+            "{err}"
+        );
     }
 
     /// The same integer in a CSV file: polars reports it, naming the column.
