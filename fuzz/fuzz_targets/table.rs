@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::{LazyLock, Once};
 
 use clause_data::records::{RecordColumns, records_from_frame};
-use clause_data::table::{TableColumns, TableFormat, examples_from_frame, frame_from_bytes};
+use clause_data::table::{TableColumns, TableFormat, examples_from_frame, frame_from_bytes, is_parquet_reader_panic};
 use libfuzzer_sys::fuzz_target;
 
 static LABELS: LazyLock<BTreeSet<String>> =
@@ -26,8 +26,7 @@ fn leave_parquet_panics_to_the_reader() {
     HOOK.call_once(|| {
         let abort = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            let in_parquet_reader = info.location().is_some_and(|l| l.file().contains("/polars-parquet-"));
-            if !in_parquet_reader {
+            if !is_parquet_reader_panic(info) {
                 abort(info);
             }
         }));

@@ -219,6 +219,15 @@ impl Compact<'_> {
         Ok(count)
     }
 
+    /// A list's (or set's) element count, checked against the bytes left,
+    /// and its element type.
+    fn list_header(&mut self) -> Result<(u64, u8), String> {
+        let header = self.byte()?;
+        let short = u64::from(header >> 4);
+        let count = if short == 15 { self.varint()? } else { short };
+        Ok((self.count(count, 1, "list")?, header & 0x0f))
+    }
+
     /// Walk a structure's fields up to its stop byte: those in `known` as
     /// polars reads them, any other skipped by its declared type.
     fn fields(&mut self, name: &str, known: Fields, depth: usize) -> Result<(), String> {
@@ -256,15 +265,11 @@ impl Compact<'_> {
             match field {
                 Field::Struct(inner, fields) => self.fields(inner, fields, depth + 1)?,
                 Field::List(element, structure) => {
-                    let header = self.byte()?;
-                    let short = u64::from(header >> 4);
-                    let count = if short == 15 { self.varint()? } else { short };
-                    let count = self.count(count, 1, "list")?;
+                    let (count, declared) = self.list_header()?;
                     // An empty list may leave its element type 0 (fastparquet).
-                    if count > 0 && header & 0x0f != element {
+                    if count > 0 && declared != element {
                         return Err(format!(
-                            "field {id} of {name} is a list of type {}, which the Parquet format does not give it",
-                            header & 0x0f
+                            "field {id} of {name} is a list of type {declared}, which the Parquet format does not give it"
                         ));
                     }
                     for _ in 0..count {
@@ -297,12 +302,9 @@ impl Compact<'_> {
                 self.skip(length)
             }
             LIST | SET => {
-                let header = self.byte()?;
-                let short = u64::from(header >> 4);
-                let count = if short == 15 { self.varint()? } else { short };
-                let count = self.count(count, 1, "list")?;
+                let (count, element) = self.list_header()?;
                 for _ in 0..count {
-                    self.value(header & 0x0f, true, depth + 1)?;
+                    self.value(element, true, depth + 1)?;
                 }
                 Ok(())
             }

@@ -132,6 +132,13 @@ fn read_parquet(path: &Path, bytes: Vec<u8>) -> Result<DataFrame> {
     }
 }
 
+/// Whether a panic was raised inside polars-parquet: the panics
+/// [`read_parquet`] catches and reports as [`Error::CorruptParquet`], which
+/// a panic hook need not print (or, fuzzing, treat as a crash).
+pub fn is_parquet_reader_panic(info: &std::panic::PanicHookInfo<'_>) -> bool {
+    info.location().is_some_and(|location| location.file().contains("/polars-parquet-"))
+}
+
 /// The text without a leading byte-order mark, which editors on Windows
 /// write and which would otherwise become part of the first JSON line or
 /// CSV column name.

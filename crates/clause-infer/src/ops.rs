@@ -200,16 +200,19 @@ impl CustomOp2 for BiasAdd {
     }
 
     fn bwd(&self, _x: &Tensor, b: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let width = b.elem_count();
-        let sums = with_host(grad, self.name(), |g| {
-            let per_part = rows_per_chunk(width);
-            Ok(run_parts(g.chunks(per_part * width), per_part, width, 1, |_, rows, sums| {
-                sum_rows_into(&mut sums[0], rows);
-            }))
-        })?;
-        let grad_b = Tensor::from_vec(sums.into_iter().next().unwrap_or_default(), b.shape(), b.device())?;
-        Ok((Some(grad.clone()), Some(grad_b)))
+        let sums = with_host(grad, self.name(), |g| Ok(column_sums(g, b.elem_count())))?;
+        Ok((Some(grad.clone()), Some(Tensor::from_vec(sums, b.shape(), b.device())?)))
     }
+}
+
+/// The sums of the columns of `rows`, rows of `width` elements: the
+/// gradient of a bias added to every row.
+fn column_sums(rows: &[f32], width: usize) -> Vec<f32> {
+    let per_part = rows_per_chunk(width);
+    let sums = run_parts(rows.chunks(per_part * width), per_part, width, 1, |_, rows, sums| {
+        sum_rows_into(&mut sums[0], rows);
+    });
+    sums.into_iter().next().unwrap_or_default()
 }
 
 #[inline(always)]
@@ -398,12 +401,7 @@ impl CustomOp3 for LinearOp {
                     product_into(&mut dx, g, w, false)?;
                     let mut dweight = vec![0f32; outputs * inputs];
                     product_into(&mut dweight, g.t(), x, false)?;
-                    let per_part = rows_per_chunk(outputs);
-                    let dbias =
-                        run_parts(g.values.chunks(per_part * outputs), per_part, outputs, 1, |_, rows, sums| {
-                            sum_rows_into(&mut sums[0], rows);
-                        });
-                    Ok((dx, dweight, dbias.into_iter().next().unwrap_or_default()))
+                    Ok((dx, dweight, column_sums(g.values, outputs)))
                 })
             })
         })?;
