@@ -8,10 +8,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 ///
 /// clause segments treaty and legislative drafts into provisions, builds
 /// labelled clause datasets from raw documents and the project's own
-/// annotations, and (in later releases) trains and runs classifiers that flag
-/// surveillance powers, cross-border data sharing, extradition,
-/// criminalisation, restrictions on expression, secrecy and safeguards, or
-/// unfair terms in contracts.
+/// annotations, fine-tunes a pretrained encoder on them, and classifies new
+/// drafts, flagging surveillance powers, cross-border data sharing,
+/// extradition, criminalisation, restrictions on expression, secrecy and
+/// safeguards, or unfair terms in contracts.
 #[derive(Debug, Parser)]
 #[command(name = "clause", version, propagate_version = true, max_term_width = 100)]
 pub struct Cli {

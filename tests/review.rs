@@ -197,6 +197,22 @@ fn classify_a_table_keeps_order_and_carries_columns() {
 }
 
 #[test]
+fn classify_warns_of_texts_longer_than_the_model_reads() {
+    let dir = trained();
+    let long = "the state may search the data ".repeat(40);
+    write(&dir.join("long.jsonl"), format!("{{\"text\": \"the party may\"}}\n{{\"text\": \"{long}\"}}\n"));
+    let run = clause_in(dir, &["classify", "--model", "model", &path(dir, "long.jsonl")]);
+    assert_eq!(jsonl(run.ok()).len(), 2);
+    assert!(
+        run.stderr.contains("1 of 2 texts reach the model's limit of 128 tokens") && run.stderr.contains("text 2"),
+        "{}",
+        run.stderr
+    );
+    let short = clause_in(dir, &["classify", "--model", "model", "data/beta.md"]);
+    assert!(!short.ok().is_empty() && !short.stderr.contains("limit"), "{}", short.stderr);
+}
+
+#[test]
 fn classify_explains_with_spans_of_the_text() {
     let dir = trained();
     let run = clause_in(dir, &["classify", "--model", "model", "data/beta.md", "--explain", "--threshold", "0"]);

@@ -111,7 +111,9 @@ pub fn predict_with_progress(
         bar
     });
     let started = std::time::Instant::now();
-    let scores = classifier.predict(texts, plan, &mut |done| {
+    let ids = classifier.token_ids(texts)?;
+    warn_of_truncation(&ids, classifier.max_length());
+    let scores = classifier.predict_ids(&ids, plan, &mut |done| {
         if let Some(bar) = &bar {
             bar.inc(done as u64);
         }
@@ -122,4 +124,21 @@ pub fn predict_with_progress(
     let seconds = started.elapsed().as_secs_f64();
     tracing::info!(texts = texts.len(), seconds, per_second = texts.len() as f64 / seconds.max(1e-9), "classified");
     Ok(scores)
+}
+
+/// Say how many texts filled the model's whole token window: the model reads
+/// nothing past it, so a label that only their later words would raise is
+/// missed. A reviewer of long provisions needs to know that.
+fn warn_of_truncation(ids: &[Vec<u32>], max_length: usize) {
+    let at_limit: Vec<usize> =
+        ids.iter().enumerate().filter(|(_, ids)| ids.len() >= max_length).map(|(i, _)| i).collect();
+    if let Some(&first) = at_limit.first() {
+        tracing::warn!(
+            "{} of {} texts reach the model's limit of {max_length} tokens and are read only up to it \
+             (the first is text {}); a label raised only by their later words is missed",
+            at_limit.len(),
+            ids.len(),
+            first + 1,
+        );
+    }
 }
