@@ -11,12 +11,22 @@
 //!   reader its schema expects, whatever type the field declares, so a string
 //!   where a list belongs had its bytes read as a list header.
 //!
+//! - a list of booleans under an unknown field id: the Thrift specification
+//!   gives each element a byte, but polars skips them without reading any,
+//!   so it read the bytes after them as fields, and one as the schema list.
+//!
+//! Reading polars' reader for that last one showed one more way to part from
+//! it: a field id written in full is a varint that polars cuts to 16 bits.
+//!
 //! So this walks the footer the way polars will: the fields polars reads
 //! (the table [`FILE_METADATA`], taken from polars-parquet 0.55's
 //! `handwritten_thrift/file_metadata_thrift.rs`) must declare the type polars
 //! expects, every other field is skipped by its declared type as polars skips
-//! it, and no length may exceed the bytes left: each element of a list takes
-//! at least one byte, each map entry two.
+//! it, field ids are computed as polars computes them, and no length may
+//! exceed the bytes left: each element of a list takes at least one byte.
+//! Wherever polars would stop with an error, this may stop too; it must
+//! never go on along another path than polars, or the lists polars reserves
+//! memory for are not the ones checked.
 
 /// Nesting deeper than this is refused: the real footer nests five deep.
 const MAX_DEPTH: usize = 64;
@@ -211,21 +221,17 @@ impl Compact<'_> {
         Err("a variable-length integer longer than 10 bytes".to_string())
     }
 
-    /// A count of elements of at least `bytes_each` bytes.
-    fn count(&mut self, count: u64, bytes_each: u64, what: &str) -> Result<u64, String> {
-        if count.saturating_mul(bytes_each) > self.remaining() as u64 {
-            return Err(format!("a {what} of {count} elements where {} bytes are left", self.remaining()));
-        }
-        Ok(count)
-    }
-
-    /// A list's (or set's) element count, checked against the bytes left,
-    /// and its element type.
+    /// A list's (or set's) element count and element type. Every element
+    /// takes at least a byte in a list polars reads, so a count above the
+    /// bytes left is refused.
     fn list_header(&mut self) -> Result<(u64, u8), String> {
         let header = self.byte()?;
         let short = u64::from(header >> 4);
         let count = if short == 15 { self.varint()? } else { short };
-        Ok((self.count(count, 1, "list")?, header & 0x0f))
+        if count > self.remaining() as u64 {
+            return Err(format!("a list of {count} elements where {} bytes are left", self.remaining()));
+        }
+        Ok((count, header & 0x0f))
     }
 
     /// Walk a structure's fields up to its stop byte: those in `known` as
@@ -234,7 +240,7 @@ impl Compact<'_> {
         if depth > MAX_DEPTH {
             return Err(format!("structures nested more than {MAX_DEPTH} deep"));
         }
-        let mut id = 0i64;
+        let mut id = 0i16;
         loop {
             let header = self.byte()?;
             if header == 0 {
@@ -242,13 +248,15 @@ impl Compact<'_> {
             }
             let (step, kind) = (header >> 4, header & 0x0f);
             id = if step == 0 {
+                // A full id is a zigzag varint, which polars reads whole and
+                // then cuts to an i16: so does this.
                 let zigzag = self.varint()?;
-                (zigzag >> 1) as i64 ^ -((zigzag & 1) as i64)
+                ((zigzag >> 1) as i64 ^ -((zigzag & 1) as i64)) as i16
             } else {
-                id + i64::from(step)
+                id.checked_add(i16::from(step)).ok_or("a field id past 32767")?
             };
-            let Some(&(_, field)) = known.iter().find(|(known_id, _)| i64::from(*known_id) == id) else {
-                self.value(kind, false, depth + 1)?;
+            let Some(&(_, field)) = known.iter().find(|(known_id, _)| *known_id == id) else {
+                self.value(kind, depth + 1)?;
                 continue;
             };
             let accepted = match field {
@@ -275,24 +283,24 @@ impl Compact<'_> {
                     for _ in 0..count {
                         match structure {
                             Some((inner, fields)) => self.fields(inner, fields, depth + 1)?,
-                            None => self.value(element, true, depth + 1)?,
+                            None => self.value(element, depth + 1)?,
                         }
                     }
                 }
-                _ => self.value(kind, false, depth + 1)?,
+                _ => self.value(kind, depth + 1)?,
             }
         }
     }
 
-    /// Skip one value of compact type `kind`; `in_collection` because a
-    /// boolean there is a byte of its own, and in a struct part of the
-    /// field's header.
-    fn value(&mut self, kind: u8, in_collection: bool, depth: usize) -> Result<(), String> {
+    /// Skip one value of compact type `kind` as polars-parquet 0.55 skips
+    /// it (`skip_till_depth`), which is not quite the Thrift specification:
+    /// a boolean takes no byte even as a list element, and a set or a map is
+    /// an error.
+    fn value(&mut self, kind: u8, depth: usize) -> Result<(), String> {
         if depth > MAX_DEPTH {
             return Err(format!("structures nested more than {MAX_DEPTH} deep"));
         }
         match kind {
-            BOOL_TRUE | BOOL_FALSE if in_collection => self.skip(1),
             BOOL_TRUE | BOOL_FALSE => Ok(()),
             BYTE => self.skip(1),
             I16 | I32 | I64 => self.varint().map(drop),
@@ -301,25 +309,14 @@ impl Compact<'_> {
                 let length = self.varint()?;
                 self.skip(length)
             }
-            LIST | SET => {
+            LIST => {
                 let (count, element) = self.list_header()?;
                 for _ in 0..count {
-                    self.value(element, true, depth + 1)?;
+                    self.value(element, depth + 1)?;
                 }
                 Ok(())
             }
-            MAP => {
-                let count = self.varint()?;
-                let count = self.count(count, 2, "map")?;
-                if count > 0 {
-                    let kinds = self.byte()?;
-                    for _ in 0..count {
-                        self.value(kinds >> 4, true, depth + 1)?;
-                        self.value(kinds & 0x0f, true, depth + 1)?;
-                    }
-                }
-                Ok(())
-            }
+            SET | MAP => Err(format!("a value of type {kind} (a set or map), which a Parquet footer does not hold")),
             STRUCT => self.fields("a structure", &[], depth),
             other => Err(format!("a value of unknown type {other}")),
         }
@@ -372,6 +369,13 @@ mod tests {
             err,
             "field 6 of FileMetaData has type 9, which the Parquet format does not give it at byte 1 of its footer"
         );
+        // Empty lists under field id -5, then a list of six booleans under
+        // field 54, which polars skips without reading a byte.
+        let err = check(include_bytes!("fixtures/footer-bool-list.parquet")).expect_err("bomb");
+        assert_eq!(
+            err,
+            "field 2 of FileMetaData has type 4, which the Parquet format does not give it at byte 39 of its footer"
+        );
     }
 
     #[test]
@@ -388,6 +392,26 @@ mod tests {
         assert!(err.contains("field 2 of FileMetaData is a list of type 5"), "{err}");
         // fastparquet writes an empty list as a bare 0 byte, with no element type.
         assert_eq!(check(&file(&[0x59, 0x00, 0x00])), Ok(()));
+    }
+
+    #[test]
+    fn the_walk_parts_from_polars_nowhere() {
+        // A full field id of 65,540, which polars cuts to 4 (row_groups),
+        // holding a string.
+        let err = check(&file(&[0x08, 0x88, 0x80, 0x08, 0x02, b'a', b'b', 0x00])).expect_err("wrapped id");
+        assert!(err.contains("field 4 of FileMetaData has type 8"), "{err}");
+        // Two booleans in a list under unknown field 9 take no bytes, as in
+        // polars, so the bytes after them are the next field: row_groups
+        // (a full id, 4) as a string.
+        let err = check(&file(&[0x99, 0x21, 0x08, 0x08, 0x02, b'a', b'b', 0x00])).expect_err("booleans");
+        assert!(err.contains("field 4 of FileMetaData has type 8"), "{err}");
+        // Field ids past an i16 end the walk, as polars' do: field 32,760
+        // in full, then a step of 15.
+        let err = check(&file(&[0x05, 0xf0, 0xff, 0x03, 0x00, 0xf5, 0x00, 0x00])).expect_err("overflow");
+        assert!(err.contains("a field id past 32767"), "{err}");
+        // A set or a map, which polars cannot skip.
+        let err = check(&file(&[0x9a, 0x00, 0x00])).expect_err("set");
+        assert!(err.contains("a set or map"), "{err}");
     }
 
     #[test]
