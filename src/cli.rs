@@ -400,7 +400,8 @@ pub struct TrainArgs {
     pub out: PathBuf,
 
     /// TOML file of hyper-parameters (any field of the training
-    /// configuration; flags below override it).
+    /// configuration). It overrides the recipe's own `train.toml`, if it has
+    /// one, key by key; flags below override both.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 

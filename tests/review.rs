@@ -42,9 +42,14 @@ fn labels_of(text: &str) -> Vec<&'static str> {
     labels
 }
 
+/// Tokens the recipe's own `train.toml` sets the tiny model to read, short
+/// of the default 128, so that tests see the recipe's settings taken.
+const RECIPE_MAX_LENGTH: usize = 96;
+
 /// A project with the tiny base model in `base/`, the drafts under
 /// `data/`, and a recipe `datasets/x` whose annotation files label every
-/// provision by [`labels_of`].
+/// provision by [`labels_of`] and whose `train.toml` sets
+/// [`RECIPE_MAX_LENGTH`].
 fn project(dir: &Path) {
     std::fs::create_dir_all(dir.join("base")).expect("mkdir");
     clause_train::fixtures::tiny_base(&dir.join("base")).expect("tiny base");
@@ -68,6 +73,7 @@ fn project(dir: &Path) {
         write(&dir.join(format!("datasets/x/annotations/{name}.tsv")), lines);
         annotation_files.push(format!("\"annotations/{name}.tsv\""));
     }
+    write(&dir.join("datasets/x/train.toml"), format!("max_length = {RECIPE_MAX_LENGTH}\n"));
     write(
         &dir.join("datasets/x/dataset.toml"),
         format!(
@@ -203,11 +209,8 @@ fn classify_warns_of_texts_longer_than_the_model_reads() {
     write(&dir.join("long.jsonl"), format!("{{\"text\": \"the party may\"}}\n{{\"text\": \"{long}\"}}\n"));
     let run = clause_in(dir, &["classify", "--model", "model", &path(dir, "long.jsonl")]);
     assert_eq!(jsonl(run.ok()).len(), 2);
-    assert!(
-        run.stderr.contains("1 of 2 texts reach the model's limit of 128 tokens") && run.stderr.contains("text 2"),
-        "{}",
-        run.stderr
-    );
+    let warning = format!("1 of 2 texts reach the model's limit of {RECIPE_MAX_LENGTH} tokens");
+    assert!(run.stderr.contains(&warning) && run.stderr.contains("text 2"), "{}", run.stderr);
     let short = clause_in(dir, &["classify", "--model", "model", "data/beta.md"]);
     assert!(!short.ok().is_empty() && !short.stderr.contains("limit"), "{}", short.stderr);
 }

@@ -15,16 +15,17 @@ use clause_data::split::Split;
 use clause_infer::model::Pooling;
 use clause_train::TrainConfig;
 use clause_train::checkpoint::EpochRecord;
+use clause_train::config::RECIPE_SETTINGS_FILE;
 use clause_train::trainer::{LabelInfo, Observer, TrainData, TrainOptions, TrainOutcome, train};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::{PoolingArg, TrainArgs};
 
 pub fn run(args: &TrainArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    let config = training_config(args)?;
+    let recipe = LoadedRecipe::load(&args.dataset)?;
+    let config = training_config(args, &recipe.dir)?;
     check_out_dir(&args.out)?;
     let base = clause_infer::hub::resolve(&args.base)?;
-    let recipe = LoadedRecipe::load(&args.dataset)?;
     let manifest = ensure_built(&recipe, args.data_root.data_root.clone())?;
     let manifest_path = recipe.build_dir().join(MANIFEST_FILE);
     let manifest_sha256 = clause_data::hash::sha256_hex(
@@ -123,11 +124,17 @@ fn check_out_dir(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn training_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
-    let mut config = match &args.config {
-        Some(path) => TrainConfig::from_file(path)?,
-        None => TrainConfig::default(),
-    };
+/// The defaults, then the recipe's own settings (`train.toml` beside its
+/// `dataset.toml`, if any), then `--config`, then flags.
+fn training_config(args: &TrainArgs, recipe_dir: &Path) -> anyhow::Result<TrainConfig> {
+    let recipe_settings = recipe_dir.join(RECIPE_SETTINGS_FILE);
+    let mut files = Vec::new();
+    if recipe_settings.is_file() {
+        tracing::info!(path = %recipe_settings.display(), "the recipe's training settings");
+        files.push(recipe_settings.as_path());
+    }
+    files.extend(args.config.as_deref());
+    let mut config = TrainConfig::from_files(&files)?;
     if let Some(v) = args.epochs {
         config.epochs = v;
     }

@@ -91,15 +91,37 @@ impl Default for TrainConfig {
     }
 }
 
+/// The file beside a dataset recipe's `dataset.toml` that holds the settings
+/// its author chose for it (say, a longer `max_length` for long provisions):
+/// `clause train` reads it before `--config` and flags.
+pub const RECIPE_SETTINGS_FILE: &str = "train.toml";
+
 impl TrainConfig {
     /// Read a TOML file of overrides; unknown keys are errors.
     pub fn from_file(path: &Path) -> Result<Self, Error> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
-        let config: Self = toml::from_str(&text).map_err(|err| Error::Config {
-            path: path.to_path_buf(),
-            message: clause_data::text::describe_toml_error(&text, &err),
+        Self::from_files(&[path])
+    }
+
+    /// The defaults, overridden key by key by each TOML file in turn (a
+    /// later file wins). Each file is checked on its own first, so an
+    /// unknown key or a value out of range names its file and line.
+    pub fn from_files(paths: &[&Path]) -> Result<Self, Error> {
+        let mut merged = toml::Table::new();
+        for path in paths {
+            let text =
+                std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+            let config_error = |err: toml::de::Error| Error::Config {
+                path: path.to_path_buf(),
+                message: clause_data::text::describe_toml_error(&text, &err),
+            };
+            let alone: Self = toml::from_str(&text).map_err(config_error)?;
+            alone.check().map_err(|message| Error::Config { path: path.to_path_buf(), message })?;
+            merged.extend(toml::from_str::<toml::Table>(&text).map_err(config_error)?);
+        }
+        let config: Self = toml::Value::Table(merged).try_into().map_err(|err: toml::de::Error| Error::Config {
+            path: paths.last().map(|p| p.to_path_buf()).unwrap_or_default(),
+            message: err.to_string(),
         })?;
-        config.check().map_err(|message| Error::Config { path: path.to_path_buf(), message })?;
         Ok(config)
     }
 
@@ -162,6 +184,22 @@ mod tests {
         std::fs::write(&path, "batch_size = 0\n").expect("write");
         let err = TrainConfig::from_file(&path).expect_err("zero").to_string();
         assert!(err.contains("`batch_size` must be at least 1"), "{err}");
+    }
+
+    #[test]
+    fn later_files_override_earlier_ones_key_by_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (recipe, mine) = (dir.path().join("recipe.toml"), dir.path().join("mine.toml"));
+        std::fs::write(&recipe, "max_length = 256\nepochs = 20\n").expect("write");
+        std::fs::write(&mine, "epochs = 3\n").expect("write");
+        let config = TrainConfig::from_files(&[&recipe, &mine]).expect("read");
+        assert_eq!((config.max_length, config.epochs), (256, 3));
+        assert_eq!(config.batch_size, TrainConfig::default().batch_size);
+        assert_eq!(TrainConfig::from_files(&[]).expect("none"), TrainConfig::default());
+        // An error in the first file names it, though a later one is fine.
+        std::fs::write(&recipe, "max_length = 0\n").expect("write");
+        let err = TrainConfig::from_files(&[&recipe, &mine]).expect_err("zero").to_string();
+        assert!(err.contains("recipe.toml") && err.contains("`max_length` must be at least 1"), "{err}");
     }
 
     #[test]
