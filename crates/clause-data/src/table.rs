@@ -103,10 +103,11 @@ pub fn frame_from_bytes(path: &Path, format: TableFormat, bytes: Vec<u8>) -> Res
 
 /// A Parquet file's frame. polars-parquet 0.55 fails on some corrupt footers
 /// without returning an error (both found by `fuzz/fuzz_targets/table.rs`):
-/// - a length in the footer larger than the file, or a field of the wrong
-///   type whose bytes it reads as a length, makes it reserve that much memory,
-///   and the process aborts; [`crate::parquet_footer`] refuses such footers
-///   before polars reads them;
+/// - a length in the footer larger than the file, or bytes it reads as a
+///   length (a field of the wrong type, or what follows a value it skips
+///   other than the Thrift specification does), makes it reserve that much
+///   memory, and the process aborts; [`crate::parquet_footer`] refuses such
+///   footers before polars reads them;
 /// - a thrift field of the wrong type makes it panic; that panic is caught
 ///   here. Its reader holds no state of ours that a panic could leave
 ///   half-changed: it owns the bytes and is dropped.
@@ -642,11 +643,12 @@ mod tests {
         let err = frame_from_bytes(Path::new("crash.parquet"), TableFormat::Parquet, crash).expect_err("must fail");
         assert!(matches!(err, Error::CorruptParquet { .. }), "{err}");
         assert!(err.to_string().starts_with("crash.parquet: not a readable Parquet file"), "{err}");
-        // Two more, found later: footers that made polars-parquet reserve over
-        // 100 GB and abort the process.
+        // Three more, found later: footers that made polars-parquet reserve
+        // over 100 GB and abort the process.
         for fixture in [
             &include_bytes!("fixtures/footer-length-bomb.parquet")[..],
             include_bytes!("fixtures/footer-type-confusion.parquet"),
+            include_bytes!("fixtures/footer-bool-list.parquet"),
         ] {
             let err = frame_from_bytes(Path::new("bomb.parquet"), TableFormat::Parquet, fixture.to_vec())
                 .expect_err("must fail");
