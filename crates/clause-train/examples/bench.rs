@@ -22,7 +22,7 @@ use clause_infer::rng::SplitMix64;
 use clause_infer::tokenize::TextEncoder;
 use clause_train::TrainConfig;
 use clause_train::batches::{epoch_batches, epoch_examples};
-use clause_train::optim::{AdamW, AdamWParams};
+use clause_train::optim::AdamW;
 use clause_train::step::{MicroBatch, accumulate_gradients, dropout_generators};
 use serde_json::{Value, json};
 
@@ -111,8 +111,8 @@ impl Trainer {
             7,
             device,
         )?;
-        let params = AdamWParams { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.01, max_grad_norm: 1.0 };
-        let optimizer = AdamW::new(&model.vars, params)?;
+        // The optimizer as `clause train` sets it up by default.
+        let optimizer = AdamW::new(&model.vars, TrainConfig::default().adamw_params())?;
         let pos_weight = Tensor::ones(LABELS, DType::F32, device)?;
         Ok(Self { model, optimizer, rng: SplitMix64::new(11), pos_weight })
     }

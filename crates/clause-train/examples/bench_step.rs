@@ -28,7 +28,8 @@ fn main() -> anyhow::Result<()> {
     let device = Device::Cpu;
     let config = BertConfig::from_file(&base.join("config.json"))?;
     let trainable = TrainableModel::random(&config, labels, Pooling::Mean, 7, &device)?;
-    let params = AdamWParams { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.01, max_grad_norm: 1.0 };
+    let params =
+        AdamWParams { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.01, max_grad_norm: 1.0, ema_decay: 0.0 };
     let mut optimizer = AdamW::new(&trainable.vars, params)?;
     let mut rng = SplitMix64::new(11);
     let ids: Vec<u32> = (0..batch_size * length).map(|_| 1000 + rng.below(28_000) as u32).collect();

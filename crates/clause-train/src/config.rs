@@ -6,6 +6,7 @@ use clause_infer::model::Pooling;
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
+use crate::optim::AdamWParams;
 
 /// Every hyper-parameter of a training run. The defaults are the settings
 /// the project's quality figures were measured with.
@@ -37,6 +38,15 @@ pub struct TrainConfig {
     pub beta2: f64,
     /// AdamW epsilon.
     pub adam_eps: f64,
+    /// Decay of a running average of the weights after each optimizer step
+    /// (bias-corrected, so the starting weights get no extra share). When
+    /// above 0, each epoch's validation, the best-epoch choice and the
+    /// written model use the averaged weights; 0 uses the weights as trained.
+    /// Off by default: on tos-unfair, 0.998 (about two epochs) raised
+    /// validation LexGLUE macro-F1 from 0.769 to 0.796, but the test split
+    /// did not follow (0.756 against 0.774); on treaty-risk, 0.99 stopped
+    /// early at validation micro-F1 0.846 against 0.870.
+    pub ema_decay: f64,
     /// Tokens per text at most, special tokens included.
     pub max_length: usize,
     /// How token states become one vector: `cls` (BERT pooler, as Hugging
@@ -77,6 +87,7 @@ impl Default for TrainConfig {
             beta1: 0.9,
             beta2: 0.999,
             adam_eps: 1e-8,
+            ema_decay: 0.0,
             max_length: 128,
             // all-MiniLM-L6-v2 was trained as a mean-pooled sentence encoder;
             // its pooler was not, and learns slowly from a cold start.
@@ -125,6 +136,18 @@ impl TrainConfig {
         Ok(config)
     }
 
+    /// The optimizer's share of the settings.
+    pub fn adamw_params(&self) -> AdamWParams {
+        AdamWParams {
+            beta1: self.beta1,
+            beta2: self.beta2,
+            eps: self.adam_eps,
+            weight_decay: self.weight_decay,
+            max_grad_norm: self.max_grad_norm,
+            ema_decay: self.ema_decay,
+        }
+    }
+
     /// Passes over a training split of `steps_per_epoch` optimizer steps.
     pub fn epochs_for(&self, steps_per_epoch: usize) -> usize {
         if self.target_steps == 0 {
@@ -149,6 +172,9 @@ impl TrainConfig {
         }
         if !(0.0..1.0).contains(&self.warmup_ratio) {
             return Err(format!("`warmup_ratio` = {} must be in [0, 1)", self.warmup_ratio));
+        }
+        if !(0.0..1.0).contains(&self.ema_decay) {
+            return Err(format!("`ema_decay` = {} must be in [0, 1)", self.ema_decay));
         }
         if let Some(p) = self.hidden_dropout
             && !(0.0..1.0).contains(&p)

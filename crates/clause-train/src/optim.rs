@@ -1,9 +1,15 @@
-//! AdamW with the usual exemptions and global gradient clipping.
+//! AdamW with the usual exemptions and global gradient clipping, and an
+//! optional running average of the weights.
 //!
 //! candle's `AdamW` decays every parameter and cannot clip; fine-tuning BERT
 //! conventionally exempts biases and LayerNorm weights from decay and clips
 //! the global gradient norm to 1. The optimizer state is plain tensors by
 //! parameter name, so a checkpoint can store and restore it exactly.
+//!
+//! The average is an exponential moving average of the weights after each
+//! step, started from zero and divided by `1 - decay^steps` as Adam corrects
+//! its moments, so it is a weighted mean of the steps taken and owes nothing
+//! to the starting point.
 
 use std::collections::HashMap;
 
@@ -19,6 +25,8 @@ struct Slot {
     decay: bool,
     m: Tensor,
     v: Tensor,
+    /// Running average of the weights, when `ema_decay` > 0.
+    average: Option<Tensor>,
     pending: Option<Tensor>,
 }
 
@@ -35,6 +43,8 @@ pub struct AdamWParams {
     pub weight_decay: f64,
     /// Global gradient-norm clip; 0 disables it.
     pub max_grad_norm: f64,
+    /// Decay of the running average of the weights; 0 keeps none.
+    pub ema_decay: f64,
 }
 
 /// The optimizer.
@@ -63,6 +73,7 @@ impl AdamW {
                 decay: is_decayed(name),
                 m: var.zeros_like()?,
                 v: var.zeros_like()?,
+                average: if params.ema_decay > 0.0 { Some(var.zeros_like()?) } else { None },
                 var,
                 pending: None,
             });
@@ -132,6 +143,9 @@ impl AdamW {
                     eps: eps as f32,
                 };
                 param.inplace_op3(&slot.m, &slot.v, &update)?;
+                if let Some(average) = &slot.average {
+                    average.inplace_op2(param, &Average { decay: self.params.ema_decay as f32 })?;
+                }
             } else {
                 let grad = (grad * clip)?;
                 slot.m = ((&slot.m * beta1)? + (&grad * (1.0 - beta1))?)?;
@@ -141,17 +155,41 @@ impl AdamW {
                 let update = (m_hat / (v_hat.sqrt()? + eps)?)?;
                 let next = ((param * decay)? - (update * lr)?)?;
                 slot.var.set(&next)?;
+                if let Some(average) = &mut slot.average {
+                    let d = self.params.ema_decay;
+                    *average = ((&*average * d)? + (&next * (1.0 - d))?)?;
+                }
             }
         }
         Ok(norm)
     }
 
-    /// The moment estimates by name (`m.<param>`, `v.<param>`), for a checkpoint.
+    /// The averaged weights by parameter name, bias-corrected; `None` when
+    /// the optimizer keeps no average or has taken no step.
+    pub fn averaged(&self) -> Result<Option<HashMap<String, Tensor>>> {
+        if self.params.ema_decay <= 0.0 || self.step == 0 {
+            return Ok(None);
+        }
+        let correction = 1.0 - self.params.ema_decay.powi(self.step as i32);
+        let mut out = HashMap::with_capacity(self.slots.len());
+        for slot in &self.slots {
+            if let Some(average) = &slot.average {
+                out.insert(slot.name.clone(), (average / correction)?);
+            }
+        }
+        Ok(Some(out))
+    }
+
+    /// The moment estimates by name (`m.<param>`, `v.<param>`, and
+    /// `average.<param>` when averaging), for a checkpoint.
     pub fn state(&self) -> HashMap<String, Tensor> {
-        let mut out = HashMap::with_capacity(self.slots.len() * 2);
+        let mut out = HashMap::with_capacity(self.slots.len() * 3);
         for slot in &self.slots {
             out.insert(format!("m.{}", slot.name), slot.m.clone());
             out.insert(format!("v.{}", slot.name), slot.v.clone());
+            if let Some(average) = &slot.average {
+                out.insert(format!("average.{}", slot.name), average.clone());
+            }
         }
         out
     }
@@ -167,7 +205,11 @@ impl AdamW {
             };
             slot.m = get(format!("m.{}", slot.name))?;
             slot.v = get(format!("v.{}", slot.name))?;
-            if slot.m.dims() != slot.var.dims() || slot.v.dims() != slot.var.dims() {
+            if slot.average.is_some() {
+                slot.average = Some(get(format!("average.{}", slot.name))?);
+            }
+            let average_dims = slot.average.as_ref().map_or(slot.var.dims(), Tensor::dims);
+            if slot.m.dims() != slot.var.dims() || slot.v.dims() != slot.var.dims() || average_dims != slot.var.dims() {
                 return Err(candle_core::Error::msg(format!(
                     "optimizer state for `{}` has the wrong shape",
                     slot.name
@@ -212,6 +254,32 @@ impl InplaceOp2 for MomentUpdate {
             for (m, g) in part.iter_mut().zip(&grad[offset..]) {
                 let g = g * clip;
                 *m = beta * *m + (1.0 - beta) * if square { g * g } else { g };
+            }
+        });
+        Ok(())
+    }
+}
+
+/// `average = decay average + (1 - decay) param`, in place.
+struct Average {
+    decay: f32,
+}
+
+impl InplaceOp2 for Average {
+    fn name(&self) -> &'static str {
+        "weight-average"
+    }
+
+    fn cpu_fwd(&self, s1: &mut CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<()> {
+        let param = cpu_slice(s2, l2, self.name())?;
+        let average = cpu_slice_mut(s1, l1, self.name())?;
+        if param.len() != average.len() {
+            bail!("weight-average: {} parameters for {} averages", param.len(), average.len());
+        }
+        let decay = self.decay;
+        for_each_part(average, |offset, part| {
+            for (a, p) in part.iter_mut().zip(&param[offset..]) {
+                *a = decay * *a + (1.0 - decay) * p;
             }
         });
         Ok(())
@@ -265,7 +333,7 @@ mod tests {
     use candle_nn::{Init, VarBuilder};
 
     fn params() -> AdamWParams {
-        AdamWParams { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.1, max_grad_norm: 0.0 }
+        AdamWParams { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.1, max_grad_norm: 0.0, ema_decay: 0.0 }
     }
 
     #[test]
@@ -313,16 +381,18 @@ mod tests {
     }
 
     #[test]
-    fn three_steps_match_the_textbook_update() {
+    fn three_steps_match_the_textbook_update_and_average() {
         // Large enough to be split across threads.
         let n = 100_000;
         let vars = VarMap::new();
         let vb = VarBuilder::from_varmap(&vars, DType::F32, &Device::Cpu);
         let w = vb.get_with_hints(n, "w", Init::Const(0.5)).expect("w");
-        let hyper = AdamWParams { max_grad_norm: 0.0, ..params() };
+        let hyper = AdamWParams { max_grad_norm: 0.0, ema_decay: 0.9, ..params() };
         let mut opt = AdamW::new(&vars, hyper).expect("opt");
+        assert!(opt.averaged().expect("averaged").is_none(), "no step taken, nothing averaged");
         let coefficients: Vec<f32> = (0..n).map(|i| ((i % 17) as f32 - 8.0) * 0.3).collect();
         let (mut p, mut m, mut v) = (vec![0.5f64; n], vec![0f64; n], vec![0f64; n]);
+        let mut average = vec![0f64; n];
         for step in 1..=3 {
             // loss = sum(c * w^2 / 2): the gradient c * w depends on the weights.
             let c = Tensor::new(coefficients.as_slice(), &Device::Cpu).expect("c");
@@ -336,10 +406,28 @@ mod tests {
                 let m_hat = m[i] / (1.0 - hyper.beta1.powi(step));
                 let v_hat = v[i] / (1.0 - hyper.beta2.powi(step));
                 p[i] = p[i] * (1.0 - 0.01 * hyper.weight_decay) - 0.01 * m_hat / (v_hat.sqrt() + hyper.eps);
+                average[i] = hyper.ema_decay * average[i] + (1.0 - hyper.ema_decay) * p[i];
             }
         }
-        let ours: Vec<f32> = w.to_vec1().expect("w");
-        let worst = ours.iter().zip(&p).map(|(a, b)| (f64::from(*a) - b).abs()).fold(0f64, f64::max);
-        assert!(worst < 1e-6, "largest difference {worst}");
+        let worst = |ours: &Tensor, expected: &[f64]| {
+            let ours: Vec<f32> = ours.to_vec1().expect("to_vec");
+            ours.iter().zip(expected).map(|(a, b)| (f64::from(*a) - b).abs()).fold(0f64, f64::max)
+        };
+        assert!(worst(&w, &p) < 1e-6, "weights: largest difference {}", worst(&w, &p));
+        // The average of the three steps' weights, 0.1·0.81, 0.1·0.9 and 0.1
+        // over their sum 0.271, which is what dividing by 1 - 0.9³ does.
+        let correction = 1.0 - hyper.ema_decay.powi(3);
+        let expected: Vec<f64> = average.iter().map(|a| a / correction).collect();
+        let averaged = opt.averaged().expect("averaged").expect("an average");
+        assert!(worst(&averaged["w"], &expected) < 1e-6, "average: {}", worst(&averaged["w"], &expected));
+        // A checkpoint carries the average, and a restored optimizer gives it back.
+        let mut restored = AdamW::new(&vars, hyper).expect("opt");
+        restored.restore(&opt.state(), opt.steps()).expect("restore");
+        let again = restored.averaged().expect("averaged").expect("an average");
+        assert!(worst(&again["w"], &expected) < 1e-6);
+        let mut without = opt.state();
+        without.remove("average.w");
+        let err = AdamW::new(&vars, hyper).expect("opt").restore(&without, 3).expect_err("no average");
+        assert!(err.to_string().contains("average.w"), "{err}");
     }
 }

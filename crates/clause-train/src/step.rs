@@ -143,7 +143,8 @@ mod tests {
         let targets = Tensor::new(&[[1f32, 0.0, 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]], &device).expect("targets");
         let batch = MicroBatch { ids: &ids, attention_mask: &attention_mask, targets: &targets };
         let pos_weight = Tensor::new(&[2f32, 3.0, 1.0], &device).expect("weights");
-        let params = AdamWParams { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0, max_grad_norm: 0.0 };
+        let params =
+            AdamWParams { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0, max_grad_norm: 0.0, ema_decay: 0.0 };
         let rngs = || (0..3).map(|i| SplitMix64::new(40 + i)).collect::<Vec<_>>();
         let run = |parts: usize| {
             let mut optimizer = AdamW::new(&model.vars, params).expect("optimizer");

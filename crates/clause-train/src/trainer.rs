@@ -17,7 +17,7 @@ use crate::batches::{epoch_batches, epoch_examples, negatives_kept, sorted_batch
 use crate::checkpoint::{self, CheckpointTensors, EpochRecord, RunState, checkpoint_dir};
 use crate::config::TrainConfig;
 use crate::export::{BaseModel, DatasetRef, FORMAT_VERSION, ModelCard, ModelLabel, write_model_dir};
-use crate::optim::{AdamW, AdamWParams};
+use crate::optim::AdamW;
 use crate::schedule::linear_warmup_decay;
 use crate::step::{MicroBatch, accumulate_gradients, dropout_generators};
 use crate::{Error, io_error, pos_weights};
@@ -124,16 +124,7 @@ pub fn train(data: &TrainData, options: &TrainOptions, observer: &mut dyn Observ
         config.seed,
         device,
     )?;
-    let mut optimizer = AdamW::new(
-        &trainable.vars,
-        AdamWParams {
-            beta1: config.beta1,
-            beta2: config.beta2,
-            eps: config.adam_eps,
-            weight_decay: config.weight_decay,
-            max_grad_norm: config.max_grad_norm,
-        },
-    )?;
+    let mut optimizer = AdamW::new(&trainable.vars, config.adamw_params())?;
     let lengths: Vec<usize> = prepared.train_ids.iter().map(Vec::len).collect();
     let examples_per_epoch = epoch_examples(&prepared.train_has_label, config.negative_ratio, config.seed, 0).len();
     let batches_per_epoch = examples_per_epoch.div_ceil(config.batch_size);
@@ -227,8 +218,22 @@ pub fn train(data: &TrainData, options: &TrainOptions, observer: &mut dyn Observ
         state.epoch_seconds += clock.elapsed().as_secs_f64();
         clock = Instant::now();
 
+        // With averaging on, the averaged weights are the ones judged and
+        // kept; the trained ones go back in place to continue from.
+        let averaged = optimizer.averaged()?;
+        let trained = match &averaged {
+            Some(averaged) => {
+                let trained = weights(&trainable)?;
+                set_weights(&trainable, averaged)?;
+                Some(trained)
+            }
+            None => None,
+        };
         let probabilities =
             predict(&trainable.model, &prepared.encoder, &prepared.validation_ids, config.batch_size * 2, device)?;
+        if let Some(trained) = &trained {
+            set_weights(&trainable, trained)?;
+        }
         let thresholds =
             tune_thresholds(&probabilities, &prepared.validation_truth, config.threshold_min_positives, 0.5);
         let validation = score(&prepared.label_names, &prepared.validation_truth, &probabilities, &thresholds)?;
@@ -249,7 +254,10 @@ pub fn train(data: &TrainData, options: &TrainOptions, observer: &mut dyn Observ
         let new_best = if improved {
             state.best = Some(state.history.len() - 1);
             state.epochs_without_improvement = 0;
-            best_weights = Some(weights(&trainable)?);
+            best_weights = Some(match averaged {
+                Some(averaged) => averaged,
+                None => weights(&trainable)?,
+            });
             best_weights.as_ref()
         } else {
             state.epochs_without_improvement += 1;

@@ -113,7 +113,7 @@ fn one_optimizer_step_changes_every_parameter() {
             .collect();
         let mut optimizer = AdamW::new(
             &model.vars,
-            AdamWParams { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.01, max_grad_norm: 1.0 },
+            AdamWParams { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.01, max_grad_norm: 1.0, ema_decay: 0.0 },
         )
         .expect("optimizer");
         let ids = Tensor::new(&[[2u32, 4, 9, 12, 3], [2, 6, 3, 0, 0]], &device).expect("ids");
@@ -210,35 +210,46 @@ impl Observer for InterruptAt {
 fn resuming_gives_the_weights_of_an_uninterrupted_run() {
     let dir = tempfile::tempdir().expect("tempdir");
     tiny_base(dir.path());
-    let config = TrainConfig { epochs: 2, batch_size: 4, patience: 1000, ..TrainConfig::default() };
+    let plain = TrainConfig { epochs: 2, batch_size: 4, patience: 1000, ..TrainConfig::default() };
+    // With a running average, the written model is the average, which the
+    // checkpoint must carry for the resumed run to end on the same one.
+    let averaged = TrainConfig { ema_decay: 0.9, ..plain.clone() };
     let data = data(examples(32, 1), examples(16, 2));
 
-    let straight = dir.path().join("straight");
-    train(&data, &options(dir.path(), &straight, config.clone()), &mut Silent).expect("train");
-    let expected = read_weights(&straight);
+    for (name, config) in [("plain", plain), ("averaged", averaged)] {
+        let straight = dir.path().join(format!("{name}-straight"));
+        train(&data, &options(dir.path(), &straight, config.clone()), &mut Silent).expect("train");
+        let expected = read_weights(&straight);
 
-    // Stopped at the start of epoch 2, and in the middle of epoch 1.
-    for (epoch, after_batches) in [(2, 0), (1, 3)] {
-        let out = dir.path().join(format!("resumed-{epoch}-{after_batches}"));
-        let flag = Arc::new(AtomicBool::new(false));
-        let mut first = options(dir.path(), &out, config.clone());
-        first.interrupt = Some(flag.clone());
-        let mut observer = InterruptAt { flag: flag.clone(), epoch, after_batches, current_epoch: 0, seen: 0 };
-        let outcome = train(&data, &first, &mut observer).expect("first part");
-        assert!(matches!(outcome, TrainOutcome::Interrupted { .. }), "{outcome:?}");
-        assert!(out.join("checkpoint/state.json").exists());
-        assert!(!out.join("model.safetensors").exists());
+        // Stopped at the start of epoch 2, and in the middle of epoch 1.
+        for (epoch, after_batches) in [(2, 0), (1, 3)] {
+            let out = dir.path().join(format!("{name}-resumed-{epoch}-{after_batches}"));
+            let flag = Arc::new(AtomicBool::new(false));
+            let mut first = options(dir.path(), &out, config.clone());
+            first.interrupt = Some(flag.clone());
+            let mut observer = InterruptAt { flag: flag.clone(), epoch, after_batches, current_epoch: 0, seen: 0 };
+            let outcome = train(&data, &first, &mut observer).expect("first part");
+            assert!(matches!(outcome, TrainOutcome::Interrupted { .. }), "{outcome:?}");
+            assert!(out.join("checkpoint/state.json").exists());
+            assert!(!out.join("model.safetensors").exists());
 
-        let mut second = options(dir.path(), &out, config.clone());
-        second.resume = true;
-        let outcome = train(&data, &second, &mut Silent).expect("resumed");
-        assert!(matches!(outcome, TrainOutcome::Finished(_)));
-        let difference = max_difference(&expected, &read_weights(&out));
-        assert!(
-            difference <= 1e-6,
-            "interrupted at epoch {epoch} batch {after_batches}: weights differ by {difference}"
-        );
+            let mut second = options(dir.path(), &out, config.clone());
+            second.resume = true;
+            let outcome = train(&data, &second, &mut Silent).expect("resumed");
+            assert!(matches!(outcome, TrainOutcome::Finished(_)));
+            let difference = max_difference(&expected, &read_weights(&out));
+            assert!(
+                difference <= 1e-6,
+                "{name}, interrupted at epoch {epoch} batch {after_batches}: weights differ by {difference}"
+            );
+        }
     }
+    // The average is not the last step's weights.
+    let difference = max_difference(
+        &read_weights(&dir.path().join("plain-straight")),
+        &read_weights(&dir.path().join("averaged-straight")),
+    );
+    assert!(difference > 1e-4, "the averaged model equals the plain one (difference {difference})");
 }
 
 /// A run of 2 epochs on 16 examples, interrupted at the start of epoch 2,
