@@ -199,10 +199,14 @@ pub fn decide(probabilities: &[Vec<f32>], thresholds: &[f32]) -> Vec<Vec<bool>> 
 /// * A label with fewer than `min_positives` positive examples gets
 ///   `fallback`, because a threshold tuned on one or two positives does not
 ///   generalise.
-/// * Candidates are the distinct probabilities themselves (predict positive
-///   when `p >= t`), so a chosen threshold always sits exactly on a
-///   validation score.
-/// * Ties in F1 (compared exactly, on counts) go to the candidate closest to
+/// * Each distinct probability is a cut (predict positive when `p >= t`
+///   for every score down to it), and its threshold is halfway between that
+///   score and the next lower one (the score itself when none is lower). On
+///   the scores tuned on, that decides exactly as the score would; but a
+///   threshold equal to a validation score would flip that example on the
+///   smallest numerical difference, as between the training loop's forward
+///   pass and `clause eval`'s, so reported metrics would not reproduce.
+/// * Ties in F1 (compared exactly, on counts) go to the threshold closest to
 ///   `fallback`, since with no evidence either way the prior default is the
 ///   safest guess; if two are equally close, the higher one wins, because it
 ///   predicts fewer labels.
@@ -247,14 +251,15 @@ fn tune_one(column: &mut [(f32, bool)], min_positives: usize, fallback: f32) -> 
     let mut best: Option<(u128, u128, f32)> = None;
     let (mut tp, mut i) = (0u128, 0usize);
     while i < column.len() {
-        let threshold = column[i].0;
+        let score = column[i].0;
         // `==` rather than bitwise equality, so -0.0 and 0.0 (adjacent under
         // total_cmp) form one candidate, as they do for `p >= t`.
-        while i < column.len() && column[i].0 == threshold {
+        while i < column.len() && column[i].0 == score {
             tp += u128::from(column[i].1);
             i += 1;
         }
         let predicted = i as u128;
+        let threshold = column.get(i).map_or(score, |&(lower, _)| between(lower, score));
         let better = match best {
             None => true,
             Some((best_tp, best_predicted, best_threshold)) => {
@@ -281,6 +286,14 @@ fn tune_one(column: &mut [(f32, bool)], min_positives: usize, fallback: f32) -> 
         Some((best_tp, _, threshold)) if best_tp > 0 => threshold,
         _ => fallback,
     }
+}
+
+/// A threshold above `lower` and at most `upper` (`lower < upper`): their
+/// midpoint, or `upper` where the two are so close that the midpoint rounds
+/// to `lower`.
+fn between(lower: f32, upper: f32) -> f32 {
+    let middle = ((f64::from(lower) + f64::from(upper)) / 2.0) as f32;
+    if middle > lower && middle <= upper { middle } else { upper }
 }
 
 #[cfg(test)]
@@ -424,8 +437,9 @@ mod tests {
         assert_eq!(t[1], 0.5);
         let m = evaluate(&names(&["a", "b"]), &truth, &decide(&probs, &t)).expect("evaluate");
         assert_eq!(m.labels[0].f1, 1.0);
-        // With min_positives 1 the single positive is separable at 0.9.
-        assert_eq!(tune_thresholds(&probs, &truth, 1, 0.5)[1], 0.9);
+        // With min_positives 1 the single positive (0.9) is separable, halfway
+        // to the next score (0.6).
+        assert_eq!(tune_thresholds(&probs, &truth, 1, 0.5)[1], 0.75);
     }
 
     #[test]
@@ -439,13 +453,14 @@ mod tests {
 
     #[test]
     fn tune_breaks_ties_towards_fallback_then_higher() {
-        // 3 positives. Candidates and F1 = 2tp / (predicted + 3):
-        //   0.875 -> tp 1, predicted 1 -> 2/4 = 1/2
-        //   0.75  -> tp 1, predicted 2 -> 2/5
-        //   0.6875-> tp 1, predicted 3 -> 2/6
-        //   0.625 -> tp 1, predicted 4 -> 2/7
-        //   0.5   -> tp 2, predicted 5 -> 4/8 = 1/2
-        //   0.125 -> tp 3, predicted 9 -> 6/12 = 1/2
+        // 3 positives. Cuts, their thresholds (halfway to the next score) and
+        // F1 = 2tp / (predicted + 3):
+        //   0.875  -> 0.8125  tp 1, predicted 1 -> 2/4 = 1/2
+        //   0.75   -> 0.71875 tp 1, predicted 2 -> 2/5
+        //   0.6875 -> 0.65625 tp 1, predicted 3 -> 2/6
+        //   0.625  -> 0.5625  tp 1, predicted 4 -> 2/7
+        //   0.5    -> 0.3125  tp 2, predicted 5 -> 4/8 = 1/2
+        //   0.125  -> 0.125   tp 3, predicted 9 -> 6/12 = 1/2 (no lower score)
         // Three-way tie at 1/2; values are dyadic so distances are exact.
         let scores = [
             (0.875, true),
@@ -461,10 +476,30 @@ mod tests {
         let probs: Vec<Vec<f32>> = scores.iter().map(|&(p, _)| vec![p]).collect();
         let truth: Vec<Vec<bool>> = scores.iter().map(|&(_, t)| vec![t]).collect();
         let tune = |fallback| tune_thresholds(&probs, &truth, 1, fallback)[0];
-        assert_eq!(tune(0.5), 0.5);
+        assert_eq!(tune(0.5), 0.3125);
         assert_eq!(tune(0.0), 0.125);
-        assert_eq!(tune(1.0), 0.875);
-        // 0.6875 is 0.1875 from both 0.875 and 0.5: the higher one wins.
-        assert_eq!(tune(0.6875), 0.875);
+        assert_eq!(tune(1.0), 0.8125);
+        // 0.5625 is 0.25 from both 0.8125 and 0.3125: the higher one wins.
+        assert_eq!(tune(0.5625), 0.8125);
+    }
+
+    #[test]
+    fn tuned_thresholds_keep_off_the_scores_they_separate() {
+        // Positives at 0.97 and 0.95, negatives at 0.9 and below: the cut
+        // falls between 0.95 and 0.9, not on 0.95, so a positive whose score
+        // is recomputed a hair lower is still predicted.
+        let scores = [(0.97f32, true), (0.95, true), (0.9, false), (0.5, false), (0.2, false)];
+        let probs: Vec<Vec<f32>> = scores.iter().map(|&(p, _)| vec![p]).collect();
+        let truth: Vec<Vec<bool>> = scores.iter().map(|&(_, t)| vec![t]).collect();
+        let t = tune_thresholds(&probs, &truth, 1, 0.5)[0];
+        assert!(t > 0.9 && t < 0.95, "{t}");
+        assert_eq!(decide(&probs, &[t]), truth, "the tuned split decides as tuned");
+        let nudged: Vec<Vec<f32>> = probs.iter().map(|row| vec![row[0] - 1e-6]).collect();
+        assert_eq!(decide(&nudged, &[t]), truth, "a hair's difference flips nothing");
+        // Scores one ulp apart have no midpoint: the upper one is the cut.
+        let upper = 0.5f32;
+        let lower = f32::from_bits(upper.to_bits() - 1);
+        assert_eq!(between(lower, upper), upper);
+        assert_eq!(between(0.25, 0.75), 0.5);
     }
 }
