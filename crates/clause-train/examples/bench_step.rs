@@ -10,7 +10,8 @@ use std::time::Instant;
 use candle_core::{Device, Tensor};
 use clause_infer::model::{BertConfig, Pooling, TrainableModel};
 use clause_infer::rng::SplitMix64;
-use clause_train::optim::{AdamW, AdamWParams};
+use clause_train::TrainConfig;
+use clause_train::optim::AdamW;
 use clause_train::step::{MicroBatch, accumulate_gradients, dropout_generators};
 
 fn main() -> anyhow::Result<()> {
@@ -28,9 +29,8 @@ fn main() -> anyhow::Result<()> {
     let device = Device::Cpu;
     let config = BertConfig::from_file(&base.join("config.json"))?;
     let trainable = TrainableModel::random(&config, labels, Pooling::Mean, 7, &device)?;
-    let params =
-        AdamWParams { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.01, max_grad_norm: 1.0, ema_decay: 0.0 };
-    let mut optimizer = AdamW::new(&trainable.vars, params)?;
+    // The optimizer as `clause train` sets it up by default.
+    let mut optimizer = AdamW::new(&trainable.vars, TrainConfig::default().adamw_params())?;
     let mut rng = SplitMix64::new(11);
     let ids: Vec<u32> = (0..batch_size * length).map(|_| 1000 + rng.below(28_000) as u32).collect();
     let ids = Tensor::from_vec(ids, (batch_size, length), &device)?;
