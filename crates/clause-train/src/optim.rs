@@ -144,7 +144,9 @@ impl AdamW {
                 };
                 param.inplace_op3(&slot.m, &slot.v, &update)?;
                 if let Some(average) = &slot.average {
-                    average.inplace_op2(param, &Average { decay: self.params.ema_decay as f32 })?;
+                    // The same running average as the first moment, of the weights.
+                    let decay = self.params.ema_decay as f32;
+                    average.inplace_op2(param, &MomentUpdate { beta: decay, clip: 1.0, square: false })?;
                 }
             } else {
                 let grad = (grad * clip)?;
@@ -231,7 +233,8 @@ fn squared_norm(grad: &Tensor) -> Result<f64> {
 }
 
 /// `m = beta m + (1 - beta) g'` with `g' = clip g` (or `g'^2` for the second
-/// moment), in place.
+/// moment), in place; with `clip` 1 it is also the running average of the
+/// weights.
 struct MomentUpdate {
     beta: f32,
     clip: f32,
@@ -254,32 +257,6 @@ impl InplaceOp2 for MomentUpdate {
             for (m, g) in part.iter_mut().zip(&grad[offset..]) {
                 let g = g * clip;
                 *m = beta * *m + (1.0 - beta) * if square { g * g } else { g };
-            }
-        });
-        Ok(())
-    }
-}
-
-/// `average = decay average + (1 - decay) param`, in place.
-struct Average {
-    decay: f32,
-}
-
-impl InplaceOp2 for Average {
-    fn name(&self) -> &'static str {
-        "weight-average"
-    }
-
-    fn cpu_fwd(&self, s1: &mut CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<()> {
-        let param = cpu_slice(s2, l2, self.name())?;
-        let average = cpu_slice_mut(s1, l1, self.name())?;
-        if param.len() != average.len() {
-            bail!("weight-average: {} parameters for {} averages", param.len(), average.len());
-        }
-        let decay = self.decay;
-        for_each_part(average, |offset, part| {
-            for (a, p) in part.iter_mut().zip(&param[offset..]) {
-                *a = decay * *a + (1.0 - decay) * p;
             }
         });
         Ok(())
