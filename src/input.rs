@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 use clause_data::records::{RecordColumns, read_records};
 use clause_data::segment::{Provision, document_name_from_path, segment};
 use clause_data::text::read_utf8;
+use clause_infer::input::Passage;
 
 /// One text to classify, with where it came from.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,6 +23,8 @@ pub struct Item {
     pub paragraph: Option<String>,
     /// Article title, or the row's title column.
     pub title: Option<String>,
+    /// Division headings above the article, for provisions of drafts.
+    pub chapter: Option<String>,
     /// The text.
     pub text: String,
     /// Byte range in the source draft.
@@ -30,6 +33,13 @@ pub struct Item {
     pub line: Option<usize>,
     /// Values of the carried table columns, in [`Inputs::carried`] order.
     pub carried: Vec<serde_json::Value>,
+}
+
+impl Item {
+    /// The text with its headings, as a model reads it.
+    pub fn passage(&self) -> Passage<'_> {
+        Passage { text: &self.text, title: self.title.as_deref(), chapter: self.chapter.as_deref() }
+    }
 }
 
 /// Every item of every input.
@@ -125,6 +135,7 @@ fn item_of(provision: Provision, carried: usize) -> Item {
         article: provision.article,
         paragraph: provision.paragraph,
         title: provision.title,
+        chapter: provision.chapter,
         text: provision.text,
         range: Some((provision.start, provision.end)),
         line: Some(provision.line),
@@ -165,6 +176,7 @@ fn read_table(inputs: &mut Inputs, path: &Path, fields: Fields<'_>) -> anyhow::R
             article: None,
             paragraph: None,
             title: row.title,
+            chapter: None,
             text: row.text,
             range: None,
             line: None,

@@ -387,6 +387,7 @@ mod tests {
             article: Some("27".into()),
             paragraph: Some("1".into()),
             title: Some("Preservation".into()),
+            chapter: None,
             text: text.to_string(),
             range: Some((5, 9)),
             line: Some(3),

@@ -496,3 +496,70 @@ fn example_drafts_differ_as_documented() {
     }
     assert_eq!(of_kind("unchanged").len(), 18);
 }
+
+/// A copy of the trained model whose `clause.json` says it reads `context`.
+fn model_reading(dir: &Path, context: &str) -> String {
+    let name = format!("model-{context}");
+    let copy = dir.join(&name);
+    std::fs::create_dir_all(&copy).expect("mkdir");
+    for file in ["config.json", "tokenizer.json", "model.safetensors"] {
+        std::fs::copy(dir.join("model").join(file), copy.join(file)).expect("copy");
+    }
+    let mut card: serde_json::Value = serde_json::from_str(&read(&dir.join("model/clause.json"))).expect("card");
+    card["context"] = context.into();
+    write(&copy.join("clause.json"), card.to_string());
+    name
+}
+
+#[test]
+fn classify_feeds_a_model_the_headings_it_was_trained_with() {
+    let dir = trained();
+    let card: serde_json::Value = serde_json::from_str(&read(&dir.join("model/clause.json"))).expect("card");
+    assert_eq!(card["context"], "text", "the default reads the text alone");
+    let draft = dir.join("headed.md");
+    write(
+        &draft,
+        "## Chapter I – the state\n\n### Article 1 – the data\n\n1. the party shall search\n2. the party may\n\n\
+         ### Article 2\n\n1. the state shall keep secret\n",
+    );
+    let headed = model_reading(dir, "headings");
+    let scores = |model: &str, input: &str| -> Vec<(String, [f64; 2])> {
+        let run = clause_in(dir, &["classify", "--model", model, input, "--format", "jsonl"]);
+        jsonl(run.ok())
+            .iter()
+            .map(|r| {
+                let p = |label: &str| r["scores"][label].as_f64().expect("score");
+                (r["text"].as_str().expect("text").to_string(), [p("surveillance"), p("secrecy")])
+            })
+            .collect()
+    };
+    let with_headings = scores(&headed, &path(dir, "headed.md"));
+    // What the headings model reads, written out, given to the model that
+    // reads text alone: the innermost division, the article title, the text.
+    let composed = [
+        "Chapter I – the state. the data. the party shall search",
+        "Chapter I – the state. the data. the party may",
+        "Chapter I – the state. the state shall keep secret",
+    ];
+    let rows: String = composed.iter().map(|t| format!("{{\"text\": \"{t}\"}}\n")).collect();
+    write(&dir.join("composed.jsonl"), rows);
+    let written_out = scores("model", &path(dir, "composed.jsonl"));
+    assert_eq!(with_headings.len(), 3);
+    for ((text, headed), (_, plain)) in with_headings.iter().zip(&written_out) {
+        assert!(!text.contains("Chapter"), "records keep the provision's own text: {text}");
+        assert_eq!(headed, plain, "{text}");
+    }
+    let text_alone = scores("model", &path(dir, "headed.md"));
+    assert_ne!(text_alone[0].1, with_headings[0].1, "the headings change what the model sees");
+    // Explanations cut the text only, with the headings still read.
+    let run =
+        clause_in(dir, &["classify", "--model", &headed, &path(dir, "headed.md"), "--explain", "--threshold", "0"]);
+    for record in jsonl(run.ok()) {
+        let text = record["text"].as_str().expect("text");
+        for spans in record["explanations"].as_object().expect("explanations").values() {
+            for span in spans.as_array().expect("spans") {
+                assert!(text.contains(span["text"].as_str().expect("span")), "{span} in {text}");
+            }
+        }
+    }
+}

@@ -91,6 +91,7 @@ fn train_builds_the_dataset_and_writes_a_model_directory() {
     assert_eq!(card["labels"][0]["name"], "surveillance");
     assert_eq!(card["labels"][1]["description"], "secrecy words");
     assert_eq!(card["pooling"], "mean");
+    assert_eq!(card["context"], "text");
     assert_eq!(card["history"].as_array().expect("history").len(), 3);
     assert!(card["test"]["micro_f1"].is_number());
     assert_eq!(card["dataset"]["manifest_sha256"], sha256(&dir.path().join("datasets/x/build/manifest.json")));
@@ -100,6 +101,7 @@ fn train_builds_the_dataset_and_writes_a_model_directory() {
     assert_eq!(config["id2label"]["0"], "surveillance");
     assert_eq!(config["problem_type"], "multi_label_classification");
     assert_eq!(config["hidden_size"], 16);
+    assert_eq!(config["clause_context"], "text", "a transformers user is told what the model reads");
     assert_eq!(read(&dir.path().join("model/tokenizer.json")), read(&dir.path().join("base/tokenizer.json")));
 }
 

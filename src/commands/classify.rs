@@ -5,10 +5,11 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use clause_infer::classifier::{BatchPlan, Classifier, decide_with};
+use clause_infer::input::Passage;
 
 use crate::cli::{ClassifyArgs, OutputFormat};
 use crate::commands::device;
-use crate::input::{Fields, read_inputs};
+use crate::input::{Fields, Item, read_inputs};
 use crate::output::{Classified, Results, write_file_atomically, write_results};
 
 /// Spans listed per explained label.
@@ -29,7 +30,9 @@ pub fn run(args: &ClassifyArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     }
     let inputs = read_inputs(&args.inputs, Fields { text: &args.text_field, title: args.title_field.as_deref() })?;
     let classifier = load_model(&args.model, &args.device)?;
-    let texts: Vec<&str> = inputs.items.iter().map(|i| i.text.as_str()).collect();
+    let passages: Vec<Passage<'_>> = inputs.items.iter().map(Item::passage).collect();
+    let model_inputs = classifier.inputs(&passages);
+    let texts: Vec<&str> = model_inputs.iter().map(|t| t.as_ref()).collect();
     let plan = BatchPlan { batch_size: args.batch_size, by_length: !args.no_length_buckets };
     let scores = predict_with_progress(&classifier, &texts, plan)?;
     let thresholds = match args.threshold {
@@ -38,7 +41,7 @@ pub fn run(args: &ClassifyArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     };
     let labels: Vec<Vec<usize>> = scores.iter().map(|s| decide_with(s, &thresholds)).collect();
     let explanations =
-        if args.explain { Some(classifier.explain(&texts, &scores, &labels, EXPLAINED_SPANS)?) } else { None };
+        if args.explain { Some(classifier.explain(&passages, &scores, &labels, EXPLAINED_SPANS)?) } else { None };
     let label_names: Vec<String> = classifier.labels().iter().map(|l| l.name.clone()).collect();
     let results = Results {
         label_names: &label_names,

@@ -5,6 +5,7 @@ use std::io::Write;
 
 use anyhow::{Context, bail};
 use clause_infer::classifier::{BatchPlan, decide_with};
+use clause_infer::input::Passage;
 
 use crate::align::{AlignItem, Pair, align};
 use crate::cli::{DiffArgs, DiffFormat};
@@ -79,7 +80,9 @@ pub fn run(args: &DiffArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         Some(t) => vec![t; names.len()],
         None => model.thresholds(),
     };
-    let texts: Vec<&str> = old.iter().chain(&new).map(|i| i.text.as_str()).collect();
+    let passages: Vec<Passage<'_>> = old.iter().chain(&new).map(Item::passage).collect();
+    let model_inputs = model.inputs(&passages);
+    let texts: Vec<&str> = model_inputs.iter().map(|t| t.as_ref()).collect();
     let mut scores = predict_with_progress(&model, &texts, BatchPlan::default())?;
     let new_scores = scores.split_off(old.len());
     let old_scores = scores;

@@ -14,6 +14,7 @@ use clause_infer::classifier::{BatchPlan, Classifier, decide_with};
 use clause_infer::evaluation::{
     Calibration, Intervals, RankingMetrics, bootstrap_intervals, calibration, ranking_metrics,
 };
+use clause_infer::input::Passage;
 use clause_infer::metrics::{Metrics, evaluate};
 
 use crate::cli::{EvalArgs, SplitArg};
@@ -106,11 +107,14 @@ pub fn run(args: &EvalArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         bail!("{}: no labelled examples to score", args.data.display());
     }
     let truth: Vec<Vec<bool>> = examples.iter().map(|e| names.iter().map(|n| e.labels.contains(n)).collect()).collect();
-    let texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
-    let scored = score(&model, &names, &texts, &truth, args.threshold)?;
+    let passages: Vec<Passage<'_>> = examples
+        .iter()
+        .map(|e| Passage { text: &e.text, title: e.title.as_deref(), chapter: e.chapter.as_deref() })
+        .collect();
+    let scored = score(&model, &names, &passages, &truth, args.threshold)?;
     let comparison = match &baseline {
         Some(baseline) => {
-            let old = score(baseline, &names, &texts, &truth, args.threshold)?;
+            let old = score(baseline, &names, &passages, &truth, args.threshold)?;
             Some(compare(&names, &examples, &truth, old, &scored))
         }
         None => None,
@@ -177,11 +181,14 @@ fn table_has_column(path: &Path, column: &str) -> bool {
 fn score(
     model: &Classifier,
     names: &[String],
-    texts: &[&str],
+    passages: &[Passage<'_>],
     truth: &[Vec<bool>],
     threshold: Option<f32>,
 ) -> anyhow::Result<Scored> {
-    let probabilities = predict_with_progress(model, texts, BatchPlan::default())?;
+    // Each model reads the headings it was trained with.
+    let inputs = model.inputs(passages);
+    let texts: Vec<&str> = inputs.iter().map(|t| t.as_ref()).collect();
+    let probabilities = predict_with_progress(model, &texts, BatchPlan::default())?;
     let thresholds = match threshold {
         Some(t) => vec![t; names.len()],
         None => model.thresholds(),

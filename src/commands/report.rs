@@ -4,10 +4,11 @@ use std::io::Write;
 
 use anyhow::bail;
 use clause_infer::classifier::{BatchPlan, decide_with};
+use clause_infer::input::Passage;
 
 use crate::cli::{ReportArgs, ReportFormat};
 use crate::commands::classify::{EXPLAINED_SPANS, load_model, predict_with_progress};
-use crate::input::{Fields, read_inputs};
+use crate::input::{Fields, Item, read_inputs};
 use crate::output::{article_label, write_file_atomically};
 use crate::report::{Explanation, Report, ReportLabel, ReportProvision, render_html, render_markdown};
 
@@ -22,7 +23,9 @@ pub fn run(args: &ReportArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         bail!("{}: report reads a draft (.md, .txt), not a table", args.draft.display());
     }
     let model = load_model(&args.model, &args.device)?;
-    let texts: Vec<&str> = inputs.items.iter().map(|i| i.text.as_str()).collect();
+    let passages: Vec<Passage<'_>> = inputs.items.iter().map(Item::passage).collect();
+    let model_inputs = model.inputs(&passages);
+    let texts: Vec<&str> = model_inputs.iter().map(|t| t.as_ref()).collect();
     let scores = predict_with_progress(&model, &texts, BatchPlan::default())?;
     let thresholds = match args.threshold {
         Some(t) => vec![t; model.labels().len()],
@@ -32,7 +35,7 @@ pub fn run(args: &ReportArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let explanations = if args.no_explain {
         vec![Vec::new(); texts.len()]
     } else {
-        model.explain(&texts, &scores, &labels, EXPLAINED_SPANS)?
+        model.explain(&passages, &scores, &labels, EXPLAINED_SPANS)?
     };
     let report = Report {
         title: args.draft.file_name().map_or_else(|| args.draft.display().to_string(), |n| n.to_string_lossy().into()),

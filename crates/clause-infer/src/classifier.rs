@@ -7,6 +7,7 @@
 //! fine-tuned elsewhere) still loads: BERT pooler, threshold 0.5, and the
 //! model's maximum length, as `BertForSequenceClassification` would run it.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -15,6 +16,7 @@ use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
 
+use crate::input::{Context, Passage};
 use crate::model::{BertClassifier, BertConfig, Pooling};
 use crate::ops;
 use crate::tokenize::TextEncoder;
@@ -41,6 +43,9 @@ struct CardFields {
     labels: Vec<ModelLabel>,
     max_length: usize,
     pooling: Pooling,
+    /// Absent in cards written before models could read headings.
+    #[serde(default)]
+    context: Context,
 }
 
 /// How [`Classifier::predict`] batches its texts.
@@ -67,6 +72,7 @@ pub struct Classifier {
     encoder: TextEncoder,
     labels: Vec<ModelLabel>,
     pooling: Pooling,
+    context: Context,
     device: Device,
     dir: PathBuf,
 }
@@ -126,6 +132,7 @@ impl Classifier {
                     .collect(),
                 max_length: config.max_position_embeddings.min(512),
                 pooling: Pooling::Cls,
+                context: Context::Text,
             }
         };
         if card.max_length == 0 || card.max_length > config.max_position_embeddings {
@@ -162,7 +169,15 @@ impl Classifier {
                     card.labels.len()
                 ),
             })?;
-        Ok(Self { model, encoder, labels: card.labels, pooling: card.pooling, device: device.clone(), dir: dir.into() })
+        Ok(Self {
+            model,
+            encoder,
+            labels: card.labels,
+            pooling: card.pooling,
+            context: card.context,
+            device: device.clone(),
+            dir: dir.into(),
+        })
     }
 
     /// The model directory.
@@ -183,6 +198,18 @@ impl Classifier {
     /// How token states become one vector.
     pub fn pooling(&self) -> Pooling {
         self.pooling
+    }
+
+    /// What the model reads besides each text.
+    pub fn context(&self) -> Context {
+        self.context
+    }
+
+    /// The model's input for each passage: its text, with the headings
+    /// the model was trained to read before it. What [`Classifier::predict`]
+    /// takes.
+    pub fn inputs<'a>(&self, passages: &[Passage<'a>]) -> Vec<Cow<'a, str>> {
+        passages.iter().map(|passage| self.context.compose(passage)).collect()
     }
 
     /// Tokens per text at most; longer texts are truncated.
@@ -431,5 +458,51 @@ mod tests {
                 && !err.contains("candle_core"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_model_trained_with_headings_reads_them_everywhere_and_explains_only_the_text() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        model_dir(dir.path());
+        // A random head barely moves its outputs; a large one makes every
+        // removed span move them measurably.
+        let weights = dir.path().join("model.safetensors");
+        let mut tensors = candle_core::safetensors::load(&weights, &Device::Cpu).expect("load weights");
+        let head = (tensors["classifier.weight"].clone() * 300.0).expect("scale");
+        tensors.insert("classifier.weight".into(), head);
+        candle_core::safetensors::save(&tensors, &weights).expect("save");
+        let plain = Classifier::load(dir.path(), &Device::Cpu).expect("load");
+        assert_eq!(plain.context(), Context::Text);
+        let card = serde_json::json!({
+            "labels": [{"name": "a", "description": "", "threshold": 0.0}, {"name": "b", "description": "", "threshold": 0.0}],
+            "max_length": 16, "pooling": "cls", "context": "headings"
+        });
+        std::fs::write(dir.path().join(CARD_FILE), card.to_string()).expect("write");
+        let classifier = Classifier::load(dir.path(), &Device::Cpu).expect("load");
+        assert_eq!(classifier.context(), Context::Headings);
+
+        let passage = Passage {
+            text: "data the data, the the data, data data the, the data data",
+            title: Some("the"),
+            chapter: None,
+        };
+        let inputs = classifier.inputs(&[passage]);
+        assert_eq!(inputs[0], "the. data the data, the the data, data data the, the data data");
+        let score = |text: &str| classifier.predict(&[text], BatchPlan::default(), &mut |_| {}).expect("predict");
+        let whole = score(&inputs[0]);
+        let explained = classifier.explain(&[passage], &whole, &[vec![0, 1]], 8).expect("explain");
+        let mut spans = 0;
+        for explanation in &explained[0] {
+            for span in &explanation.spans {
+                // The drop is measured with the heading still in front.
+                let rest = crate::explain::without(passage.text, &(span.start..span.end));
+                let occluded = score(&format!("the. {rest}"));
+                let drop = whole[0][explanation.label] - occluded[0][explanation.label];
+                assert!((span.drop - drop).abs() < 1e-6, "{} against {drop}", span.drop);
+                assert_eq!(span.text, passage.text[span.start..span.end]);
+                spans += 1;
+            }
+        }
+        assert!(spans > 0, "a random model lowers some label when a span goes");
     }
 }

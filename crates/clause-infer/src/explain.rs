@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Error;
 use crate::classifier::{BatchPlan, Classifier};
+use crate::input::Passage;
 
 /// Spans per text at most: occlusion costs one forward pass per span, and
 /// a reviewer reads the first few anyway.
@@ -147,25 +148,27 @@ fn is_marker(token: &str) -> bool {
 }
 
 impl Classifier {
-    /// Explain each text's predicted labels (`labels[i]`, indices) by
+    /// Explain each passage's predicted labels (`labels[i]`, indices) by
     /// occlusion, given its probabilities with the text whole; keep the
-    /// `top` largest drops per label. All occluded variants of all texts are
+    /// `top` largest drops per label. Only the text is cut; the headings the
+    /// model reads stay whole. All occluded variants of all passages are
     /// scored together, in length-bucketed batches.
     pub fn explain(
         &self,
-        texts: &[&str],
+        passages: &[Passage<'_>],
         probabilities: &[Vec<f32>],
         labels: &[Vec<usize>],
         top: usize,
     ) -> Result<Vec<Vec<Explanation>>, Error> {
         let mut variants: Vec<String> = Vec::new();
         let mut owners: Vec<(usize, Range<usize>)> = Vec::new();
-        for (index, text) in texts.iter().enumerate() {
+        for (index, passage) in passages.iter().enumerate() {
             if labels.get(index).is_none_or(Vec::is_empty) {
                 continue;
             }
-            for span in clause_spans(text) {
-                variants.push(without(text, &span));
+            for span in clause_spans(passage.text) {
+                let rest = without(passage.text, &span);
+                variants.push(self.context().compose(&Passage { text: &rest, ..*passage }).into_owned());
                 owners.push((index, span));
             }
         }
@@ -183,7 +186,7 @@ impl Classifier {
                     explanation.spans.push(SpanDrop {
                         start: span.start,
                         end: span.end,
-                        text: texts[index][span.clone()].to_string(),
+                        text: passages[index].text[span.clone()].to_string(),
                         drop,
                     });
                 }

@@ -12,6 +12,7 @@ pub mod evaluation;
 pub mod explain;
 #[cfg(feature = "hub")]
 pub mod hub;
+pub mod input;
 pub mod metrics;
 pub mod model;
 pub mod ops;

@@ -11,6 +11,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use clause_infer::classifier::{BatchPlan, Classifier, ModelLabel, decide_with};
+use clause_infer::input::{Context, Passage};
 use serde::Serialize;
 use serde::ser::SerializeMap;
 use serde_json::Value;
@@ -26,6 +27,9 @@ pub struct ModelInfo {
     pub labels: Vec<ModelLabel>,
     /// Decision thresholds in label order (the model's, or the override).
     pub thresholds: Vec<f32>,
+    /// What the model reads besides each text: a document's provisions are
+    /// sent with their headings when it was trained with them.
+    pub context: Context,
 }
 
 /// Something that turns texts into every label's probability: the
@@ -295,7 +299,15 @@ impl Service {
         let Request { id, mut work } = request;
         let texts: Vec<String> = match &mut work {
             Work::Texts(texts) => std::mem::take(texts),
-            Work::Document { provisions } => provisions.iter_mut().map(|p| std::mem::take(&mut p.text)).collect(),
+            // The provisions keep their texts for the answer; the model gets
+            // them with the headings it reads.
+            Work::Document { provisions } => provisions
+                .iter()
+                .map(|p| {
+                    let passage = Passage { text: &p.text, title: p.title.as_deref(), chapter: p.chapter.as_deref() };
+                    self.model.context.compose(&passage).into_owned()
+                })
+                .collect(),
         };
         let texts = Arc::new(texts);
         let reply = if texts.is_empty() {
@@ -354,15 +366,14 @@ impl Service {
             Work::Document { provisions } => {
                 let results: Vec<ProvisionRecord<'_>> = provisions
                     .iter()
-                    .zip(flight.texts.iter())
                     .zip(scores)
-                    .map(|((p, text), row)| ProvisionRecord {
+                    .map(|(p, row)| ProvisionRecord {
                         id: &p.id,
                         document: &p.document,
                         article: p.article.as_deref(),
                         paragraph: p.paragraph.as_deref(),
                         title: p.title.as_deref(),
-                        text,
+                        text: &p.text,
                         labels: labels(row),
                         scores: Scores { names, values: row },
                         start: p.start,
@@ -517,7 +528,12 @@ pub(crate) mod tests {
 
     pub(crate) fn model() -> ModelInfo {
         let label = |name: &str| ModelLabel { name: name.into(), description: format!("{name} words"), threshold: 0.5 };
-        ModelInfo { name: "m".into(), labels: vec![label("long"), label("half")], thresholds: vec![0.3, 0.5] }
+        ModelInfo {
+            name: "m".into(),
+            labels: vec![label("long"), label("half")],
+            thresholds: vec![0.3, 0.5],
+            context: Context::Text,
+        }
     }
 
     #[test]
@@ -541,6 +557,28 @@ pub(crate) mod tests {
         queue.close();
         assert!(queue.next_batch().is_none());
         assert_eq!(queue.submit(texts(&["a"]), false).expect_err("closed"), SubmitError::Closed);
+    }
+
+    #[test]
+    fn a_model_that_reads_headings_gets_them_and_the_answer_keeps_the_text() {
+        let (scorer, _) = fake();
+        let model = ModelInfo { context: Context::Headings, ..model() };
+        let service = Service::start(Box::new(scorer), model, Limits::default()).expect("start");
+        let document =
+            validate(serde_json::json!({"document": "Article 3 – Title\n1. Abc.", "name": "d"}), &service.limits)
+                .expect("document");
+        let body = service.answer(service.submit(document, false).expect("submit")).expect("answer");
+        let value: Value = serde_json::from_slice(&body).expect("json");
+        let first = &value["results"][0];
+        assert_eq!(first["text"], "Abc.");
+        // The fake scores the length of what it is given: "Title. Abc.".
+        assert_eq!(first["scores"]["long"].as_f64().map(|s| (s * 10.0).round()), Some(11.0));
+        // Bare texts have no headings to read.
+        let bare = validate(serde_json::json!({"texts": ["Abc."]}), &service.limits).expect("texts");
+        let body = service.answer(service.submit(bare, false).expect("submit")).expect("answer");
+        let value: Value = serde_json::from_slice(&body).expect("json");
+        assert_eq!(value["results"][0]["scores"]["long"].as_f64().map(|s| (s * 10.0).round()), Some(4.0));
+        service.stop();
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use clause_infer::input::Context;
 use clause_infer::model::Pooling;
 use serde::{Deserialize, Serialize};
 
@@ -52,6 +53,12 @@ pub struct TrainConfig {
     /// How token states become one vector: `cls` (BERT pooler, as Hugging
     /// Face's classifier) or `mean`.
     pub pooling: Pooling,
+    /// What the model reads besides each text: `text` (nothing), or
+    /// `headings` (the innermost division heading and the article title
+    /// before the text, for provisions of drafts; texts without headings
+    /// read as with `text`). Recorded in `clause.json`, so that
+    /// classifying feeds the model alike.
+    pub context: Context,
     /// Dropout on hidden states and the head; `None` keeps the base config's.
     pub hidden_dropout: Option<f64>,
     /// Cap on each label's positive weight (negatives / positives among the
@@ -92,6 +99,7 @@ impl Default for TrainConfig {
             // all-MiniLM-L6-v2 was trained as a mean-pooled sentence encoder;
             // its pooler was not, and learns slowly from a cold start.
             pooling: Pooling::Mean,
+            context: Context::Text,
             hidden_dropout: None,
             pos_weight_cap: 10.0,
             negative_ratio: 3.0,

@@ -13,6 +13,7 @@ use std::path::Path;
 
 use candle_core::Tensor;
 pub use clause_infer::classifier::ModelLabel;
+use clause_infer::input::Context;
 use clause_infer::metrics::Metrics;
 use clause_infer::model::{BertConfig, Pooling};
 use serde::{Deserialize, Serialize};
@@ -35,6 +36,10 @@ pub struct ModelCard {
     pub max_length: usize,
     /// How token states become one vector.
     pub pooling: Pooling,
+    /// What the model reads besides each text (absent before models could
+    /// read headings).
+    #[serde(default)]
+    pub context: Context,
     /// The base model directory and its weights' sha256.
     pub base_model: BaseModel,
     /// The dataset trained on.
@@ -100,6 +105,11 @@ pub fn write_model_dir(
         map.insert(
             "clause_pooling".into(),
             serde_json::to_value(card.pooling).map_err(|err| Error::Data(err.to_string()))?,
+        );
+        // A Python user must build the same input: see clause_infer::input.
+        map.insert(
+            "clause_context".into(),
+            serde_json::to_value(card.context).map_err(|err| Error::Data(err.to_string()))?,
         );
     }
     write_atomically(&out.join("config.json"), pretty(&hf)?.as_bytes())?;

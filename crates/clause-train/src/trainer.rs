@@ -1,5 +1,6 @@
 //! The training loop.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
 use clause_data::example::Example;
+use clause_infer::input::Passage;
 use clause_infer::metrics::{Metrics, decide, evaluate, tune_thresholds};
 use clause_infer::model::{BertClassifier, BertConfig, TrainableModel};
 use clause_infer::rng::SplitMix64;
@@ -299,6 +301,7 @@ pub fn train(data: &TrainData, options: &TrainOptions, observer: &mut dyn Observ
             .collect(),
         max_length: config.max_length,
         pooling: config.pooling,
+        context: config.context,
         base_model: BaseModel {
             source: options.base_source.clone(),
             sha256: checkpoint::hash_file(&options.base.join("model.safetensors"))?,
@@ -373,7 +376,17 @@ fn prepare(data: &TrainData, options: &TrainOptions) -> Result<Prepared, Error> 
         examples.iter().map(|e| label_names.iter().map(|l| e.labels.contains(l)).collect()).collect()
     };
     let ids = |examples: &[Example]| -> Result<Vec<Vec<u32>>, Error> {
-        let texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
+        let inputs: Vec<Cow<'_, str>> = examples
+            .iter()
+            .map(|e| {
+                options.config.context.compose(&Passage {
+                    text: &e.text,
+                    title: e.title.as_deref(),
+                    chapter: e.chapter.as_deref(),
+                })
+            })
+            .collect();
+        let texts: Vec<&str> = inputs.iter().map(|t| t.as_ref()).collect();
         let mut out = Vec::with_capacity(texts.len());
         for chunk in texts.chunks(2048) {
             out.extend(encoder.token_ids(chunk)?);
