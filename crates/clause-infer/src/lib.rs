@@ -1,7 +1,8 @@
 //! Classify provisions with a trained model.
 //!
-//! This crate holds the encoder ([`model`]), the batched inference path
-//! ([`classifier`]) and explanations by occlusion ([`explain`]); it never
+//! This crate holds the encoder ([`model`]), what it reads of a provision
+//! ([`input`]), the batched inference path ([`classifier`]) and
+//! explanations by occlusion ([`explain`]); it never
 //! depends on polars or on `clause-train`, so a serving build stays small. It also holds the model's label set, read from
 //! a Hugging Face `config.json` (`id2label`), and the decision rule that turns
 //! per-label probabilities into predicted labels with per-label thresholds.
