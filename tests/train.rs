@@ -242,3 +242,59 @@ fn training_killed_at_any_point_resumes_to_the_same_model() {
         assert!(difference <= 1e-6, "{name} differs by {difference}");
     }
 }
+
+#[test]
+fn an_ensemble_averages_its_members_and_resumes_past_finished_ones() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    project(dir.path());
+    write(&dir.path().join("ensemble.toml"), "ensemble = 2\nepochs = 2\nbatch_size = 8\n");
+    let args =
+        ["train", "datasets/x", "--base", "base", "--out", "model", "--data-root", "data", "--config", "ensemble.toml"];
+    let run = clause_in(dir.path(), &args);
+    let out = run.ok().to_string();
+    assert!(
+        out.contains("member 1 (seed 20261128)")
+            && out.contains("member 2 (seed 20261129)")
+            && out.contains("an ensemble of 2"),
+        "{out}"
+    );
+    assert!(run.stderr.contains("member 2 of 2"), "{}", run.stderr);
+    let card_path = dir.path().join("model/clause.json");
+    let card: serde_json::Value = serde_json::from_str(&read(&card_path)).expect("card");
+    let members = card["ensemble"].as_array().expect("ensemble");
+    assert_eq!(members.len(), 2);
+    assert_eq!((members[0]["dir"].as_str(), members[1]["seed"].as_u64()), (Some("members/1"), Some(20261129)));
+    assert!(card["test"]["micro_f1"].is_number(), "the ensemble scores the test split");
+    for k in ["1", "2"] {
+        let member: serde_json::Value =
+            serde_json::from_str(&read(&dir.path().join("model/members").join(k).join("clause.json"))).expect("member");
+        assert!(member["test"].is_null(), "a member never sees the test split");
+        assert_eq!(member["history"].as_array().expect("history").len(), 2);
+    }
+    // transformers loads the first member from the top-level files.
+    assert_eq!(
+        std::fs::read(dir.path().join("model/model.safetensors")).expect("read"),
+        std::fs::read(dir.path().join("model/members/1/model.safetensors")).expect("read")
+    );
+    // clause eval averages the members as training did.
+    let eval = clause_in(
+        dir.path(),
+        &["eval", "--model", "model", "datasets/x", "--data-root", "data", "--split", "validation", "--json"],
+    );
+    let report: serde_json::Value = serde_json::from_str(eval.ok()).expect("json");
+    assert_eq!(report["metrics"], card["validation"]);
+
+    // Interrupted after the first member: --resume keeps it and ends where an
+    // uninterrupted run ends.
+    std::fs::remove_dir_all(dir.path().join("model/members/2")).expect("remove");
+    std::fs::remove_file(&card_path).expect("remove");
+    let mut resumed = args.to_vec();
+    resumed.push("--resume");
+    let run = clause_in(dir.path(), &resumed);
+    run.ok();
+    assert!(run.stderr.contains("member 1 of 2: trained before, kept"), "{}", run.stderr);
+    let again: serde_json::Value = serde_json::from_str(&read(&card_path)).expect("card");
+    for field in ["labels", "validation", "test", "ensemble"] {
+        assert_eq!(again[field], card[field], "{field}");
+    }
+}

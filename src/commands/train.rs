@@ -16,7 +16,8 @@ use clause_infer::model::Pooling;
 use clause_train::TrainConfig;
 use clause_train::checkpoint::EpochRecord;
 use clause_train::config::RECIPE_SETTINGS_FILE;
-use clause_train::trainer::{LabelInfo, Observer, TrainData, TrainOptions, TrainOutcome, train};
+use clause_train::ensemble::train_ensemble;
+use clause_train::trainer::{LabelInfo, Observer, TrainData, TrainOptions, TrainOutcome};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::{PoolingArg, TrainArgs};
@@ -71,7 +72,7 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         data.labels.len()
     );
     let mut progress = Progress::new();
-    match train(&data, &options, &mut progress)? {
+    match train_ensemble(&data, &options, &mut progress)? {
         TrainOutcome::Interrupted { epoch, batch } => {
             writeln!(
                 out,
@@ -81,14 +82,27 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         }
         TrainOutcome::Finished(card) => {
             writeln!(out, "model written to {}", args.out.display())?;
+            for (k, member) in card.ensemble.iter().enumerate() {
+                writeln!(
+                    out,
+                    "member {} (seed {}): best epoch {} of {}, validation micro-F1 {:.3} macro-F1 {:.3}",
+                    k + 1,
+                    member.seed,
+                    member.best_epoch,
+                    member.epochs,
+                    member.validation.micro_f1,
+                    member.validation.macro_f1
+                )?;
+            }
+            if card.ensemble.is_empty() {
+                write!(out, "best epoch {} of {}; ", card.best_epoch, card.history.len())?;
+            } else {
+                write!(out, "an ensemble of {}, averaged; ", card.ensemble.len())?;
+            }
             writeln!(
                 out,
-                "best epoch {} of {}; {:.0} s of training, {:.1} sequences/s on {}",
-                card.best_epoch,
-                card.history.len(),
-                card.training_seconds,
-                card.sequences_per_second,
-                card.device
+                "{:.0} s of training, {:.1} sequences/s on {}",
+                card.training_seconds, card.sequences_per_second, card.device
             )?;
             writeln!(out, "\n{:<16} {:>9} {:>9} {:>9}", "label", "threshold", "val F1", "test F1")?;
             for (index, label) in card.labels.iter().enumerate() {
@@ -226,6 +240,14 @@ impl Observer for Progress {
                 self.epoch, self.epochs, self.done, self.batches, self.loss
             ),
             None => {}
+        }
+    }
+
+    fn member_started(&mut self, member: usize, members: usize, done: bool) {
+        if done {
+            eprintln!("member {member} of {members}: trained before, kept");
+        } else {
+            eprintln!("member {member} of {members}");
         }
     }
 

@@ -46,6 +46,39 @@ struct CardFields {
     /// Absent in cards written before models could read headings.
     #[serde(default)]
     context: Context,
+    /// Members of an ensemble; empty for a single model.
+    #[serde(default)]
+    ensemble: Vec<MemberRef>,
+}
+
+/// Where an ensemble member's weights are: `<dir>/model.safetensors`,
+/// relative to the model directory.
+#[derive(Debug, Clone, Deserialize)]
+struct MemberRef {
+    dir: String,
+}
+
+/// The mean of several models' probabilities, text by text and label by
+/// label (`members[k][text][label]`), summed in member order. Training
+/// tunes an ensemble's thresholds on this mean and inference decides on it,
+/// so both use this one function.
+pub fn mean_probabilities(members: &[Vec<Vec<f32>>]) -> Vec<Vec<f32>> {
+    let Some((first, rest)) = members.split_first() else {
+        return Vec::new();
+    };
+    let mut sum = first.clone();
+    for member in rest {
+        for (row, other) in sum.iter_mut().zip(member) {
+            for (p, q) in row.iter_mut().zip(other) {
+                *p += q;
+            }
+        }
+    }
+    let n = members.len() as f32;
+    for p in sum.iter_mut().flatten() {
+        *p /= n;
+    }
+    sum
 }
 
 /// How [`Classifier::predict`] batches its texts.
@@ -68,7 +101,8 @@ impl Default for BatchPlan {
 
 /// A loaded model: encoder, head, tokenizer, labels and thresholds.
 pub struct Classifier {
-    model: BertClassifier,
+    /// One model, or an ensemble's members, whose probabilities are averaged.
+    models: Vec<BertClassifier>,
     encoder: TextEncoder,
     labels: Vec<ModelLabel>,
     pooling: Pooling,
@@ -133,6 +167,7 @@ impl Classifier {
                 max_length: config.max_position_embeddings.min(512),
                 pooling: Pooling::Cls,
                 context: Context::Text,
+                ensemble: Vec::new(),
             }
         };
         if card.max_length == 0 || card.max_length > config.max_position_embeddings {
@@ -155,22 +190,30 @@ impl Classifier {
                 ),
             });
         }
-        let weights = dir.join("model.safetensors");
-        let vb = mmap_weights(&weights, device)?;
-        let model =
-            BertClassifier::new(&config, card.labels.len(), card.pooling, vb).map_err(|err| Error::Weights {
-                path: weights.clone(),
-                message: format!(
-                    "{}: the weights do not fit config.json (hidden_size {}, {} layers, vocab_size {}, {} labels)",
-                    without_backtrace(&err),
-                    config.hidden_size,
-                    config.num_hidden_layers,
-                    config.vocab_size,
-                    card.labels.len()
-                ),
-            })?;
+        let weight_files = if card.ensemble.is_empty() {
+            vec![dir.join("model.safetensors")]
+        } else {
+            card.ensemble.iter().map(|member| member_weights(dir, &card_path, member)).collect::<Result<_, _>>()?
+        };
+        let mut models = Vec::with_capacity(weight_files.len());
+        for weights in weight_files {
+            let vb = mmap_weights(&weights, device)?;
+            let model =
+                BertClassifier::new(&config, card.labels.len(), card.pooling, vb).map_err(|err| Error::Weights {
+                    path: weights.clone(),
+                    message: format!(
+                        "{}: the weights do not fit config.json (hidden_size {}, {} layers, vocab_size {}, {} labels)",
+                        without_backtrace(&err),
+                        config.hidden_size,
+                        config.num_hidden_layers,
+                        config.vocab_size,
+                        card.labels.len()
+                    ),
+                })?;
+            models.push(model);
+        }
         Ok(Self {
-            model,
+            models,
             encoder,
             labels: card.labels,
             pooling: card.pooling,
@@ -198,6 +241,11 @@ impl Classifier {
     /// How token states become one vector.
     pub fn pooling(&self) -> Pooling {
         self.pooling
+    }
+
+    /// Models whose probabilities are averaged: 1, or an ensemble's members.
+    pub fn members(&self) -> usize {
+        self.models.len()
     }
 
     /// What the model reads besides each text.
@@ -314,8 +362,13 @@ impl Classifier {
     fn predict_batch(&self, ids: &[Vec<u32>], batch: &[usize]) -> Result<Vec<(usize, Vec<f32>)>, Error> {
         let sequences: Vec<&[u32]> = batch.iter().map(|&i| ids[i].as_slice()).collect();
         let encoded = self.encoder.batch(&sequences, &self.device)?;
-        let logits = self.model.forward(&encoded.ids, &encoded.attention_mask, None)?;
-        let probabilities: Vec<Vec<f32>> = candle_nn::ops::sigmoid(&logits)?.to_dtype(DType::F32)?.to_vec2()?;
+        let mut members = Vec::with_capacity(self.models.len());
+        for model in &self.models {
+            let logits = model.forward(&encoded.ids, &encoded.attention_mask, None)?;
+            members.push(candle_nn::ops::sigmoid(&logits)?.to_dtype(DType::F32)?.to_vec2()?);
+        }
+        let probabilities =
+            if members.len() == 1 { members.pop().unwrap_or_default() } else { mean_probabilities(&members) };
         Ok(batch.iter().copied().zip(probabilities).collect())
     }
 
@@ -346,6 +399,30 @@ fn prefix(text: &str, max: usize) -> &str {
 /// Indices of the labels whose probability reaches its threshold.
 pub fn decide_with(probabilities: &[f32], thresholds: &[f32]) -> Vec<usize> {
     probabilities.iter().zip(thresholds).enumerate().filter(|(_, (p, t))| p >= t).map(|(i, _)| i).collect()
+}
+
+/// An ensemble member's weights file; its directory must lie inside the
+/// model directory.
+fn member_weights(dir: &Path, card_path: &Path, member: &MemberRef) -> Result<PathBuf, Error> {
+    let relative = Path::new(&member.dir);
+    let inside = relative.components().all(|c| matches!(c, std::path::Component::Normal(_)));
+    if member.dir.is_empty() || !inside {
+        return Err(Error::Config {
+            path: card_path.to_path_buf(),
+            message: format!(
+                "field `ensemble`: member directory `{}` must be a relative path inside the model directory",
+                member.dir
+            ),
+        });
+    }
+    let weights = dir.join(relative).join("model.safetensors");
+    if !weights.is_file() {
+        return Err(Error::Io {
+            path: weights,
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "missing: an ensemble member's weights"),
+        });
+    }
+    Ok(weights)
 }
 
 fn read_card(path: &Path) -> Result<CardFields, Error> {
@@ -504,5 +581,54 @@ mod tests {
             }
         }
         assert!(spans > 0, "a random model lowers some label when a span goes");
+    }
+
+    #[test]
+    fn an_ensemble_averages_its_members_and_names_a_bad_member() {
+        assert_eq!(mean_probabilities(&[vec![vec![0.2, 1.0]], vec![vec![0.4, 0.0]]]), [[0.3f32, 0.5]]);
+        assert!(mean_probabilities(&[]).is_empty());
+        let dir = tempfile::tempdir().expect("tempdir");
+        for member in ["m1", "m2"] {
+            std::fs::create_dir_all(dir.path().join(member)).expect("mkdir");
+        }
+        model_dir(&dir.path().join("m1"));
+        // A second member: the same shapes, other weights.
+        let weights = dir.path().join("m1/model.safetensors");
+        let mut tensors = candle_core::safetensors::load(&weights, &Device::Cpu).expect("load weights");
+        let head = (tensors["classifier.weight"].clone() * -3.0).expect("scale");
+        tensors.insert("classifier.weight".into(), head);
+        candle_core::safetensors::save(&tensors, dir.path().join("m2/model.safetensors")).expect("save");
+        for file in ["config.json", "tokenizer.json"] {
+            std::fs::copy(dir.path().join("m1").join(file), dir.path().join(file)).expect("copy");
+            std::fs::copy(dir.path().join("m1").join(file), dir.path().join("m2").join(file)).expect("copy");
+        }
+        std::fs::copy(&weights, dir.path().join("model.safetensors")).expect("copy");
+        let card = |members: &[&str]| {
+            let ensemble: Vec<_> = members.iter().map(|m| serde_json::json!({"dir": m, "seed": 1})).collect();
+            let card = serde_json::json!({
+                "labels": [{"name": "a", "description": "", "threshold": 0.5}, {"name": "b", "description": "", "threshold": 0.5}],
+                "max_length": 16, "pooling": "cls", "ensemble": ensemble
+            });
+            std::fs::write(dir.path().join(CARD_FILE), card.to_string()).expect("write");
+        };
+        let texts = ["the data", "data the the data"];
+        let predict = |path: &Path| {
+            let classifier = Classifier::load(path, &Device::Cpu).expect("load");
+            classifier.predict(&texts, BatchPlan::default(), &mut |_| {}).expect("predict")
+        };
+        // The members load alone without a card: BERT pooler, 16 tokens, as
+        // the ensemble's card says.
+        card(&["m1", "m2"]);
+        assert_eq!(Classifier::load(dir.path(), &Device::Cpu).expect("load").members(), 2);
+        let (one, two) = (predict(&dir.path().join("m1")), predict(&dir.path().join("m2")));
+        assert_ne!(one, two);
+        assert_eq!(predict(dir.path()), mean_probabilities(&[one, two]));
+
+        card(&["m1", "../m2"]);
+        let err = Classifier::load(dir.path(), &Device::Cpu).expect_err("outside").to_string();
+        assert!(err.contains("field `ensemble`: member directory `../m2`"), "{err}");
+        card(&["m1", "m3"]);
+        let err = Classifier::load(dir.path(), &Device::Cpu).expect_err("missing").to_string();
+        assert!(err.contains("m3/model.safetensors") && err.contains("ensemble member"), "{err}");
     }
 }

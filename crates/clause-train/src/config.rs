@@ -76,6 +76,13 @@ pub struct TrainConfig {
     pub threshold_min_positives: usize,
     /// Seed of data order, dropout and the new head's initial weights.
     pub seed: u64,
+    /// Models trained, each a whole run with its own early stopping, seeded
+    /// `seed`, `seed + 1`, ...; the written model averages their
+    /// probabilities, with thresholds tuned on that average. 1 trains one
+    /// model. Averaging runs that differ only in their random streams takes
+    /// out much of what separates one such run from another, which the
+    /// small validation splits cannot choose between.
+    pub ensemble: usize,
 }
 
 impl Default for TrainConfig {
@@ -106,6 +113,7 @@ impl Default for TrainConfig {
             patience: 3,
             threshold_min_positives: 3,
             seed: 20261128,
+            ensemble: 1,
         }
     }
 }
@@ -171,6 +179,7 @@ impl TrainConfig {
             ("batch_size", self.batch_size),
             ("grad_accumulation", self.grad_accumulation),
             ("max_length", self.max_length),
+            ("ensemble", self.ensemble),
         ];
         if let Some((field, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(format!("`{field}` must be at least 1"));

@@ -46,10 +46,16 @@ pub struct ModelCard {
     pub dataset: DatasetRef,
     /// Hyper-parameters.
     pub training: TrainConfig,
-    /// 1-based epoch whose weights were kept.
+    /// 1-based epoch whose weights were kept (0 for an ensemble: each
+    /// member has its own, in `ensemble`).
     pub best_epoch: usize,
-    /// Every epoch's record.
+    /// Every epoch's record (empty for an ensemble: see its members' own
+    /// `clause.json`).
     pub history: Vec<EpochRecord>,
+    /// An ensemble's members, whose probabilities are averaged; empty for a
+    /// single model.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ensemble: Vec<EnsembleMember>,
     /// Validation metrics of the kept epoch.
     pub validation: Metrics,
     /// Test metrics, computed once at the end.
@@ -62,6 +68,21 @@ pub struct ModelCard {
     pub device: String,
     /// Tool versions.
     pub versions: HashMap<String, String>,
+}
+
+/// One member of an ensemble: a complete model directory of its own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnsembleMember {
+    /// Its directory, relative to the ensemble's.
+    pub dir: String,
+    /// Its seed.
+    pub seed: u64,
+    /// Its best epoch.
+    pub best_epoch: usize,
+    /// Epochs it ran.
+    pub epochs: usize,
+    /// Its own validation metrics, at its own thresholds.
+    pub validation: Metrics,
 }
 
 /// Provenance of the base model.
@@ -119,6 +140,20 @@ pub fn write_model_dir(
     std::fs::rename(&staging, out.join("model.safetensors")).map_err(io_error(out.join("model.safetensors")))?;
     let tokenizer_bytes = std::fs::read(tokenizer).map_err(io_error(tokenizer))?;
     write_atomically(&out.join("tokenizer.json"), &tokenizer_bytes)
+}
+
+/// Write an ensemble's directory: the Hugging Face files of its first member
+/// (so `transformers` loads that one), then `clause.json`, which lists every
+/// member. The card goes last, each file through a temporary name, so an
+/// interrupted write never leaves a directory that loads as the ensemble.
+pub fn write_ensemble_dir(out: &Path, first_member: &Path, card: &ModelCard) -> Result<(), Error> {
+    for file in ["model.safetensors", "config.json", "tokenizer.json"] {
+        let (from, to) = (first_member.join(file), out.join(file));
+        let staging = out.join(format!(".{file}.tmp"));
+        std::fs::copy(&from, &staging).map_err(io_error(&from))?;
+        std::fs::rename(&staging, &to).map_err(io_error(&to))?;
+    }
+    write_atomically(&out.join("clause.json"), pretty(card)?.as_bytes())
 }
 
 fn pretty<T: Serialize>(value: &T) -> Result<String, Error> {

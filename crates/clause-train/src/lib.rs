@@ -6,11 +6,13 @@
 //! warm-up and decay ([`schedule`]); length-bucketed batches ([`batches`]);
 //! validation, threshold tuning and early stopping every epoch; atomic
 //! checkpoints ([`checkpoint`]); and a Hugging Face-compatible model
-//! directory at the end ([`export`]).
+//! directory at the end ([`export`]). [`ensemble::train_ensemble`] trains
+//! several such runs and averages them.
 
 pub mod batches;
 pub mod checkpoint;
 pub mod config;
+pub mod ensemble;
 pub mod export;
 pub mod fixtures;
 pub mod loss;

@@ -76,6 +76,9 @@ pub trait Observer {
     fn batch_finished(&mut self, _loss: f64, _sequences: usize) {}
     /// An epoch ended and was evaluated.
     fn epoch_finished(&mut self, _record: &EpochRecord, _improved: bool) {}
+    /// Member `member` (1-based) of an ensemble of `members` begins (or
+    /// was finished before a resume, `done`).
+    fn member_started(&mut self, _member: usize, _members: usize, _done: bool) {}
 }
 
 /// An observer that reports nothing.
@@ -311,6 +314,7 @@ pub fn train(data: &TrainData, options: &TrainOptions, observer: &mut dyn Observ
         best_epoch: best.epoch,
         validation: best.validation.clone(),
         history: state.history.clone(),
+        ensemble: Vec::new(),
         test,
         training_seconds: state.seconds,
         sequences_per_second: trained_sequences / state.seconds.max(1e-9),

@@ -1,0 +1,165 @@
+//! Ensembles: several runs that differ only in their seeds, averaged.
+//!
+//! Runs of one recipe that differ only in their random streams (data order,
+//! dropout, the new head's weights) land several points apart on test, and
+//! a validation split of a hundred-odd provisions cannot say which run is
+//! the better one. Averaging their probabilities takes much of that
+//! difference out. Each member is a whole run of [`train`], with its own
+//! early stopping and its own checkpoints, written as a complete model
+//! directory under `<out>/members/<k>/`; the ensemble's thresholds are tuned
+//! on the members' mean validation probabilities
+//! ([`clause_infer::classifier::mean_probabilities`], the function
+//! inference averages with), and the test split is scored once, on that
+//! mean. The top-level directory keeps the Hugging Face layout with the
+//! first member's weights, so `transformers` loads one member; `clause`
+//! loads them all from `clause.json`'s `ensemble`.
+
+use std::path::{Path, PathBuf};
+
+use clause_data::example::Example;
+use clause_infer::classifier::{BatchPlan, Classifier, ModelLabel, mean_probabilities};
+use clause_infer::input::Passage;
+use clause_infer::metrics::{decide, evaluate, tune_thresholds};
+
+use crate::checkpoint::checkpoint_dir;
+use crate::export::{EnsembleMember, ModelCard, write_ensemble_dir};
+use crate::trainer::{Observer, TrainData, TrainOptions, TrainOutcome, train};
+use crate::{Error, io_error};
+
+/// The directory of member `k` (1-based) of an ensemble written to `out`.
+pub fn member_dir(out: &Path, k: usize) -> PathBuf {
+    out.join("members").join(k.to_string())
+}
+
+/// Train `options.config.ensemble` models and write their ensemble to
+/// `options.out`; with 1, this is [`train`]. With `options.resume`, members
+/// already written are kept, the one a checkpoint was left for resumes, and
+/// the rest start afresh, so the result equals an uninterrupted run's.
+pub fn train_ensemble(
+    data: &TrainData,
+    options: &TrainOptions,
+    observer: &mut dyn Observer,
+) -> Result<TrainOutcome, Error> {
+    let members = options.config.ensemble;
+    if members <= 1 {
+        return train(data, options, observer);
+    }
+    // Members are selected on validation; the test split is the ensemble's
+    // to score, once.
+    let member_data = TrainData {
+        dataset: data.dataset.clone(),
+        manifest_sha256: data.manifest_sha256.clone(),
+        labels: data.labels.clone(),
+        train: data.train.clone(),
+        validation: data.validation.clone(),
+        test: Vec::new(),
+    };
+    let mut cards = Vec::with_capacity(members);
+    for k in 1..=members {
+        let dir = member_dir(&options.out, k);
+        let finished = dir.join(clause_infer::classifier::CARD_FILE).is_file() && !checkpoint_dir(&dir).exists();
+        if options.resume && finished {
+            observer.member_started(k, members, true);
+            cards.push(read_card(&dir)?);
+            continue;
+        }
+        observer.member_started(k, members, false);
+        let mut config = options.config.clone();
+        config.seed = options.config.seed.wrapping_add(k as u64 - 1);
+        config.ensemble = 1;
+        let member_options = TrainOptions {
+            base: options.base.clone(),
+            base_source: options.base_source.clone(),
+            out: dir.clone(),
+            config,
+            device: options.device.clone(),
+            resume: options.resume && checkpoint_dir(&dir).exists(),
+            interrupt: options.interrupt.clone(),
+        };
+        match train(&member_data, &member_options, observer)? {
+            TrainOutcome::Finished(card) => cards.push(*card),
+            interrupted @ TrainOutcome::Interrupted { .. } => return Ok(interrupted),
+        }
+    }
+    let card = combine(data, options, &cards)?;
+    write_ensemble_dir(&options.out, &member_dir(&options.out, 1), &card)?;
+    Ok(TrainOutcome::Finished(Box::new(card)))
+}
+
+/// The ensemble's card: thresholds tuned on the members' mean validation
+/// probabilities, and validation and test scored on that mean.
+fn combine(data: &TrainData, options: &TrainOptions, cards: &[ModelCard]) -> Result<ModelCard, Error> {
+    let config = &options.config;
+    let classifiers: Vec<Classifier> = (1..=cards.len())
+        .map(|k| Classifier::load(&member_dir(&options.out, k), &options.device))
+        .collect::<Result<_, _>>()?;
+    let names: Vec<String> = data.labels.iter().map(|l| l.name.clone()).collect();
+    let truth = |examples: &[Example]| -> Vec<Vec<bool>> {
+        examples.iter().map(|e| names.iter().map(|n| e.labels.contains(n)).collect()).collect()
+    };
+    let mean = |examples: &[Example]| -> Result<Vec<Vec<f32>>, Error> {
+        let passages: Vec<Passage<'_>> = examples
+            .iter()
+            .map(|e| Passage { text: &e.text, title: e.title.as_deref(), chapter: e.chapter.as_deref() })
+            .collect();
+        let plan = BatchPlan { batch_size: config.batch_size * 2, by_length: true };
+        let mut members = Vec::with_capacity(classifiers.len());
+        for classifier in &classifiers {
+            let inputs = classifier.inputs(&passages);
+            let texts: Vec<&str> = inputs.iter().map(|t| t.as_ref()).collect();
+            members.push(classifier.predict(&texts, plan, &mut |_| {})?);
+        }
+        Ok(mean_probabilities(&members))
+    };
+    let metrics = |probabilities: &[Vec<f32>], truth: &[Vec<bool>], thresholds: &[f32]| {
+        evaluate(&names, truth, &decide(probabilities, thresholds)).map_err(|err| Error::Data(err.to_string()))
+    };
+    let validation_truth = truth(&data.validation);
+    let validation = mean(&data.validation)?;
+    let thresholds = tune_thresholds(&validation, &validation_truth, config.threshold_min_positives, 0.5);
+    let test =
+        if data.test.is_empty() { None } else { Some(metrics(&mean(&data.test)?, &truth(&data.test), &thresholds)?) };
+    let first = &cards[0];
+    let seconds: f64 = cards.iter().map(|c| c.training_seconds).sum();
+    let sequences: f64 = cards.iter().map(|c| c.training_seconds * c.sequences_per_second).sum();
+    Ok(ModelCard {
+        labels: data
+            .labels
+            .iter()
+            .zip(&thresholds)
+            .map(|(label, &threshold)| ModelLabel {
+                name: label.name.clone(),
+                description: label.description.clone(),
+                threshold,
+            })
+            .collect(),
+        training: config.clone(),
+        best_epoch: 0,
+        history: Vec::new(),
+        ensemble: cards
+            .iter()
+            .enumerate()
+            .map(|(index, card)| EnsembleMember {
+                dir: format!("members/{}", index + 1),
+                seed: card.training.seed,
+                best_epoch: card.best_epoch,
+                epochs: card.history.len(),
+                validation: card.validation.clone(),
+            })
+            .collect(),
+        validation: metrics(&validation, &validation_truth, &thresholds)?,
+        test,
+        training_seconds: seconds,
+        sequences_per_second: sequences / seconds.max(1e-9),
+        ..first.clone()
+    })
+}
+
+fn read_card(dir: &Path) -> Result<ModelCard, Error> {
+    let path = dir.join(clause_infer::classifier::CARD_FILE);
+    let text = std::fs::read_to_string(&path).map_err(io_error(&path))?;
+    serde_json::from_str(&text).map_err(|err| Error::Checkpoint {
+        path: path.clone(),
+        message: format!("an ensemble member's card: line {} column {}: {err}", err.line(), err.column()),
+    })
+}
