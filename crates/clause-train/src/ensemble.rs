@@ -23,7 +23,7 @@ use clause_infer::metrics::{decide, evaluate, tune_thresholds};
 
 use crate::checkpoint::checkpoint_dir;
 use crate::export::{EnsembleMember, ModelCard, write_ensemble_dir};
-use crate::trainer::{Observer, TrainData, TrainOptions, TrainOutcome, train};
+use crate::trainer::{Observer, TrainData, TrainOptions, TrainOutcome, passage, train};
 use crate::{Error, io_error};
 
 /// The directory of member `k` (1-based) of an ensemble written to `out`.
@@ -98,10 +98,7 @@ fn combine(data: &TrainData, options: &TrainOptions, cards: &[ModelCard]) -> Res
         examples.iter().map(|e| names.iter().map(|n| e.labels.contains(n)).collect()).collect()
     };
     let mean = |examples: &[Example]| -> Result<Vec<Vec<f32>>, Error> {
-        let passages: Vec<Passage<'_>> = examples
-            .iter()
-            .map(|e| Passage { text: &e.text, title: e.title.as_deref(), chapter: e.chapter.as_deref() })
-            .collect();
+        let passages: Vec<Passage<'_>> = examples.iter().map(passage).collect();
         let plan = BatchPlan { batch_size: config.batch_size * 2, by_length: true };
         let mut members = Vec::with_capacity(classifiers.len());
         for classifier in &classifiers {

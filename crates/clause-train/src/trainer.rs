@@ -380,16 +380,7 @@ fn prepare(data: &TrainData, options: &TrainOptions) -> Result<Prepared, Error> 
         examples.iter().map(|e| label_names.iter().map(|l| e.labels.contains(l)).collect()).collect()
     };
     let ids = |examples: &[Example]| -> Result<Vec<Vec<u32>>, Error> {
-        let inputs: Vec<Cow<'_, str>> = examples
-            .iter()
-            .map(|e| {
-                options.config.context.compose(&Passage {
-                    text: &e.text,
-                    title: e.title.as_deref(),
-                    chapter: e.chapter.as_deref(),
-                })
-            })
-            .collect();
+        let inputs: Vec<Cow<'_, str>> = examples.iter().map(|e| options.config.context.compose(&passage(e))).collect();
         let texts: Vec<&str> = inputs.iter().map(|t| t.as_ref()).collect();
         let mut out = Vec::with_capacity(texts.len());
         for chunk in texts.chunks(2048) {
@@ -439,6 +430,11 @@ fn train_batch(
     let micro_batch = MicroBatch { ids: &encoded.ids, attention_mask: &encoded.attention_mask, targets: &targets };
     let mut rngs = dropout_generators(rng, batch.len());
     accumulate_gradients(model, micro_batch, &prepared.pos_weight, &mut rngs, 1.0 / accumulation as f64, optimizer)
+}
+
+/// A dataset example's text and headings, as a model reads them.
+pub fn passage(example: &Example) -> Passage<'_> {
+    Passage { text: &example.text, title: example.title.as_deref(), chapter: example.chapter.as_deref() }
 }
 
 /// Sigmoid probabilities of every sequence, in input order.
