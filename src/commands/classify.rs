@@ -31,10 +31,8 @@ pub fn run(args: &ClassifyArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let inputs = read_inputs(&args.inputs, Fields { text: &args.text_field, title: args.title_field.as_deref() })?;
     let classifier = load_model(&args.model, &args.device)?;
     let passages: Vec<Passage<'_>> = inputs.items.iter().map(Item::passage).collect();
-    let model_inputs = classifier.inputs(&passages);
-    let texts: Vec<&str> = model_inputs.iter().map(|t| t.as_ref()).collect();
     let plan = BatchPlan { batch_size: args.batch_size, by_length: !args.no_length_buckets };
-    let scores = predict_with_progress(&classifier, &texts, plan)?;
+    let scores = predict_with_progress(&classifier, &passages, plan)?;
     let thresholds = match args.threshold {
         Some(t) => vec![t; classifier.labels().len()],
         None => classifier.thresholds(),
@@ -98,15 +96,16 @@ pub fn load_model(dir: &Path, device_spec: &str) -> anyhow::Result<Classifier> {
     Ok(classifier)
 }
 
-/// Probabilities of every text, with a progress bar on a terminal when the
-/// job is long enough to want one.
+/// Probabilities of every passage, read as the model was trained to read
+/// it (with its headings or without), with a progress bar on a terminal
+/// when the job is long enough to want one.
 pub fn predict_with_progress(
     classifier: &Classifier,
-    texts: &[&str],
+    passages: &[Passage<'_>],
     plan: BatchPlan,
 ) -> anyhow::Result<Vec<Vec<f32>>> {
-    let bar = (texts.len() >= PROGRESS_FROM && std::io::stderr().is_terminal()).then(|| {
-        let bar = indicatif::ProgressBar::new(texts.len() as u64);
+    let bar = (passages.len() >= PROGRESS_FROM && std::io::stderr().is_terminal()).then(|| {
+        let bar = indicatif::ProgressBar::new(passages.len() as u64);
         bar.set_style(
             indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} provisions {per_sec} eta {eta}")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
@@ -114,7 +113,7 @@ pub fn predict_with_progress(
         bar
     });
     let started = std::time::Instant::now();
-    let ids = classifier.token_ids(texts)?;
+    let ids = classifier.passage_ids(passages)?;
     warn_of_truncation(&ids, classifier.max_length());
     let scores = classifier.predict_ids(&ids, plan, &mut |done| {
         if let Some(bar) = &bar {
@@ -125,7 +124,8 @@ pub fn predict_with_progress(
         bar.finish_and_clear();
     }
     let seconds = started.elapsed().as_secs_f64();
-    tracing::info!(texts = texts.len(), seconds, per_second = texts.len() as f64 / seconds.max(1e-9), "classified");
+    let texts = passages.len();
+    tracing::info!(texts, seconds, per_second = texts as f64 / seconds.max(1e-9), "classified");
     Ok(scores)
 }
 

@@ -81,9 +81,7 @@ pub fn run(args: &DiffArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         None => model.thresholds(),
     };
     let passages: Vec<Passage<'_>> = old.iter().chain(&new).map(Item::passage).collect();
-    let model_inputs = model.inputs(&passages);
-    let texts: Vec<&str> = model_inputs.iter().map(|t| t.as_ref()).collect();
-    let mut scores = predict_with_progress(&model, &texts, BatchPlan::default())?;
+    let mut scores = predict_with_progress(&model, &passages, BatchPlan::default())?;
     let new_scores = scores.split_off(old.len());
     let old_scores = scores;
     let pairs = align(&as_align(&old), &as_align(&new));

@@ -185,9 +185,7 @@ fn score(
     threshold: Option<f32>,
 ) -> anyhow::Result<Scored> {
     // Each model reads the headings it was trained with.
-    let inputs = model.inputs(passages);
-    let texts: Vec<&str> = inputs.iter().map(|t| t.as_ref()).collect();
-    let probabilities = predict_with_progress(model, &texts, BatchPlan::default())?;
+    let probabilities = predict_with_progress(model, passages, BatchPlan::default())?;
     let thresholds = match threshold {
         Some(t) => vec![t; names.len()],
         None => model.thresholds(),

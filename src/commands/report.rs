@@ -24,16 +24,14 @@ pub fn run(args: &ReportArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     }
     let model = load_model(&args.model, &args.device)?;
     let passages: Vec<Passage<'_>> = inputs.items.iter().map(Item::passage).collect();
-    let model_inputs = model.inputs(&passages);
-    let texts: Vec<&str> = model_inputs.iter().map(|t| t.as_ref()).collect();
-    let scores = predict_with_progress(&model, &texts, BatchPlan::default())?;
+    let scores = predict_with_progress(&model, &passages, BatchPlan::default())?;
     let thresholds = match args.threshold {
         Some(t) => vec![t; model.labels().len()],
         None => model.thresholds(),
     };
     let labels: Vec<Vec<usize>> = scores.iter().map(|s| decide_with(s, &thresholds)).collect();
     let explanations = if args.no_explain {
-        vec![Vec::new(); texts.len()]
+        vec![Vec::new(); passages.len()]
     } else {
         model.explain(&passages, &scores, &labels, EXPLAINED_SPANS)?
     };

@@ -61,22 +61,25 @@ struct MemberRef {
 /// The mean of several models' probabilities, text by text and label by
 /// label (`members[k][text][label]`), summed in member order. Training
 /// tunes an ensemble's thresholds on this mean and inference decides on it,
-/// so both use this one function.
-pub fn mean_probabilities(members: &[Vec<Vec<f32>>]) -> Vec<Vec<f32>> {
-    let Some((first, rest)) = members.split_first() else {
+/// so both use this one function. One member is returned as it is.
+pub fn mean_probabilities(members: Vec<Vec<Vec<f32>>>) -> Vec<Vec<f32>> {
+    let n = members.len();
+    let mut members = members.into_iter();
+    let Some(mut sum) = members.next() else {
         return Vec::new();
     };
-    let mut sum = first.clone();
-    for member in rest {
+    if n == 1 {
+        return sum;
+    }
+    for member in members {
         for (row, other) in sum.iter_mut().zip(member) {
             for (p, q) in row.iter_mut().zip(other) {
                 *p += q;
             }
         }
     }
-    let n = members.len() as f32;
     for p in sum.iter_mut().flatten() {
-        *p /= n;
+        *p /= n as f32;
     }
     sum
 }
@@ -253,11 +256,14 @@ impl Classifier {
         self.context
     }
 
-    /// The model's input for each passage: its text, with the headings
-    /// the model was trained to read before it. What [`Classifier::predict`]
+    /// Token ids of each passage as the model reads it: its text, with the
+    /// headings it was trained to read before it ([`Context::compose`]), cut
+    /// as [`Classifier::token_ids`] cuts. What [`Classifier::predict_ids`]
     /// takes.
-    pub fn inputs<'a>(&self, passages: &[Passage<'a>]) -> Vec<Cow<'a, str>> {
-        passages.iter().map(|passage| self.context.compose(passage)).collect()
+    pub fn passage_ids(&self, passages: &[Passage<'_>]) -> Result<Vec<Vec<u32>>, Error> {
+        let inputs: Vec<Cow<'_, str>> = passages.iter().map(|passage| self.context.compose(passage)).collect();
+        let texts: Vec<&str> = inputs.iter().map(|input| input.as_ref()).collect();
+        self.token_ids(&texts)
     }
 
     /// Tokens per text at most; longer texts are truncated.
@@ -367,9 +373,7 @@ impl Classifier {
             let logits = model.forward(&encoded.ids, &encoded.attention_mask, None)?;
             members.push(candle_nn::ops::sigmoid(&logits)?.to_dtype(DType::F32)?.to_vec2()?);
         }
-        let probabilities =
-            if members.len() == 1 { members.pop().unwrap_or_default() } else { mean_probabilities(&members) };
-        Ok(batch.iter().copied().zip(probabilities).collect())
+        Ok(batch.iter().copied().zip(mean_probabilities(members)).collect())
     }
 
     /// Indices of the labels whose probability reaches its threshold.
@@ -563,10 +567,13 @@ mod tests {
             title: Some("the"),
             chapter: None,
         };
-        let inputs = classifier.inputs(&[passage]);
-        assert_eq!(inputs[0], "the. data the data, the the data, data data the, the data data");
+        let input = classifier.context().compose(&passage);
+        assert_eq!(input, "the. data the data, the the data, data data the, the data data");
         let score = |text: &str| classifier.predict(&[text], BatchPlan::default(), &mut |_| {}).expect("predict");
-        let whole = score(&inputs[0]);
+        let ids = classifier.passage_ids(&[passage]).expect("ids");
+        let by_ids = classifier.predict_ids(&ids, BatchPlan::default(), &mut |_| {}).expect("predict");
+        assert_eq!(by_ids, score(&input));
+        let whole = score(&input);
         let explained = classifier.explain(&[passage], &whole, &[vec![0, 1]], 8).expect("explain");
         let mut spans = 0;
         for explanation in &explained[0] {
@@ -585,8 +592,9 @@ mod tests {
 
     #[test]
     fn an_ensemble_averages_its_members_and_names_a_bad_member() {
-        assert_eq!(mean_probabilities(&[vec![vec![0.2, 1.0]], vec![vec![0.4, 0.0]]]), [[0.3f32, 0.5]]);
-        assert!(mean_probabilities(&[]).is_empty());
+        assert_eq!(mean_probabilities(vec![vec![vec![0.2, 1.0]], vec![vec![0.4, 0.0]]]), [[0.3f32, 0.5]]);
+        assert_eq!(mean_probabilities(vec![vec![vec![0.2, 1.0]]]), [[0.2f32, 1.0]]);
+        assert!(mean_probabilities(Vec::new()).is_empty());
         let dir = tempfile::tempdir().expect("tempdir");
         for member in ["m1", "m2"] {
             std::fs::create_dir_all(dir.path().join(member)).expect("mkdir");
@@ -622,7 +630,7 @@ mod tests {
         assert_eq!(Classifier::load(dir.path(), &Device::Cpu).expect("load").members(), 2);
         let (one, two) = (predict(&dir.path().join("m1")), predict(&dir.path().join("m2")));
         assert_ne!(one, two);
-        assert_eq!(predict(dir.path()), mean_probabilities(&[one, two]));
+        assert_eq!(predict(dir.path()), mean_probabilities(vec![one, two]));
 
         card(&["m1", "../m2"]);
         let err = Classifier::load(dir.path(), &Device::Cpu).expect_err("outside").to_string();

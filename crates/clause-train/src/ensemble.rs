@@ -102,11 +102,9 @@ fn combine(data: &TrainData, options: &TrainOptions, cards: &[ModelCard]) -> Res
         let plan = BatchPlan { batch_size: config.batch_size * 2, by_length: true };
         let mut members = Vec::with_capacity(classifiers.len());
         for classifier in &classifiers {
-            let inputs = classifier.inputs(&passages);
-            let texts: Vec<&str> = inputs.iter().map(|t| t.as_ref()).collect();
-            members.push(classifier.predict(&texts, plan, &mut |_| {})?);
+            members.push(classifier.predict_ids(&classifier.passage_ids(&passages)?, plan, &mut |_| {})?);
         }
-        Ok(mean_probabilities(&members))
+        Ok(mean_probabilities(members))
     };
     let metrics = |probabilities: &[Vec<f32>], truth: &[Vec<bool>], thresholds: &[f32]| {
         evaluate(&names, truth, &decide(probabilities, thresholds)).map_err(|err| Error::Data(err.to_string()))
