@@ -92,7 +92,7 @@ pub fn data_root() -> PathBuf {
     root
 }
 
-/// The eight treaty files, sorted.
+/// Every treaty file of the source data (`treaties/*.md`), sorted.
 pub fn treaty_files() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(data_root().join("treaties"))
         .expect("read treaties")
