@@ -4,7 +4,8 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use clause_infer::classifier::{BatchPlan, Classifier, decide_with};
+use clause_infer::classifier::{BatchPlan, Classifier};
+use clause_infer::decision::flagged;
 use clause_infer::input::Passage;
 
 use crate::cli::{ClassifyArgs, OutputFormat};
@@ -37,7 +38,7 @@ pub fn run(args: &ClassifyArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         Some(t) => vec![t; classifier.labels().len()],
         None => classifier.thresholds(),
     };
-    let labels: Vec<Vec<usize>> = scores.iter().map(|s| decide_with(s, &thresholds)).collect();
+    let labels: Vec<Vec<usize>> = scores.iter().map(|s| flagged(s, &thresholds)).collect();
     let explanations =
         if args.explain { Some(classifier.explain(&passages, &scores, &labels, EXPLAINED_SPANS)?) } else { None };
     let label_names: Vec<String> = classifier.labels().iter().map(|l| l.name.clone()).collect();

@@ -4,7 +4,8 @@
 use std::io::Write;
 
 use anyhow::{Context, bail};
-use clause_infer::classifier::{BatchPlan, decide_with};
+use clause_infer::classifier::BatchPlan;
+use clause_infer::decision::flagged;
 use clause_infer::input::Passage;
 
 use crate::align::{AlignItem, Pair, align};
@@ -178,7 +179,7 @@ fn side<'a>(item: &'a Item, scores: &[f32], thresholds: &[f32], names: &'a [Stri
         paragraph: item.paragraph.as_deref(),
         title: item.title.as_deref(),
         text: &item.text,
-        labels: decide_with(scores, thresholds).into_iter().map(|j| names[j].as_str()).collect(),
+        labels: flagged(scores, thresholds).into_iter().map(|j| names[j].as_str()).collect(),
     }
 }
 

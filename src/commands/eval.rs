@@ -10,7 +10,8 @@ use clause_data::example::Example;
 use clause_data::recipe::LoadedRecipe;
 use clause_data::split::Split;
 use clause_data::table::{TableColumns, TableFormat, read_table};
-use clause_infer::classifier::{BatchPlan, Classifier, decide_with};
+use clause_infer::classifier::{BatchPlan, Classifier};
+use clause_infer::decision::flagged;
 use clause_infer::evaluation::{
     Calibration, Intervals, RankingMetrics, bootstrap_intervals, calibration, ranking_metrics,
 };
@@ -193,7 +194,7 @@ fn score(
     let predicted: Vec<Vec<bool>> = probabilities
         .iter()
         .map(|p| {
-            let chosen = decide_with(p, &thresholds);
+            let chosen = flagged(p, &thresholds);
             (0..names.len()).map(|j| chosen.contains(&j)).collect()
         })
         .collect();

@@ -3,7 +3,8 @@
 use std::io::Write;
 
 use anyhow::bail;
-use clause_infer::classifier::{BatchPlan, decide_with};
+use clause_infer::classifier::BatchPlan;
+use clause_infer::decision::flagged;
 use clause_infer::input::Passage;
 
 use crate::cli::{ReportArgs, ReportFormat};
@@ -29,7 +30,7 @@ pub fn run(args: &ReportArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         Some(t) => vec![t; model.labels().len()],
         None => model.thresholds(),
     };
-    let labels: Vec<Vec<usize>> = scores.iter().map(|s| decide_with(s, &thresholds)).collect();
+    let labels: Vec<Vec<usize>> = scores.iter().map(|s| flagged(s, &thresholds)).collect();
     let explanations = if args.no_explain {
         vec![Vec::new(); passages.len()]
     } else {

@@ -82,22 +82,23 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         }
         TrainOutcome::Finished(card) => {
             writeln!(out, "model written to {}", args.out.display())?;
-            for (k, member) in card.ensemble.iter().enumerate() {
+            // Training records every member's validation metrics.
+            for (k, member) in card.model.ensemble.iter().enumerate() {
+                let (micro, macro_) =
+                    member.validation.as_ref().map_or((f64::NAN, f64::NAN), |v| (v.micro_f1, v.macro_f1));
                 writeln!(
                     out,
-                    "member {} (seed {}): best epoch {} of {}, validation micro-F1 {:.3} macro-F1 {:.3}",
+                    "member {} (seed {}): best epoch {} of {}, validation micro-F1 {micro:.3} macro-F1 {macro_:.3}",
                     k + 1,
                     member.seed,
                     member.best_epoch,
                     member.epochs,
-                    member.validation.micro_f1,
-                    member.validation.macro_f1
                 )?;
             }
-            if card.ensemble.is_empty() {
+            if card.model.ensemble.is_empty() {
                 write!(out, "best epoch {} of {}; ", card.best_epoch, card.history.len())?;
             } else {
-                write!(out, "an ensemble of {}, averaged; ", card.ensemble.len())?;
+                write!(out, "an ensemble of {}, averaged; ", card.model.ensemble.len())?;
             }
             writeln!(
                 out,
@@ -105,7 +106,7 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> anyhow::Result<()> {
                 card.training_seconds, card.sequences_per_second, card.device
             )?;
             writeln!(out, "\n{:<16} {:>9} {:>9} {:>9}", "label", "threshold", "val F1", "test F1")?;
-            for (index, label) in card.labels.iter().enumerate() {
+            for (index, label) in card.model.labels.iter().enumerate() {
                 let test = card.test.as_ref().map_or("-".to_string(), |t| format!("{:.3}", t.labels[index].f1));
                 writeln!(
                     out,

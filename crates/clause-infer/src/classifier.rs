@@ -14,49 +14,15 @@ use std::sync::mpsc;
 
 use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
-use serde::{Deserialize, Serialize};
 
+use crate::card::{self, ModelCard};
 use crate::input::{Context, Passage};
 use crate::model::{BertClassifier, BertConfig, Pooling};
 use crate::ops;
 use crate::tokenize::TextEncoder;
 use crate::{Error, LabelSet};
 
-/// The file beside the Hugging Face files that holds the project's metadata.
-pub const CARD_FILE: &str = "clause.json";
-
-/// One label of a trained model.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ModelLabel {
-    /// The label.
-    pub name: String,
-    /// What it means.
-    pub description: String,
-    /// Probability at or above which it is predicted, tuned on validation.
-    pub threshold: f32,
-}
-
-/// The part of `clause.json` that inference needs; the rest (metrics,
-/// history, provenance) is for people and `clause eval`.
-#[derive(Debug, Clone, Deserialize)]
-struct CardFields {
-    labels: Vec<ModelLabel>,
-    max_length: usize,
-    pooling: Pooling,
-    /// Absent in cards written before models could read headings.
-    #[serde(default)]
-    context: Context,
-    /// Members of an ensemble; empty for a single model.
-    #[serde(default)]
-    ensemble: Vec<MemberRef>,
-}
-
-/// Where an ensemble member's weights are: `<dir>/model.safetensors`,
-/// relative to the model directory.
-#[derive(Debug, Clone, Deserialize)]
-struct MemberRef {
-    dir: String,
-}
+pub use crate::card::{CARD_FILE, ModelLabel};
 
 /// The mean of several models' probabilities, text by text and label by
 /// label (`members[k][text][label]`), summed in member order. Training
@@ -148,40 +114,11 @@ impl Classifier {
         let label_set = LabelSet::from_config(&config_path)?;
         let card_path = dir.join(CARD_FILE);
         let card = if card_path.is_file() {
-            let card = read_card(&card_path)?;
-            let card_names: Vec<&str> = card.labels.iter().map(|l| l.name.as_str()).collect();
-            if card_names != label_set.names() {
-                return Err(Error::Config {
-                    path: card_path,
-                    message: format!(
-                        "field `labels`: {card_names:?} disagree with config.json's id2label {:?}",
-                        label_set.names()
-                    ),
-                });
-            }
-            card
+            card::read::<ModelCard>(&card_path)?
         } else {
-            CardFields {
-                labels: label_set
-                    .names()
-                    .iter()
-                    .map(|name| ModelLabel { name: name.clone(), description: String::new(), threshold: 0.5 })
-                    .collect(),
-                max_length: config.max_position_embeddings.min(512),
-                pooling: Pooling::Cls,
-                context: Context::Text,
-                ensemble: Vec::new(),
-            }
+            ModelCard::uncarded(label_set.names(), &config)
         };
-        if card.max_length == 0 || card.max_length > config.max_position_embeddings {
-            return Err(Error::Config {
-                path: card_path,
-                message: format!(
-                    "field `max_length`: {} must be between 1 and the model's {} positions",
-                    card.max_length, config.max_position_embeddings
-                ),
-            });
-        }
+        card.check(&card_path, &config, label_set.names())?;
         let encoder = TextEncoder::from_file(&dir.join("tokenizer.json"), card.max_length)?;
         if encoder.vocab_size() > config.vocab_size {
             return Err(Error::Tokenizer {
@@ -193,11 +130,7 @@ impl Classifier {
                 ),
             });
         }
-        let weight_files = if card.ensemble.is_empty() {
-            vec![dir.join("model.safetensors")]
-        } else {
-            card.ensemble.iter().map(|member| member_weights(dir, &card_path, member)).collect::<Result<_, _>>()?
-        };
+        let weight_files = card.weight_files(dir)?;
         let mut models = Vec::with_capacity(weight_files.len());
         for weights in weight_files {
             let vb = mmap_weights(&weights, device)?;
@@ -378,7 +311,7 @@ impl Classifier {
 
     /// Indices of the labels whose probability reaches its threshold.
     pub fn decide(&self, probabilities: &[f32]) -> Vec<usize> {
-        decide_with(probabilities, &self.thresholds())
+        crate::decision::flagged(probabilities, &self.thresholds())
     }
 }
 
@@ -398,50 +331,6 @@ fn prefix(text: &str, max: usize) -> &str {
         end -= 1;
     }
     &text[..end]
-}
-
-/// Indices of the labels whose probability reaches its threshold.
-pub fn decide_with(probabilities: &[f32], thresholds: &[f32]) -> Vec<usize> {
-    probabilities.iter().zip(thresholds).enumerate().filter(|(_, (p, t))| p >= t).map(|(i, _)| i).collect()
-}
-
-/// An ensemble member's weights file; its directory must lie inside the
-/// model directory.
-fn member_weights(dir: &Path, card_path: &Path, member: &MemberRef) -> Result<PathBuf, Error> {
-    let relative = Path::new(&member.dir);
-    let inside = relative.components().all(|c| matches!(c, std::path::Component::Normal(_)));
-    if member.dir.is_empty() || !inside {
-        return Err(Error::Config {
-            path: card_path.to_path_buf(),
-            message: format!(
-                "field `ensemble`: member directory `{}` must be a relative path inside the model directory",
-                member.dir
-            ),
-        });
-    }
-    let weights = dir.join(relative).join("model.safetensors");
-    if !weights.is_file() {
-        return Err(Error::Io {
-            path: weights,
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "missing: an ensemble member's weights"),
-        });
-    }
-    Ok(weights)
-}
-
-fn read_card(path: &Path) -> Result<CardFields, Error> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
-    let card: CardFields = serde_json::from_str(&text).map_err(|err| Error::Config {
-        path: path.to_path_buf(),
-        message: format!("line {} column {}: {err}", err.line(), err.column()),
-    })?;
-    if let Some(label) = card.labels.iter().find(|l| !(0.0..=1.0).contains(&l.threshold)) {
-        return Err(Error::Config {
-            path: path.to_path_buf(),
-            message: format!("label `{}`: threshold {} is not a probability in [0, 1]", label.name, label.threshold),
-        });
-    }
-    Ok(card)
 }
 
 /// The weights, memory-mapped rather than read into a buffer first: the

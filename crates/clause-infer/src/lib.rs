@@ -8,7 +8,9 @@
 //! per-label probabilities into predicted labels with per-label thresholds.
 
 pub mod allocator;
+pub mod card;
 pub mod classifier;
+pub mod decision;
 pub mod evaluation;
 pub mod explain;
 #[cfg(feature = "hub")]
@@ -70,16 +72,6 @@ pub enum Error {
     /// A tensor operation failed.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
-    /// Scores or thresholds do not match the label set.
-    #[error("expected {expected} {what}, got {actual}")]
-    Shape {
-        /// What was counted.
-        what: &'static str,
-        /// The label count.
-        expected: usize,
-        /// What was given.
-        actual: usize,
-    },
 }
 
 /// The labels a model predicts, in output order.
@@ -126,24 +118,6 @@ impl LabelSet {
         }
         Ok(Self { names: by_id.into_values().collect() })
     }
-
-    /// Labels whose probability reaches its threshold, in label order.
-    pub fn decide(&self, probabilities: &[f32], thresholds: &[f32]) -> Result<Vec<&str>, Error> {
-        let n = self.names.len();
-        if probabilities.len() != n {
-            return Err(Error::Shape { what: "probabilities", expected: n, actual: probabilities.len() });
-        }
-        if thresholds.len() != n {
-            return Err(Error::Shape { what: "thresholds", expected: n, actual: thresholds.len() });
-        }
-        Ok(self
-            .names
-            .iter()
-            .zip(probabilities.iter().zip(thresholds))
-            .filter(|(_, (p, t))| p >= t)
-            .map(|(name, _)| name.as_str())
-            .collect())
-    }
 }
 
 #[cfg(test)]
@@ -169,13 +143,5 @@ mod tests {
         std::fs::write(&path, r#"{"hidden_size": 384}"#).expect("write");
         let err = LabelSet::from_config(&path).expect_err("missing").to_string();
         assert!(err.contains("config.json") && err.contains("`id2label`"), "{err}");
-    }
-
-    #[test]
-    fn decides_with_per_label_thresholds() {
-        let labels = LabelSet::new(vec!["a".into(), "b".into(), "c".into()]);
-        let got = labels.decide(&[0.4, 0.2, 0.9], &[0.3, 0.5, 0.9]).expect("decide");
-        assert_eq!(got, ["a", "c"]);
-        assert!(labels.decide(&[0.1], &[0.5, 0.5, 0.5]).is_err());
     }
 }

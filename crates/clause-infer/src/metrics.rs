@@ -179,14 +179,19 @@ fn clean(p: f32) -> f32 {
 /// Apply per-label thresholds: label `j` is predicted when
 /// `probabilities[i][j] >= thresholds[j]`.
 ///
-/// Each output row has the length of its probability row. A NaN probability
-/// counts as 0.0. A column without a threshold (row longer than
+/// Each output row has the length of its probability row; each cell is
+/// [`crate::decision::flags`]. A column without a threshold (row longer than
 /// `thresholds`) is never predicted, since there is no rule to apply and this
 /// function has no error channel; [`evaluate`] then reports the shapes.
 pub fn decide(probabilities: &[Vec<f32>], thresholds: &[f32]) -> Vec<Vec<bool>> {
     probabilities
         .iter()
-        .map(|row| row.iter().enumerate().map(|(j, &p)| thresholds.get(j).is_some_and(|&t| clean(p) >= t)).collect())
+        .map(|row| {
+            row.iter()
+                .enumerate()
+                .map(|(j, &p)| thresholds.get(j).is_some_and(|&t| crate::decision::flags(p, t)))
+                .collect()
+        })
         .collect()
 }
 
@@ -397,8 +402,8 @@ mod tests {
     fn decide_applies_per_label_thresholds() {
         let probs = vec![vec![0.4, 0.2, 0.9], vec![0.3, 0.5, f32::NAN], vec![0.1, 0.7, 0.0]];
         let got = decide(&probs, &[0.3, 0.5, 0.0]);
-        // NaN counts as 0.0, so a 0.0 threshold still predicts it.
-        assert_eq!(got, vec![vec![true, false, true], vec![true, true, true], vec![false, true, true]]);
+        // NaN is never predicted, not even at a 0.0 threshold (decision::flags).
+        assert_eq!(got, vec![vec![true, false, true], vec![true, true, false], vec![false, true, true]]);
         assert_eq!(decide(&[vec![f32::NAN]], &[0.5]), vec![vec![false]]);
         // A column without a threshold is never predicted.
         assert_eq!(decide(&[vec![0.9, 0.9]], &[0.5]), vec![vec![true, false]]);

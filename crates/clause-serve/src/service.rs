@@ -10,7 +10,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use clause_infer::classifier::{BatchPlan, Classifier, ModelLabel, decide_with};
+use clause_infer::classifier::{BatchPlan, Classifier, ModelLabel};
+use clause_infer::decision::flagged;
 use clause_infer::input::{Context, Passage};
 use serde::Serialize;
 use serde::ser::SerializeMap;
@@ -343,7 +344,7 @@ impl Service {
     fn render(&self, flight: &InFlight, scores: &[Vec<f32>]) -> Vec<u8> {
         let names = &self.label_names;
         let labels = |row: &[f32]| -> Vec<&str> {
-            decide_with(row, &self.model.thresholds).into_iter().map(|i| names[i].as_str()).collect()
+            flagged(row, &self.model.thresholds).into_iter().map(|i| names[i].as_str()).collect()
         };
         let model = self.model.name.as_str();
         let id = flight.id.as_ref();

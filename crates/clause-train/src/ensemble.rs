@@ -21,10 +21,10 @@ use clause_infer::classifier::{BatchPlan, Classifier, ModelLabel, mean_probabili
 use clause_infer::input::Passage;
 use clause_infer::metrics::{decide, evaluate, tune_thresholds};
 
+use crate::Error;
 use crate::checkpoint::checkpoint_dir;
-use crate::export::{EnsembleMember, ModelCard, write_ensemble_dir};
+use crate::export::{EnsembleMember, ModelCard, TrainedCard, read_trained_card, write_ensemble_dir};
 use crate::trainer::{Observer, TrainData, TrainOptions, TrainOutcome, passage, train};
-use crate::{Error, io_error};
 
 /// The directory of member `k` (1-based) of an ensemble written to `out`.
 pub fn member_dir(out: &Path, k: usize) -> PathBuf {
@@ -57,10 +57,10 @@ pub fn train_ensemble(
     let mut cards = Vec::with_capacity(members);
     for k in 1..=members {
         let dir = member_dir(&options.out, k);
-        let finished = dir.join(clause_infer::classifier::CARD_FILE).is_file() && !checkpoint_dir(&dir).exists();
+        let finished = dir.join(clause_infer::card::CARD_FILE).is_file() && !checkpoint_dir(&dir).exists();
         if options.resume && finished {
             observer.member_started(k, members, true);
-            cards.push(read_card(&dir)?);
+            cards.push(read_trained_card(&dir)?);
             continue;
         }
         observer.member_started(k, members, false);
@@ -88,7 +88,7 @@ pub fn train_ensemble(
 
 /// The ensemble's card: thresholds tuned on the members' mean validation
 /// probabilities, and validation and test scored on that mean.
-fn combine(data: &TrainData, options: &TrainOptions, cards: &[ModelCard]) -> Result<ModelCard, Error> {
+fn combine(data: &TrainData, options: &TrainOptions, cards: &[TrainedCard]) -> Result<TrainedCard, Error> {
     let config = &options.config;
     let classifiers: Vec<Classifier> = (1..=cards.len())
         .map(|k| Classifier::load(&member_dir(&options.out, k), &options.device))
@@ -117,44 +117,38 @@ fn combine(data: &TrainData, options: &TrainOptions, cards: &[ModelCard]) -> Res
     let first = &cards[0];
     let seconds: f64 = cards.iter().map(|c| c.training_seconds).sum();
     let sequences: f64 = cards.iter().map(|c| c.training_seconds * c.sequences_per_second).sum();
-    Ok(ModelCard {
-        labels: data
-            .labels
-            .iter()
-            .zip(&thresholds)
-            .map(|(label, &threshold)| ModelLabel {
-                name: label.name.clone(),
-                description: label.description.clone(),
-                threshold,
-            })
-            .collect(),
+    Ok(TrainedCard {
+        model: ModelCard {
+            labels: data
+                .labels
+                .iter()
+                .zip(&thresholds)
+                .map(|(label, &threshold)| ModelLabel {
+                    name: label.name.clone(),
+                    description: label.description.clone(),
+                    threshold,
+                })
+                .collect(),
+            ensemble: cards
+                .iter()
+                .enumerate()
+                .map(|(index, card)| EnsembleMember {
+                    dir: format!("members/{}", index + 1),
+                    seed: card.training.seed,
+                    best_epoch: card.best_epoch,
+                    epochs: card.history.len(),
+                    validation: Some(card.validation.clone()),
+                })
+                .collect(),
+            ..first.model.clone()
+        },
         training: config.clone(),
         best_epoch: 0,
         history: Vec::new(),
-        ensemble: cards
-            .iter()
-            .enumerate()
-            .map(|(index, card)| EnsembleMember {
-                dir: format!("members/{}", index + 1),
-                seed: card.training.seed,
-                best_epoch: card.best_epoch,
-                epochs: card.history.len(),
-                validation: card.validation.clone(),
-            })
-            .collect(),
         validation: metrics(&validation, &validation_truth, &thresholds)?,
         test,
         training_seconds: seconds,
         sequences_per_second: sequences / seconds.max(1e-9),
         ..first.clone()
-    })
-}
-
-fn read_card(dir: &Path) -> Result<ModelCard, Error> {
-    let path = dir.join(clause_infer::classifier::CARD_FILE);
-    let text = std::fs::read_to_string(&path).map_err(io_error(&path))?;
-    serde_json::from_str(&text).map_err(|err| Error::Checkpoint {
-        path: path.clone(),
-        message: format!("an ensemble member's card: line {} column {}: {err}", err.line(), err.column()),
     })
 }

@@ -12,34 +12,23 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use candle_core::Tensor;
-pub use clause_infer::classifier::ModelLabel;
-use clause_infer::input::Context;
+use clause_infer::card::{self, write_atomically};
+pub use clause_infer::card::{EnsembleMember, FORMAT_VERSION, ModelCard, ModelLabel};
 use clause_infer::metrics::Metrics;
-use clause_infer::model::{BertConfig, Pooling};
+use clause_infer::model::BertConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::EpochRecord;
 use crate::config::TrainConfig;
 use crate::{Error, io_error};
 
-/// Version of the `clause.json` layout.
-pub const FORMAT_VERSION: u32 = 1;
-
-/// `clause.json`.
+/// `clause.json` as training writes it: the [`ModelCard`] every reader needs,
+/// with provenance, configuration and metrics beside it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ModelCard {
-    /// Layout version.
-    pub format: u32,
-    /// Labels in output order.
-    pub labels: Vec<ModelLabel>,
-    /// Tokens per text at most.
-    pub max_length: usize,
-    /// How token states become one vector.
-    pub pooling: Pooling,
-    /// What the model reads besides each text (absent before models could
-    /// read headings).
-    #[serde(default)]
-    pub context: Context,
+pub struct TrainedCard {
+    /// Labels, thresholds, input shape and ensemble members.
+    #[serde(flatten)]
+    pub model: ModelCard,
     /// The base model directory and its weights' sha256.
     pub base_model: BaseModel,
     /// The dataset trained on.
@@ -52,10 +41,6 @@ pub struct ModelCard {
     /// Every epoch's record (empty for an ensemble: see its members' own
     /// `clause.json`).
     pub history: Vec<EpochRecord>,
-    /// An ensemble's members, whose probabilities are averaged; empty for a
-    /// single model.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub ensemble: Vec<EnsembleMember>,
     /// Validation metrics of the kept epoch.
     pub validation: Metrics,
     /// Test metrics, computed once at the end.
@@ -68,21 +53,6 @@ pub struct ModelCard {
     pub device: String,
     /// Tool versions.
     pub versions: HashMap<String, String>,
-}
-
-/// One member of an ensemble: a complete model directory of its own.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EnsembleMember {
-    /// Its directory, relative to the ensemble's.
-    pub dir: String,
-    /// Its seed.
-    pub seed: u64,
-    /// Its best epoch.
-    pub best_epoch: usize,
-    /// Epochs it ran.
-    pub epochs: usize,
-    /// Its own validation metrics, at its own thresholds.
-    pub validation: Metrics,
 }
 
 /// Provenance of the base model.
@@ -110,58 +80,58 @@ pub fn write_model_dir(
     config: &BertConfig,
     weights: &HashMap<String, Tensor>,
     tokenizer: &Path,
-    card: &ModelCard,
+    card: &TrainedCard,
 ) -> Result<(), Error> {
     std::fs::create_dir_all(out).map_err(io_error(out))?;
     let mut hf = serde_json::to_value(config).map_err(|err| Error::Data(err.to_string()))?;
     if let Some(map) = hf.as_object_mut() {
         let id2label: serde_json::Map<String, serde_json::Value> =
-            card.labels.iter().enumerate().map(|(i, l)| (i.to_string(), l.name.clone().into())).collect();
+            card.model.labels.iter().enumerate().map(|(i, l)| (i.to_string(), l.name.clone().into())).collect();
         let label2id: serde_json::Map<String, serde_json::Value> =
-            card.labels.iter().enumerate().map(|(i, l)| (l.name.clone(), i.into())).collect();
+            card.model.labels.iter().enumerate().map(|(i, l)| (l.name.clone(), i.into())).collect();
         map.insert("id2label".into(), id2label.into());
         map.insert("label2id".into(), label2id.into());
         map.insert("problem_type".into(), "multi_label_classification".into());
         map.insert("architectures".into(), serde_json::json!(["BertForSequenceClassification"]));
         map.insert(
             "clause_pooling".into(),
-            serde_json::to_value(card.pooling).map_err(|err| Error::Data(err.to_string()))?,
+            serde_json::to_value(card.model.pooling).map_err(|err| Error::Data(err.to_string()))?,
         );
         // A Python user must build the same input: see clause_infer::input.
         map.insert(
             "clause_context".into(),
-            serde_json::to_value(card.context).map_err(|err| Error::Data(err.to_string()))?,
+            serde_json::to_value(card.model.context).map_err(|err| Error::Data(err.to_string()))?,
         );
     }
     write_atomically(&out.join("config.json"), pretty(&hf)?.as_bytes())?;
-    write_atomically(&out.join("clause.json"), pretty(card)?.as_bytes())?;
+    card::write(out, card)?;
     let staging = out.join(".model.safetensors.tmp");
     candle_core::safetensors::save(weights, &staging)?;
     std::fs::rename(&staging, out.join("model.safetensors")).map_err(io_error(out.join("model.safetensors")))?;
     let tokenizer_bytes = std::fs::read(tokenizer).map_err(io_error(tokenizer))?;
-    write_atomically(&out.join("tokenizer.json"), &tokenizer_bytes)
+    Ok(write_atomically(&out.join("tokenizer.json"), &tokenizer_bytes)?)
 }
 
 /// Write an ensemble's directory: the Hugging Face files of its first member
 /// (so `transformers` loads that one), then `clause.json`, which lists every
 /// member. The card goes last, each file through a temporary name, so an
 /// interrupted write never leaves a directory that loads as the ensemble.
-pub fn write_ensemble_dir(out: &Path, first_member: &Path, card: &ModelCard) -> Result<(), Error> {
+pub fn write_ensemble_dir(out: &Path, first_member: &Path, card: &TrainedCard) -> Result<(), Error> {
     for file in ["model.safetensors", "config.json", "tokenizer.json"] {
         let (from, to) = (first_member.join(file), out.join(file));
         let staging = out.join(format!(".{file}.tmp"));
         std::fs::copy(&from, &staging).map_err(io_error(&from))?;
         std::fs::rename(&staging, &to).map_err(io_error(&to))?;
     }
-    write_atomically(&out.join("clause.json"), pretty(card)?.as_bytes())
+    Ok(card::write(out, card)?)
+}
+
+/// Read a card training wrote (an ensemble member's, when an interrupted
+/// ensemble resumes).
+pub fn read_trained_card(dir: &Path) -> Result<TrainedCard, Error> {
+    Ok(card::read(&dir.join(card::CARD_FILE))?)
 }
 
 fn pretty<T: Serialize>(value: &T) -> Result<String, Error> {
     serde_json::to_string_pretty(value).map(|s| s + "\n").map_err(|err| Error::Data(err.to_string()))
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let staging = path.with_extension("tmp");
-    std::fs::write(&staging, bytes).map_err(io_error(&staging))?;
-    std::fs::rename(&staging, path).map_err(io_error(path))
 }

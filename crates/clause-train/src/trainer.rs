@@ -18,7 +18,7 @@ use clause_infer::tokenize::TextEncoder;
 use crate::batches::{epoch_batches, epoch_examples, negatives_kept, sorted_batches};
 use crate::checkpoint::{self, CheckpointTensors, EpochRecord, RunState, checkpoint_dir};
 use crate::config::TrainConfig;
-use crate::export::{BaseModel, DatasetRef, FORMAT_VERSION, ModelCard, ModelLabel, write_model_dir};
+use crate::export::{BaseModel, DatasetRef, FORMAT_VERSION, ModelCard, ModelLabel, TrainedCard, write_model_dir};
 use crate::optim::AdamW;
 use crate::schedule::linear_warmup_decay;
 use crate::step::{MicroBatch, accumulate_gradients, dropout_generators};
@@ -89,7 +89,7 @@ impl Observer for Silent {}
 #[derive(Debug, Clone)]
 pub enum TrainOutcome {
     /// Training finished and the model directory was written.
-    Finished(Box<ModelCard>),
+    Finished(Box<TrainedCard>),
     /// Interrupted; a checkpoint was written and `--resume` continues.
     Interrupted {
         /// 1-based epoch it stopped in.
@@ -290,21 +290,24 @@ pub fn train(data: &TrainData, options: &TrainOptions, observer: &mut dyn Observ
         Some(score(&prepared.label_names, &prepared.test_truth, &probabilities, &best.thresholds)?)
     };
     let trained_sequences: f64 = state.history.iter().map(|r| r.sequences_per_second * r.seconds).sum();
-    let card = ModelCard {
-        format: FORMAT_VERSION,
-        labels: data
-            .labels
-            .iter()
-            .zip(&best.thresholds)
-            .map(|(label, threshold)| ModelLabel {
-                name: label.name.clone(),
-                description: label.description.clone(),
-                threshold: *threshold,
-            })
-            .collect(),
-        max_length: config.max_length,
-        pooling: config.pooling,
-        context: config.context,
+    let card = TrainedCard {
+        model: ModelCard {
+            format: FORMAT_VERSION,
+            labels: data
+                .labels
+                .iter()
+                .zip(&best.thresholds)
+                .map(|(label, threshold)| ModelLabel {
+                    name: label.name.clone(),
+                    description: label.description.clone(),
+                    threshold: *threshold,
+                })
+                .collect(),
+            max_length: config.max_length,
+            pooling: config.pooling,
+            context: config.context,
+            ensemble: Vec::new(),
+        },
         base_model: BaseModel {
             source: options.base_source.clone(),
             sha256: checkpoint::hash_file(&options.base.join("model.safetensors"))?,
@@ -314,7 +317,6 @@ pub fn train(data: &TrainData, options: &TrainOptions, observer: &mut dyn Observ
         best_epoch: best.epoch,
         validation: best.validation.clone(),
         history: state.history.clone(),
-        ensemble: Vec::new(),
         test,
         training_seconds: state.seconds,
         sequences_per_second: trained_sequences / state.seconds.max(1e-9),

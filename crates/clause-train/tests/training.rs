@@ -161,7 +161,7 @@ fn a_tiny_model_overfits_32_examples() {
     let outcome =
         train(&data(train_set.clone(), train_set), &options(dir.path(), &out, config), &mut Silent).expect("train");
     let TrainOutcome::Finished(card) = outcome else { panic!("not finished") };
-    assert!(card.labels.iter().all(|l| l.threshold == 0.5));
+    assert!(card.model.labels.iter().all(|l| l.threshold == 0.5));
     assert_eq!(card.validation.micro_f1, 1.0, "{:#?}", card.history.last());
     assert_eq!(card.validation.macro_f1, 1.0);
     for file in ["config.json", "model.safetensors", "tokenizer.json", "clause.json"] {
