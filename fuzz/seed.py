@@ -131,6 +131,8 @@ fail = true
 def seed_annotations():
     for path in sorted(PROJECT.glob("datasets/*/annotations/*.tsv")):
         yield from lines_pieces(path.read_bytes(), 25)
+    for path in sorted(PROJECT.glob("datasets/*/rationales/*.tsv")):
+        yield from lines_pieces(path.read_bytes(), 25)
     yield b"# comment\r\ndoc:art1\t0123456789ABCDEF\tsecrecy, safeguard\tText\r\n\r\ndoc:art2\t0123456789abcdef\t-\n"
 
 

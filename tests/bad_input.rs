@@ -419,3 +419,39 @@ fn stats_before_build_and_recipe_not_found() {
     fixture.run(&["dataset", "stats", "datasets/x"]).fails_with(&["manifest.json not found", "clause dataset build"]);
     fixture.run(&["dataset", "build", "datasets/nope"]).fails_with(&["datasets/nope/dataset.toml"]);
 }
+
+#[test]
+fn rationales_are_built_with_the_splits_and_a_bad_span_names_its_line() {
+    let fixture = Fixture::new();
+    let recipe = fixture.drafts();
+    let rationales = "# id\tlabel\tspan\nt1:art1.1\tsurveillance\tempower its authorities to search\n\
+                      t1:art1.2\tsafeguard\tsubject to judicial   review\n";
+    fixture.file("rationales/t1.tsv", rationales);
+    let with_rationales = recipe.replace(
+        "annotations = [\"annotations/t1.tsv\", \"annotations/t2.tsv\"]",
+        "annotations = [\"annotations/t1.tsv\", \"annotations/t2.tsv\"]\nrationales = [\"rationales/t1.tsv\"]",
+    );
+    fixture.file("dataset.toml", &with_rationales);
+    fixture.build().ok();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&read(&fixture.recipe_dir().join("build/manifest.json"))).expect("manifest");
+    let coverage = &manifest["rationale_coverage"]["coverage"];
+    assert_eq!(coverage["spans"], 2, "{manifest}");
+    // Five labels over the two drafts, two of them with a span.
+    let per_label = coverage["per_label"].as_array().expect("per label");
+    let (labels, with_span) = per_label
+        .iter()
+        .fold((0, 0), |(a, b), row| (a + row[1].as_u64().expect("n"), b + row[2].as_u64().expect("with span")));
+    assert_eq!((labels, with_span), (5, 2));
+    assert_eq!(manifest["rationale_coverage"]["output"]["rows"], 2);
+    assert!(fixture.recipe_dir().join("build/rationales.parquet").is_file());
+    let stats = fixture.run(&["dataset", "stats", "datasets/x"]);
+    assert!(stats.ok().contains("labels with a rationale span: 2 of 5"), "{}", stats.ok());
+
+    // A span that is not in its provision's text, or a label the provision
+    // does not carry, fails the build naming the file and line.
+    fixture.file("rationales/t1.tsv", format!("{rationales}t1:art2\tsecrecy\tkept secret\n"));
+    fixture.fails_cleanly(&["rationales/t1.tsv:4", "does not occur in the text of `t1:art2`"]);
+    fixture.file("rationales/t1.tsv", format!("{rationales}t1:art2\tsurveillance\tkept confidential\n"));
+    fixture.fails_cleanly(&["rationales/t1.tsv:4", "does not carry `surveillance`"]);
+}

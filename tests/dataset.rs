@@ -94,6 +94,11 @@ fn treaty_risk_holds_every_provision_with_labels() {
             assert!(n > 0 || split != "train", "{label} has no training example");
         }
     }
+    // Every label of every provision has a rationale span.
+    let coverage = &manifest["rationale_coverage"]["coverage"];
+    for row in coverage["per_label"].as_array().expect("coverage per label") {
+        assert_eq!(row[1], row[2], "labels without a rationale span: {row}");
+    }
     assert_eq!(manifest["seed"], 20261128);
     assert_eq!(manifest["leakage"]["identical"], 0);
     assert_eq!(manifest["leakage"]["near_identical"], 0);

@@ -1,6 +1,8 @@
-//! The annotation file parser on any UTF-8 text: a clean error or
-//! annotations with known labels and 16-hex-digit hashes; and an annotation
-//! formatted by `format_annotation` reads back as itself.
+//! The annotation and rationale file parsers on any UTF-8 text: a clean
+//! error or annotations with known labels and 16-hex-digit hashes, and an
+//! annotation formatted by `format_annotation` reads back as itself; a clean
+//! error or rationales with known labels and non-empty, whitespace-normalised
+//! spans.
 #![no_main]
 
 use std::collections::BTreeSet;
@@ -8,6 +10,7 @@ use std::path::Path;
 use std::sync::LazyLock;
 
 use clause_data::annotations::{format_annotation, parse_annotations, parse_labels};
+use clause_data::rationales::parse_rationales;
 use libfuzzer_sys::fuzz_target;
 
 static LABELS: LazyLock<BTreeSet<String>> = LazyLock::new(|| {
@@ -36,4 +39,11 @@ fuzz_target!(|data: &[u8]| {
     }
     // Any line as a labels field.
     let _ = parse_labels(text);
+    if let Ok(rationales) = parse_rationales(Path::new("rationales/fuzz.tsv"), text, &LABELS) {
+        for rationale in &rationales {
+            assert!(LABELS.contains(&rationale.label) && !rationale.id.is_empty());
+            assert!(!rationale.span.is_empty());
+            assert_eq!(rationale.span.split_whitespace().collect::<Vec<_>>().join(" "), rationale.span);
+        }
+    }
 });

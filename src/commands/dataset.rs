@@ -45,7 +45,8 @@ pub fn stats(args: &StatsArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             rows.push((split, example));
         }
     }
-    let stats = compute_stats(&manifest.labels, rows.iter().map(|(s, e)| (*s, e)), manifest.leakage.clone());
+    let mut stats = compute_stats(&manifest.labels, rows.iter().map(|(s, e)| (*s, e)), manifest.leakage.clone());
+    stats.rationales = manifest.rationale_coverage.map(|r| r.coverage);
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&stats)?)?;
     } else {

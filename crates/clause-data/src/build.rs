@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::example::Example;
 use crate::hash::{sha256_file, sha256_hex, text_hash, tree_digest};
 use crate::leakage::{LeakageReport, find_leakage, normalise_for_matching};
+use crate::rationales::{Coverage, Located, coverage};
 use crate::recipe::{LoadedRecipe, SourceSpec, SplitRule};
 use crate::segment::{document_name_from_path, segment};
 use crate::split::{Split, iterative_stratification, split_by_document};
@@ -81,6 +82,13 @@ pub struct Manifest {
     pub sources: Vec<SourceDigest>,
     /// The annotation files.
     pub annotations: Vec<FileDigest>,
+    /// The rationale files (absent when the recipe has none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rationales: Vec<FileDigest>,
+    /// How many labels have a rationale span, and `rationales.parquet`
+    /// (absent when the recipe has no rationale files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rationale_coverage: Option<RationaleOutput>,
     /// The Parquet files, by split.
     pub outputs: BTreeMap<Split, OutputDigest>,
     /// Documents in each split.
@@ -90,6 +98,20 @@ pub struct Manifest {
     /// Texts shared between splits.
     pub leakage: LeakageReport,
 }
+
+/// The rationales as built: `rationales.parquet` (columns [`RATIONALE_COLUMNS`])
+/// and their coverage of the labels.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RationaleOutput {
+    /// The file.
+    pub output: OutputDigest,
+    /// Labels with a span, per label.
+    pub coverage: Coverage,
+}
+
+/// Columns of `rationales.parquet`: the provision, its split, the label, and
+/// the span's byte range in the provision's `text` (as in the split files).
+pub const RATIONALE_COLUMNS: [&str; 5] = ["id", "split", "label", "start", "end"];
 
 /// Options for a build.
 #[derive(Debug, Clone, Default)]
@@ -165,9 +187,30 @@ pub fn build(recipe: &LoadedRecipe, options: &BuildOptions) -> Result<BuildOutco
         });
     }
 
+    let by_id: HashMap<&str, &Example> = examples.iter().map(|e| (e.id.as_str(), e)).collect();
+    let known = recipe.recipe.label_names();
+    let rationale_files = crate::rationales::read_all(&recipe.dir, &recipe.recipe.rationales, &known, &by_id)?;
+    let rationale_digests = recipe
+        .recipe
+        .rationales
+        .iter()
+        .zip(&rationale_files)
+        .map(|(relative, (path, _))| Ok(FileDigest { path: relative.clone(), sha256: sha256_file(path)? }))
+        .collect::<Result<Vec<_>>>()?;
+    let located: Vec<Located> = rationale_files.into_iter().flat_map(|(_, located)| located).collect();
+    let split_of: HashMap<&str, Split> = examples.iter().zip(&splits).map(|(e, s)| (e.id.as_str(), *s)).collect();
+
     let build_dir = recipe.build_dir();
     let staging = recipe.dir.join(unique_name(".build.tmp"));
     let result = write_outputs(&staging, &by_split).and_then(|outputs| {
+        let rationale_coverage = if recipe.recipe.rationales.is_empty() {
+            None
+        } else {
+            Some(RationaleOutput {
+                output: write_rationales(&staging, &located, &split_of)?,
+                coverage: coverage(&label_names, &examples, &located),
+            })
+        };
         let documents = by_split
             .iter()
             .map(|(split, rows)| {
@@ -186,6 +229,8 @@ pub fn build(recipe: &LoadedRecipe, options: &BuildOptions) -> Result<BuildOutco
             split: recipe.recipe.split.clone(),
             sources: collected.sources,
             annotations: collected.annotations,
+            rationales: rationale_digests,
+            rationale_coverage,
             outputs,
             documents,
             label_counts,
@@ -206,11 +251,12 @@ pub fn build(recipe: &LoadedRecipe, options: &BuildOptions) -> Result<BuildOutco
             return Err(err);
         }
     };
-    let stats = compute_stats(
+    let mut stats = compute_stats(
         &label_names,
         by_split.iter().flat_map(|(s, rows)| rows.iter().map(move |e| (*s, *e))),
         manifest.leakage.clone(),
     );
+    stats.rationales = manifest.rationale_coverage.as_ref().map(|r| r.coverage.clone());
     Ok(BuildOutcome { build_dir, manifest, stats })
 }
 
@@ -443,6 +489,34 @@ fn write_outputs(staging: &Path, by_split: &BTreeMap<Split, Vec<&Example>>) -> R
         outputs.insert(*split, OutputDigest { path: file, sha256: sha256_file(&path)?, rows: rows.len() });
     }
     Ok(outputs)
+}
+
+/// Write `rationales.parquet` into `staging`.
+fn write_rationales(staging: &Path, located: &[Located], split_of: &HashMap<&str, Split>) -> Result<OutputDigest> {
+    let file = "rationales.parquet";
+    let path = staging.join(file);
+    let polars_error = |source| Error::Polars { path: path.clone(), source };
+    let strings = |name: &str, values: Vec<&str>| Column::new(name.into(), values);
+    let offsets = |name: &str, values: Vec<u64>| Column::new(name.into(), values);
+    let split_name = |id: &str| split_of.get(id).map_or("", |s| s.name());
+    let mut frame = DataFrame::new(
+        located.len(),
+        vec![
+            strings("id", located.iter().map(|l| l.id.as_str()).collect()),
+            strings("split", located.iter().map(|l| split_name(&l.id)).collect()),
+            strings("label", located.iter().map(|l| l.label.as_str()).collect()),
+            offsets("start", located.iter().map(|l| l.start as u64).collect()),
+            offsets("end", located.iter().map(|l| l.end as u64).collect()),
+        ],
+    )
+    .map_err(polars_error)?;
+    let handle = std::fs::File::create(&path).map_err(Error::io(&path))?;
+    ParquetWriter::new(handle)
+        .with_compression(ParquetCompression::Zstd(None))
+        .set_parallel(false)
+        .finish(&mut frame)
+        .map_err(polars_error)?;
+    Ok(OutputDigest { path: file.to_string(), sha256: sha256_file(&path)?, rows: located.len() })
 }
 
 /// A polars frame of examples with the columns of [`COLUMNS`].

@@ -18,6 +18,7 @@ pub mod example;
 pub mod hash;
 pub mod leakage;
 mod parquet_footer;
+pub mod rationales;
 pub mod recipe;
 pub mod records;
 pub mod segment;

@@ -31,6 +31,11 @@ pub struct Recipe {
     /// provisions of `draft` sources.
     #[serde(default)]
     pub annotations: Vec<String>,
+    /// Rationale files, relative to the recipe directory: for each label of
+    /// an annotated provision, the words that carry it
+    /// ([`crate::rationales`]).
+    #[serde(default)]
+    pub rationales: Vec<String>,
     /// How examples are assigned to train / validation / test.
     pub split: SplitRule,
     /// What counts as a text shared between splits, and whether it fails the build.

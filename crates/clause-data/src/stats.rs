@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::example::Example;
 use crate::leakage::{LeakageReport, normalise_for_matching};
+use crate::rationales::Coverage;
 use crate::split::Split;
 
 /// Percentiles of a length distribution.
@@ -70,6 +71,9 @@ pub struct DatasetStats {
     pub documents: usize,
     /// Texts shared between splits.
     pub leakage: LeakageReport,
+    /// How many labels have a rationale span (recipes with rationale files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rationales: Option<Coverage>,
 }
 
 /// Compute statistics from `(split, example)` rows.
@@ -106,7 +110,7 @@ pub fn compute_stats<'a>(
             }
         })
         .collect();
-    DatasetStats { labels: labels.to_vec(), splits, documents: documents.len(), leakage }
+    DatasetStats { labels: labels.to_vec(), splits, documents: documents.len(), leakage, rationales: None }
 }
 
 impl DatasetStats {
@@ -174,6 +178,16 @@ impl DatasetStats {
                 shared.ids.iter().map(|(split, ids)| format!("{split}: {}", ids.join(" "))).collect();
             let text: String = shared.text.chars().take(90).collect();
             out.push_str(&format!("  - {text:?} [{}]\n", ids.join("; ")));
+        }
+        if let Some(coverage) = &self.rationales {
+            let (labels, with_span) = coverage.totals();
+            out.push_str(&format!(
+                "\nlabels with a rationale span: {with_span} of {labels} ({} spans)\n",
+                coverage.spans
+            ));
+            for (label, n, s) in &coverage.per_label {
+                out.push_str(&format!("  {label:<width$} {s:>6} of {n}\n"));
+            }
         }
         out
     }
