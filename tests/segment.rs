@@ -4,7 +4,10 @@ use crate::util::{clause, clause_in, read, treaty_files, write};
 
 /// Provisions per treaty file, checked by reading each file's segmentation:
 /// every article heading, every numbered paragraph, one preamble where the
-/// instrument has one, one closing testimonium per instrument.
+/// instrument has one, one closing testimonium per instrument. The PNR
+/// agreement has no articles: a preamble, nine paragraphs and the closing,
+/// then the DHS letter (an opening and sections I to X), the EU's reply and
+/// the declaration on provisional application.
 const EXPECTED: [(&str, usize); 21] = [
     ("budapest-convention-ETS185", 144),
     ("budapest-protocol-ETS189", 34),
@@ -13,7 +16,7 @@ const EXPECTED: [(&str, usize); 21] = [
     ("coe-laundering-convention-CETS198", 180),
     ("coe-terrorism-prevention-CETS196", 106),
     ("echr-ETS005", 127),
-    ("eu-us-pnr-agreement-2007", 3),
+    ("eu-us-pnr-agreement-2007", 24),
     ("european-extradition-convention-ETS024", 81),
     ("european-extradition-protocol-ETS086", 20),
     ("european-extradition-protocol2-ETS098", 24),
@@ -73,7 +76,11 @@ fn every_treaty_file_segments_into_the_expected_provisions() {
                 &span[span.len().saturating_sub(40)..]
             );
             match record["kind"].as_str().expect("kind") {
+                "paragraph" if id.contains(":par") => {
+                    assert!(record["paragraph"].is_string() && record["article"].is_null(), "{id}")
+                }
                 "paragraph" => assert!(record["paragraph"].is_string() && record["article"].is_string(), "{id}"),
+                "section" => assert!(record["paragraph"].is_string() && record["article"].is_null(), "{id}"),
                 "article" | "article_intro" => {
                     assert!(record["article"].is_string() && record["paragraph"].is_null(), "{id}")
                 }
@@ -173,4 +180,29 @@ fn help_explains_every_command() {
         assert!(segment.ok().contains(option), "{}", segment.stdout);
     }
     assert!(clause(&["dataset", "stats", "--help"]).ok().contains("--json"));
+}
+
+#[test]
+fn an_agreement_without_articles_and_its_letters_have_their_own_ids() {
+    let path = treaty_files().into_iter().find(|p| p.to_string_lossy().contains("eu-us-pnr")).expect("file");
+    let run = clause(&["segment", "--format", "jsonl", path.to_str().expect("utf-8")]);
+    let records: Vec<serde_json::Value> = run.ok().lines().map(|l| serde_json::from_str(l).expect("json")).collect();
+    let ids: Vec<&str> = records.iter().map(|r| r["id"].as_str().expect("id")).collect();
+    let doc = "eu-us-pnr-agreement-2007";
+    let mut expected = vec![format!("{doc}:preamble")];
+    expected.extend((1..=9).map(|n| format!("{doc}:par{n}")));
+    expected.push(format!("{doc}:closing"));
+    expected.push(format!("{doc}-2:preamble"));
+    expected.extend((1..=10).map(|n| format!("{doc}-2:sec{n}")));
+    expected.extend([format!("{doc}-3:preamble"), format!("{doc}-4:preamble")]);
+    assert_eq!(ids, expected);
+    let find = |id: &str| records.iter().find(|r| r["id"] == id).unwrap_or_else(|| panic!("{id}"));
+    // Section III keeps its list of nineteen data elements and what follows it.
+    let types = find(&format!("{doc}-2:sec3"));
+    assert_eq!((types["kind"].as_str(), types["paragraph"].as_str()), (Some("section"), Some("III")));
+    let text = types["text"].as_str().expect("text");
+    assert!(text.starts_with("Types of Information Collected:") && text.contains("18. Any collected APIS information"));
+    assert!(find(&format!("{doc}-2:sec2"))["text"].as_str().expect("text").starts_with("Sharing of PNR:"));
+    assert_eq!(find(&format!("{doc}:par6"))["kind"], "paragraph");
+    assert_eq!(find(&format!("{doc}-4:preamble"))["instrument"], "Declaration");
 }

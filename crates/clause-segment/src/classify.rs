@@ -75,6 +75,14 @@ pub(crate) enum LineKind<'a> {
         rest: &'a str,
         rest_offset: usize,
     },
+    /// `IV.` (a Roman numeral, a full stop, then a capital): a section of a
+    /// document without articles, such as a letter annexed to an agreement.
+    Section {
+        number: u32,
+        numeral: &'a str,
+        rest: &'a str,
+        rest_offset: usize,
+    },
     Closing,
     Text,
 }
@@ -145,6 +153,11 @@ pub(crate) fn classify<'a>(line: &Line<'a>) -> LineKind<'a> {
         return LineKind::Division { kind, label, title };
     }
     if is_markdown_heading {
+        // A bare numeral heading (`### II`) opens a chapter that has no
+        // "Chapter" word, as the UN protocols number theirs.
+        if roman_value(body_plain).is_some() {
+            return LineKind::Division { kind: DivisionKind::Chapter, label: body_plain.to_string(), title: None };
+        }
         return LineKind::Heading(body);
     }
     let upper = text.trim_start_matches(['*', '_']);
@@ -160,7 +173,34 @@ pub(crate) fn classify<'a>(line: &Line<'a>) -> LineKind<'a> {
         let rest = line.text.get(rest_offset..).unwrap_or("");
         return LineKind::Numbered { number, style, rest, rest_offset };
     }
+    if let Some((number, numeral_len)) = section_number(text) {
+        let lead = line.text.len() - line.text.trim_start().len();
+        let rest_offset = lead + numeral_len + 1;
+        let numeral = line.text.get(lead..lead + numeral_len).unwrap_or("");
+        let rest = line.text.get(rest_offset..).unwrap_or("");
+        return LineKind::Section { number, numeral, rest, rest_offset };
+    }
     LineKind::Text
+}
+
+/// The value of a Roman numeral from I to XXXIX written the usual way
+/// (`IV`, not `IIII`); anything else is `None`.
+pub(crate) fn roman_value(text: &str) -> Option<u32> {
+    const ONES: [&str; 10] = ["", "I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX"];
+    let tens = text.chars().take_while(|&c| c == 'X').count();
+    let ones = ONES.iter().position(|o| *o == &text[tens..])?;
+    let value = 10 * tens + ones;
+    (tens <= 3 && value > 0).then_some(value as u32)
+}
+
+/// `IV.` at the start of a line, then optional spaces and a capital letter
+/// ("II.Sharing of PNR: ..."): the section's number and the numeral's byte
+/// length (the full stop follows it).
+fn section_number(text: &str) -> Option<(u32, usize)> {
+    let numeral_len = text.find(|c: char| !matches!(c, 'I' | 'V' | 'X')).unwrap_or(text.len());
+    let number = roman_value(&text[..numeral_len])?;
+    let after = text[numeral_len..].strip_prefix('.')?;
+    after.trim_start().starts_with(|c: char| c.is_uppercase()).then_some((number, numeral_len))
 }
 
 /// `1.`, `1)` or `(1)` at the start of a line, followed by whitespace, the end

@@ -22,8 +22,13 @@ pub enum ProvisionKind {
     Article,
     /// Text of an article that precedes its first numbered paragraph.
     ArticleIntro,
-    /// One numbered paragraph of an article.
+    /// One numbered paragraph of an article, or of a document without
+    /// articles (`<document>:par<N>`).
     Paragraph,
+    /// One Roman-numbered section (`I.`, `II.`) of a document without
+    /// articles, such as a letter annexed to an agreement
+    /// (`<document>:sec<N>`).
+    Section,
     /// The testimonium and signature block that closes an instrument.
     Closing,
 }
@@ -31,8 +36,10 @@ pub enum ProvisionKind {
 /// One provision of a segmented document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Provision {
-    /// `<document>:art<N>`, `<document>:art<N>.<P>`, `<document>:preamble` or
-    /// `<document>:closing`.
+    /// `<document>:art<N>`, `<document>:art<N>.<P>`, `<document>:preamble`,
+    /// `<document>:closing`, or in a document without articles
+    /// `<document>:par<N>` and `<document>:sec<N>` (N the section's Roman
+    /// numeral as a number).
     pub id: String,
     /// The document name (the file stem before its first `.` unless given),
     /// with `-2`, `-3`, ... appended for the second and later instruments in
@@ -45,7 +52,8 @@ pub struct Provision {
     pub chapter: Option<String>,
     /// The article number as written (`5`, `12bis`, `IV`).
     pub article: Option<String>,
-    /// The paragraph number as written, without its punctuation.
+    /// The paragraph number (or a section's Roman numeral) as written,
+    /// without its punctuation.
     pub paragraph: Option<String>,
     /// The article's title, if it has one.
     pub title: Option<String>,
@@ -99,7 +107,8 @@ mod classify;
 mod tests;
 
 use classify::{
-    DivisionKind, Line, LineKind, NumberStyle, classify, clean_title, looks_like_title, strip_preamble_marker,
+    DivisionKind, Line, LineKind, NumberStyle, classify, clean_title, looks_like_title, roman_value,
+    strip_preamble_marker,
 };
 
 struct Division {
@@ -133,7 +142,7 @@ impl Open {
         if text.is_empty() {
             return;
         }
-        if self.text.is_empty() && self.kind != ProvisionKind::Paragraph {
+        if self.text.is_empty() && !matches!(self.kind, ProvisionKind::Paragraph | ProvisionKind::Section) {
             // The provision starts at its first content, not at a blank line.
             self.start = line.start + line.text.find(text).unwrap_or(0);
             self.line = line.number;
@@ -159,6 +168,12 @@ struct Segmenter {
     article_title_pending: bool,
     paragraph_style: Option<NumberStyle>,
     last_paragraph: u32,
+    /// The last Roman-numbered section of an instrument without articles.
+    last_section: u32,
+    /// Set once the file shows a numbered paragraph or section outside any
+    /// article: from then on, a heading after an instrument's text opens
+    /// the next instrument (the letters annexed to an agreement).
+    article_less: bool,
     highest_article: u32,
     seen_article: bool,
     closed: bool,
@@ -182,6 +197,8 @@ impl Segmenter {
             article_title_pending: false,
             paragraph_style: None,
             last_paragraph: 0,
+            last_section: 0,
+            article_less: false,
             highest_article: 0,
             seen_article: false,
             closed: false,
@@ -229,25 +246,58 @@ impl Segmenter {
                     && !self.closed
                     && self.paragraph_style.is_none_or(|s| s == style)
                     && number > self.last_paragraph;
-                if accepted {
+                // Outside any article, `1.`, `2.`, ... in turn are the
+                // paragraphs of a document that has no articles. Only in the
+                // file's first instrument: an annex after the testimonium
+                // lists its items so ("1. Convention for ..."), and they are
+                // not provisions.
+                let article_less = self.outside_articles()
+                    && self.instrument_index == 1
+                    && self.last_section == 0
+                    && style == NumberStyle::Dot
+                    && number == self.last_paragraph + 1;
+                if accepted || article_less {
                     self.article_title_pending = false;
                     if let Some(open) = self.open.as_mut().filter(|o| o.kind == ProvisionKind::Article) {
                         open.kind = ProvisionKind::ArticleIntro;
                     }
-                    self.flush();
                     self.paragraph_style = Some(style);
                     self.last_paragraph = number;
-                    let mut open = Open::new(ProvisionKind::Paragraph, Some(number.to_string()), &line);
-                    let rest_line = Line { number: line.number, start: line.start + rest_offset, text: rest };
-                    open.push(rest, &rest_line);
-                    open.end = line.end();
-                    self.open = Some(open);
+                    self.article_less |= article_less;
+                    self.open_numbered(ProvisionKind::Paragraph, number.to_string(), &line, rest, rest_offset);
+                } else {
+                    self.text(line.text, &line);
+                }
+            }
+            LineKind::Section { number, numeral, rest, rest_offset } => {
+                self.division_title_pending = false;
+                if self.outside_articles() && number > self.last_section {
+                    self.last_section = number;
+                    self.article_less = true;
+                    self.open_numbered(ProvisionKind::Section, numeral.to_string(), &line, rest, rest_offset);
                 } else {
                     self.text(line.text, &line);
                 }
             }
             LineKind::Text => self.text(line.text, &line),
         }
+    }
+
+    /// Whether the current instrument has shown no article yet (and is not
+    /// closed), so that numbered lines may be its own paragraphs or sections.
+    fn outside_articles(&self) -> bool {
+        self.article.is_none() && !self.seen_article && !self.closed
+    }
+
+    /// Open a numbered paragraph or section whose number (`marker`) the
+    /// line starts with; its text starts at `rest`.
+    fn open_numbered(&mut self, kind: ProvisionKind, marker: String, line: &Line<'_>, rest: &str, rest_offset: usize) {
+        self.flush();
+        let mut open = Open::new(kind, Some(marker), line);
+        let rest_line = Line { number: line.number, start: line.start + rest_offset, text: rest };
+        open.push(rest, &rest_line);
+        open.end = line.end();
+        self.open = Some(open);
     }
 
     /// Decide what a plain line held as a possible title was, now that the
@@ -308,6 +358,9 @@ impl Segmenter {
         self.highest_article = 0;
         self.seen_article = false;
         self.closed = false;
+        self.paragraph_style = None;
+        self.last_paragraph = 0;
+        self.last_section = 0;
     }
 
     fn close_article(&mut self) {
@@ -346,6 +399,10 @@ impl Segmenter {
             self.next_instrument(Some(title));
         } else if !self.seen_article && self.open.is_none() && self.instrument.is_none() {
             self.instrument = Some(title);
+        } else if self.article_less && self.outside_articles() {
+            // In a file of instruments without articles (an agreement and the
+            // letters annexed to it), a heading after text opens the next.
+            self.next_instrument(Some(title));
         } else {
             self.text(heading, line);
         }
@@ -411,6 +468,8 @@ impl Segmenter {
         let local = match (kind, &self.article, &open.paragraph) {
             (ProvisionKind::Preamble, _, _) => "preamble".to_string(),
             (ProvisionKind::Closing, _, _) => "closing".to_string(),
+            (ProvisionKind::Section, _, Some(numeral)) => format!("sec{}", roman_value(numeral).unwrap_or(0)),
+            (ProvisionKind::Paragraph, None, Some(paragraph)) => format!("par{paragraph}"),
             (_, Some(article), Some(paragraph)) => format!("art{}.{}", id_token(article), paragraph),
             (_, Some(article), None) => format!("art{}", id_token(article)),
             (_, None, _) => "preamble".to_string(),

@@ -242,3 +242,57 @@ fn never_panics_on_random_inputs() {
         }
     }
 }
+
+#[test]
+fn a_document_without_articles_has_paragraphs_then_lettered_sections() {
+    let source = "# Agreement\n\nThe Parties: Desiring to cooperate,\n\n1. The first.\n\n2. The second.\nIt goes on.\n\n\
+                  DONE at Brussels.\n\n### Nr. I\n\nDear Sir, we write.\n\nI. Purpose: first.\n\nII.Sharing: second.\n\n\
+                  1. an item\n\n2. another item\n\nIII. Review: third.\n\n### Nr. II\n\nDear Madam, thank you.\n";
+    let provisions = segment("d", source);
+    let ids: Vec<&str> = provisions.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "d:preamble",
+            "d:par1",
+            "d:par2",
+            "d:closing",
+            "d-2:preamble",
+            "d-2:sec1",
+            "d-2:sec2",
+            "d-2:sec3",
+            "d-3:preamble"
+        ]
+    );
+    let second = one(&provisions, "d:par2");
+    assert_eq!(
+        (second.kind, second.text.as_str(), second.article.as_deref()),
+        (ProvisionKind::Paragraph, "The second. It goes on.", None)
+    );
+    let sharing = one(&provisions, "d-2:sec2");
+    assert_eq!((sharing.kind, sharing.paragraph.as_deref()), (ProvisionKind::Section, Some("II")));
+    assert_eq!(sharing.text, "Sharing: second. 1. an item 2. another item");
+    assert!(source[sharing.start..sharing.end].starts_with("II.Sharing"));
+    assert_eq!(one(&provisions, "d-3:preamble").instrument.as_deref(), Some("Nr. II"));
+}
+
+#[test]
+fn numbered_lines_outside_articles_of_a_later_instrument_stay_text() {
+    // An annex after the testimonium lists items as 1., 2.: one provision.
+    let source =
+        "Article 1\nThe Parties agree.\nDONE at Vienna.\n### Annex\n1. A convention.\n2. Another convention.\n";
+    assert_eq!(ids(source), ["d:art1", "d:closing", "d-2:preamble"]);
+    // A Roman numeral inside an article is text, not a section.
+    assert_eq!(ids("Article 1\nI. The Parties agree.\nII. They also agree.\n"), ["d:art1"]);
+}
+
+#[test]
+fn a_bare_numeral_heading_opens_a_chapter() {
+    let source = "The Parties have agreed as follows:\n\n###I\n\n####General Provisions\n\n### Article 1\n\nText one.\n\n### II\n\n### Article 2\n\nText two.\n";
+    let provisions = segment("d", source);
+    assert_eq!(one(&provisions, "d:preamble").text, "The Parties have agreed as follows:");
+    assert_eq!(one(&provisions, "d:art1").chapter.as_deref(), Some("I – General Provisions"));
+    assert_eq!(one(&provisions, "d:art2").chapter.as_deref(), Some("II"));
+    assert_eq!(roman_value("XXXIX"), Some(39));
+    assert_eq!((roman_value("IIII"), roman_value("XL"), roman_value("")), (None, None, None));
+}
