@@ -12,11 +12,11 @@ use crate::claudette::{TagRules, read_claudette};
 use crate::error::{Error, Result};
 use crate::example::Example;
 use crate::hash::{sha256_file, sha256_hex, text_hash, tree_digest};
-use crate::leakage::{LeakageReport, find_leakage, normalise_for_matching};
+use crate::leakage::{LeakageReport, find_leakage};
 use crate::rationales::{Coverage, Located, coverage};
 use crate::recipe::{LoadedRecipe, SourceSpec, SplitRule};
 use crate::segment::{document_name_from_path, segment};
-use crate::split::{Split, iterative_stratification, split_by_document};
+use crate::split::{Split, articles_across_splits, group_examples, iterative_stratification, split_by_document};
 use crate::stats::{DatasetStats, compute_stats};
 use crate::table::{TableColumns, examples_from_frame, read_table};
 use crate::text::read_utf8;
@@ -176,7 +176,8 @@ pub fn build(recipe: &LoadedRecipe, options: &BuildOptions) -> Result<BuildOutco
     let policy = &recipe.recipe.leakage;
     let rows =
         || by_split.iter().flat_map(|(split, rows)| rows.iter().map(move |e| (*split, e.id.as_str(), e.text.as_str())));
-    let leakage = find_leakage(rows(), policy.min_chars, policy.examples);
+    let mut leakage = find_leakage(rows(), policy.min_chars, policy.examples);
+    leakage.articles_across_splits = articles_across_splits(&examples, &splits);
     if policy.fail && leakage.leaked() > 0 {
         let examples = leakage.shared.iter().take(3).map(|s| format!("{:?}", s.text)).collect::<Vec<_>>().join("; ");
         return Err(Error::Leakage {
@@ -223,7 +224,7 @@ pub fn build(recipe: &LoadedRecipe, options: &BuildOptions) -> Result<BuildOutco
             recipe: FileDigest { path: crate::recipe::RECIPE_FILE.to_string(), sha256: recipe.sha256.clone() },
             labels: label_names.clone(),
             seed: match recipe.recipe.split {
-                SplitRule::Stratified { seed, .. } => Some(seed),
+                SplitRule::Stratified { seed, .. } | SplitRule::HeldOut { seed, .. } => Some(seed),
                 SplitRule::Documents { .. } => None,
             },
             split: recipe.recipe.split.clone(),
@@ -444,27 +445,50 @@ fn assign_splits(recipe: &LoadedRecipe, examples: &[Example]) -> Result<Vec<Spli
             Ok(split_by_document(&documents, &validation, &test))
         }
         SplitRule::Stratified { seed, train, validation, test } => {
-            let label_index: HashMap<&str, usize> =
-                recipe.recipe.labels.iter().enumerate().map(|(i, l)| (l.name.as_str(), i)).collect();
-            let labels: Vec<Vec<usize>> = examples
-                .iter()
-                .map(|e| e.labels.iter().filter_map(|l| label_index.get(l.as_str()).copied()).collect())
-                .collect();
             // Texts identical after normalisation form one group, so they can
             // never end up in two splits.
-            let mut group_of: HashMap<String, usize> = HashMap::new();
-            let mut groups: Vec<Vec<usize>> = Vec::new();
-            for (index, example) in examples.iter().enumerate() {
-                let key = normalise_for_matching(&example.text);
-                let group = *group_of.entry(key).or_insert_with(|| {
-                    groups.push(Vec::new());
-                    groups.len() - 1
+            let all: Vec<usize> = (0..examples.len()).collect();
+            let groups = group_examples(examples, &all, false);
+            let (labels, label_count) = label_indices(recipe, examples);
+            Ok(iterative_stratification(&groups, &labels, label_count, [*train, *validation, *test], *seed))
+        }
+        SplitRule::HeldOut { seed, validation, test } => {
+            let present: BTreeSet<&str> = examples.iter().map(|e| e.document.as_str()).collect();
+            if let Some(missing) = test.iter().find(|d| !present.contains(d.as_str())) {
+                return Err(Error::UnknownDocument {
+                    recipe: recipe.path.clone(),
+                    field: "test".to_string(),
+                    document: missing.clone(),
                 });
-                groups[group].push(index);
             }
-            Ok(iterative_stratification(&groups, &labels, label_index.len(), [*train, *validation, *test], *seed))
+            let held_out: BTreeSet<&str> = test.iter().map(String::as_str).collect();
+            let rest: Vec<usize> =
+                (0..examples.len()).filter(|&i| !held_out.contains(examples[i].document.as_str())).collect();
+            // Whole articles (and identical texts) go to one split.
+            let groups = group_examples(examples, &rest, true);
+            let (labels, label_count) = label_indices(recipe, examples);
+            let mut splits =
+                iterative_stratification(&groups, &labels, label_count, [1.0 - validation, *validation, 0.0], *seed);
+            for (split, example) in splits.iter_mut().zip(examples) {
+                if held_out.contains(example.document.as_str()) {
+                    *split = Split::Test;
+                }
+            }
+            Ok(splits)
         }
     }
+}
+
+/// Each example's labels as indices into the recipe's label set, and the
+/// number of labels.
+fn label_indices(recipe: &LoadedRecipe, examples: &[Example]) -> (Vec<Vec<usize>>, usize) {
+    let label_index: HashMap<&str, usize> =
+        recipe.recipe.labels.iter().enumerate().map(|(i, l)| (l.name.as_str(), i)).collect();
+    let labels = examples
+        .iter()
+        .map(|e| e.labels.iter().filter_map(|l| label_index.get(l.as_str()).copied()).collect())
+        .collect();
+    (labels, label_index.len())
 }
 
 /// The Parquet schema of every split.

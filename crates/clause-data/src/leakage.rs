@@ -58,6 +58,11 @@ pub struct LeakageReport {
     pub by_pair: BTreeMap<String, usize>,
     /// Up to the recipe's limit of shared texts, longest first.
     pub shared: Vec<SharedText>,
+    /// Articles of one document whose provisions (sibling paragraphs, with
+    /// the same title and headings) sit in more than one split: a model
+    /// scored on one has read its siblings. Not counted as leakage.
+    #[serde(default)]
+    pub articles_across_splits: usize,
 }
 
 impl LeakageReport {
@@ -97,6 +102,7 @@ pub fn find_leakage<'a>(
         short_shared: 0,
         by_pair: BTreeMap::new(),
         shared: Vec::new(),
+        articles_across_splits: 0,
     };
     let mut shared = Vec::new();
     for key in &order {

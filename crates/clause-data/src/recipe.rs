@@ -156,6 +156,19 @@ pub enum SplitRule {
         /// Fraction for test.
         test: f64,
     },
+    /// Whole documents form the test split, as a user's unseen draft would;
+    /// of the others, seeded iterative stratification puts a `validation`
+    /// share in validation, whole articles at a time (and identical texts
+    /// together), so no article has paragraphs in both training and
+    /// validation.
+    HeldOut {
+        /// Seed of the tie-breaking generator.
+        seed: u64,
+        /// Fraction of the remaining examples for validation.
+        validation: f64,
+        /// Documents of the test split.
+        test: Vec<String>,
+    },
 }
 
 /// Leakage policy.
@@ -278,6 +291,14 @@ impl Recipe {
                 return fail(format!(
                     "[split] fractions train = {train}, validation = {validation}, test = {test} must be non-negative and sum to 1"
                 ));
+            }
+        }
+        if let SplitRule::HeldOut { validation, test, .. } = &self.split {
+            if !validation.is_finite() || *validation <= 0.0 || *validation >= 1.0 {
+                return fail(format!("[split] validation = {validation} must be a fraction between 0 and 1"));
+            }
+            if test.is_empty() {
+                return fail("[split] test must name at least one document to hold out".to_string());
             }
         }
         Ok(())

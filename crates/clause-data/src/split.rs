@@ -1,8 +1,11 @@
 //! Assigning examples to train / validation / test.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
+
+use crate::example::Example;
+use crate::leakage::normalise_for_matching;
 
 /// One of the three splits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -187,6 +190,56 @@ pub fn split_by_document(documents: &[&str], validation: &BTreeSet<&str>, test: 
         .collect()
 }
 
+/// The examples `members` in groups that must share a split: examples whose
+/// normalised texts are identical, and with `by_article`, the provisions of
+/// one article of one document. Groups that share an example are merged.
+pub fn group_examples(examples: &[Example], members: &[usize], by_article: bool) -> Vec<Vec<usize>> {
+    // Union-find over the members, joined through each key they carry.
+    let mut parent: Vec<usize> = (0..examples.len()).collect();
+    fn root(parent: &mut [usize], mut i: usize) -> usize {
+        while parent[i] != i {
+            parent[i] = parent[parent[i]];
+            i = parent[i];
+        }
+        i
+    }
+    let mut first_with_key: HashMap<String, usize> = HashMap::new();
+    for &index in members {
+        let example = &examples[index];
+        let mut keys = vec![format!("text\u{1}{}", normalise_for_matching(&example.text))];
+        if let (true, Some(article)) = (by_article, &example.article) {
+            keys.push(format!("article\u{1}{}\u{1}{article}", example.document));
+        }
+        for key in keys {
+            let first = *first_with_key.entry(key).or_insert(index);
+            let (a, b) = (root(&mut parent, first), root(&mut parent, index));
+            parent[b] = a;
+        }
+    }
+    let mut group_of_root: HashMap<usize, usize> = HashMap::new();
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for &index in members {
+        let r = root(&mut parent, index);
+        let group = *group_of_root.entry(r).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[group].push(index);
+    }
+    groups
+}
+
+/// Articles (of one document) whose provisions sit in more than one split.
+pub fn articles_across_splits(examples: &[Example], splits: &[Split]) -> usize {
+    let mut seen: HashMap<(&str, &str), BTreeSet<Split>> = HashMap::new();
+    for (example, split) in examples.iter().zip(splits) {
+        if let Some(article) = &example.article {
+            seen.entry((&example.document, article)).or_default().insert(*split);
+        }
+    }
+    seen.values().filter(|s| s.len() > 1).count()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,5 +309,44 @@ mod tests {
         let test: BTreeSet<&str> = ["C"].into();
         let got = split_by_document(&["A", "B", "C", "A"], &validation, &test);
         assert_eq!(got, vec![Split::Train, Split::Validation, Split::Test, Split::Train]);
+    }
+
+    fn provision(id: &str, article: Option<&str>, text: &str) -> crate::example::Example {
+        crate::example::Example {
+            id: id.into(),
+            document: id.split(':').next().unwrap_or_default().into(),
+            text: text.into(),
+            labels: Vec::new(),
+            article: article.map(Into::into),
+            paragraph: None,
+            title: None,
+            chapter: None,
+            origin: String::new(),
+        }
+    }
+
+    #[test]
+    fn an_article_and_identical_texts_form_one_group() {
+        let examples = [
+            provision("a:art1.1", Some("1"), "First paragraph."),
+            provision("a:art1.2", Some("1"), "Denunciation takes effect after six months."),
+            provision("b:art9", Some("9"), "Denunciation  takes effect after six months."),
+            provision("b:art10", Some("10"), "Something else."),
+            provision("a:preamble", None, "Recitals."),
+        ];
+        let all: Vec<usize> = (0..examples.len()).collect();
+        let mut groups = group_examples(&examples, &all, true);
+        groups.iter_mut().for_each(|g| g.sort_unstable());
+        groups.sort();
+        assert_eq!(groups, vec![vec![0, 1, 2], vec![3], vec![4]]);
+        // Without articles, only the identical texts join.
+        let mut groups = group_examples(&examples, &all, false);
+        groups.sort();
+        assert_eq!(groups, vec![vec![0], vec![1, 2], vec![3], vec![4]]);
+        // Only the members given are grouped.
+        assert_eq!(group_examples(&examples, &[3, 4], true), vec![vec![3], vec![4]]);
+
+        let splits = [Split::Train, Split::Validation, Split::Validation, Split::Test, Split::Test];
+        assert_eq!(articles_across_splits(&examples, &splits), 1);
     }
 }

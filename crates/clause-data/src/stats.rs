@@ -170,6 +170,7 @@ impl DatasetStats {
             "\nshared between splits (>= {} chars): {} identical, {} near-identical ({} examples); {} shorter boilerplate texts ignored\n",
             l.min_chars, l.identical, l.near_identical, l.examples_involved, l.short_shared
         ));
+        out.push_str(&format!("articles with paragraphs in more than one split: {}\n", l.articles_across_splits));
         for (pair, n) in &l.by_pair {
             out.push_str(&format!("  {pair}: {n}\n"));
         }
