@@ -447,6 +447,12 @@ fn rationales_are_built_with_the_splits_and_a_bad_span_names_its_line() {
     assert!(fixture.recipe_dir().join("build/rationales.parquet").is_file());
     let stats = fixture.run(&["dataset", "stats", "datasets/x"]);
     assert!(stats.ok().contains("labels with a rationale span: 2 of 5"), "{}", stats.ok());
+    // An edited rationale file makes the build stale, so train and eval rebuild it.
+    let recipe = clause_data::recipe::LoadedRecipe::load(&fixture.recipe_dir()).expect("recipe");
+    let built = clause_data::build::read_manifest(&recipe).expect("manifest");
+    assert!(!clause_data::build::is_stale(&recipe, &built));
+    fixture.file("rationales/t1.tsv", format!("{rationales}# reviewed\n"));
+    assert!(clause_data::build::is_stale(&recipe, &built));
 
     // A span that is not in its provision's text, or a label the provision
     // does not carry, fails the build naming the file and line.

@@ -611,14 +611,15 @@ pub fn is_stale(recipe: &LoadedRecipe, manifest: &Manifest) -> bool {
     if manifest.recipe.sha256 != recipe.sha256 {
         return true;
     }
-    let built: Vec<&str> = manifest.annotations.iter().map(|d| d.path.as_str()).collect();
-    if built != recipe.recipe.annotations.iter().map(String::as_str).collect::<Vec<_>>() {
-        return true;
-    }
-    manifest
-        .annotations
-        .iter()
-        .any(|digest| sha256_file(&recipe.dir.join(&digest.path)).map_or(true, |sha256| sha256 != digest.sha256))
+    // Annotation and rationale files: the same list, each file unchanged.
+    [(&manifest.annotations, &recipe.recipe.annotations), (&manifest.rationales, &recipe.recipe.rationales)].iter().any(
+        |(built, listed)| {
+            built.iter().map(|d| d.path.as_str()).ne(listed.iter().map(String::as_str))
+                || built.iter().any(|digest| {
+                    sha256_file(&recipe.dir.join(&digest.path)).map_or(true, |sha256| sha256 != digest.sha256)
+                })
+        },
+    )
 }
 
 /// Read one built split back into examples.
