@@ -2,10 +2,8 @@
 
 use std::io::Write;
 
-use std::path::PathBuf;
-
 use clause_data::annotations::{Correction, apply_corrections};
-use clause_data::build::{BuildOptions, Manifest, build as build_dataset, is_stale, read_manifest, read_split};
+use clause_data::build::{BuildOptions, build as build_dataset, read_manifest, read_split};
 use clause_data::hash::text_hash;
 use clause_data::recipe::LoadedRecipe;
 use clause_data::split::Split;
@@ -53,18 +51,6 @@ pub fn stats(args: &StatsArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         write!(out, "{}", stats.render())?;
     }
     Ok(())
-}
-
-/// The recipe's build, rebuilt first when it is missing or older than the
-/// recipe or its annotations.
-pub fn ensure_built(recipe: &LoadedRecipe, data_root: Option<PathBuf>) -> anyhow::Result<Manifest> {
-    match read_manifest(recipe) {
-        Ok(manifest) if !is_stale(recipe, &manifest) => Ok(manifest),
-        _ => {
-            eprintln!("building {} (missing or older than its recipe or annotations)", recipe.recipe.name);
-            Ok(build_dataset(recipe, &BuildOptions { data_root })?.manifest)
-        }
-    }
 }
 
 pub fn annotate(args: &AnnotateArgs, out: &mut dyn Write) -> anyhow::Result<()> {

@@ -10,7 +10,7 @@ use clause_infer::input::Passage;
 
 use crate::align::{AlignItem, Pair, align};
 use crate::cli::{DiffArgs, DiffFormat};
-use crate::commands::classify::{load_model, predict_with_progress};
+use crate::commands::common::{load_model, predict_with_progress};
 use crate::input::{Fields, Item, read_inputs};
 use crate::output::{article_label, truncate};
 

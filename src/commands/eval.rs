@@ -21,8 +21,8 @@ use clause_infer::metrics::{Metrics, evaluate};
 use clause_train::trainer::passage;
 
 use crate::cli::{EvalArgs, SplitArg};
-use crate::commands::classify::{load_model, predict_with_progress};
-use crate::commands::dataset::ensure_built;
+use crate::commands::common::ensure_built;
+use crate::commands::common::{load_model, predict_with_progress};
 
 /// Bootstrap resamples for the intervals, and their seed (fixed, so a
 /// report can be reproduced).

@@ -1,6 +1,7 @@
 //! One module per subcommand; each writes its results to the given writer.
 
 mod classify;
+mod common;
 mod dataset;
 mod diff;
 mod eval;
@@ -10,9 +11,6 @@ mod serve;
 mod train;
 
 use std::io::Write;
-
-use anyhow::bail;
-use candle_core::Device;
 
 use crate::cli::{Command, DatasetCommand};
 
@@ -29,25 +27,5 @@ pub fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Diff(args) => diff::run(&args, out),
         Command::Report(args) => report::run(&args, out),
         Command::Serve(args) => serve::run(&args, out),
-    }
-}
-
-/// `cpu`, `cuda`, `cuda:N`; a GPU that cannot be opened falls back to the
-/// CPU with a message, since a long run on the CPU beats no run.
-pub fn device(spec: &str) -> anyhow::Result<Device> {
-    let ordinal = match spec {
-        "cpu" => return Ok(Device::Cpu),
-        "cuda" => 0,
-        other => match other.strip_prefix("cuda:").map(str::parse::<usize>) {
-            Some(Ok(n)) => n,
-            _ => bail!("--device {other:?}: expected cpu, cuda or cuda:N"),
-        },
-    };
-    match Device::new_cuda(ordinal) {
-        Ok(device) => Ok(device),
-        Err(err) => {
-            eprintln!("warning: cannot use cuda:{ordinal} ({err}); running on the CPU");
-            Ok(Device::Cpu)
-        }
     }
 }

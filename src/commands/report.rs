@@ -8,7 +8,8 @@ use clause_infer::decision::flagged;
 use clause_infer::input::Passage;
 
 use crate::cli::{ReportArgs, ReportFormat};
-use crate::commands::classify::{EXPLAINED_SPANS, load_model, predict_with_progress};
+use crate::commands::classify::EXPLAINED_SPANS;
+use crate::commands::common::{load_model, predict_with_progress};
 use crate::input::{Fields, Item, read_inputs};
 use crate::output::{article_label, write_file_atomically};
 use crate::report::{Explanation, Report, ReportLabel, ReportProvision, render_html, render_markdown};

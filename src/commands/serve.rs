@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 
 use crate::cli::ServeArgs;
-use crate::commands::classify::load_model;
+use crate::commands::common::load_model;
 use clause_serve::{Limits, ModelInfo, Service, Shutdown, exposure_warning, serve_http, serve_stdio};
 
 pub fn run(args: &ServeArgs, out: &mut dyn Write) -> anyhow::Result<()> {

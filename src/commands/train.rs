@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use crate::commands::dataset::ensure_built;
-use crate::commands::device;
+use crate::commands::common::device;
+use crate::commands::common::ensure_built;
 use anyhow::{Context, bail};
 use clause_data::build::{MANIFEST_FILE, read_split};
 use clause_data::recipe::LoadedRecipe;
