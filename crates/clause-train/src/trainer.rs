@@ -115,35 +115,94 @@ struct Prepared {
     label_names: Vec<String>,
 }
 
-/// Train a classifier; see the crate documentation.
+/// Train a classifier; see the crate documentation. A run starts fresh or
+/// from its checkpoint ([`Run::start_or_resume`]), trains and validates
+/// epoch after epoch while the schedule and early stopping allow
+/// ([`Run::train_epoch`], [`Run::end_epoch`]), then scores test once and
+/// writes the model directory ([`Run::finish`]).
 pub fn train(data: &TrainData, options: &TrainOptions, observer: &mut dyn Observer) -> Result<TrainOutcome, Error> {
     let config = &options.config;
     config.check().map_err(|message| Error::Config { path: PathBuf::from("training configuration"), message })?;
-    let prepared = prepare(data, options)?;
-    let device = &options.device;
-    let trainable = TrainableModel::from_pretrained(
-        &prepared.config,
-        &options.base.join("model.safetensors"),
-        data.labels.len(),
-        config.pooling,
-        config.seed,
-        device,
-    )?;
-    let mut optimizer = AdamW::new(&trainable.vars, config.adamw_params())?;
-    let lengths: Vec<usize> = prepared.train_ids.iter().map(Vec::len).collect();
-    let examples_per_epoch = epoch_examples(&prepared.train_has_label, config.negative_ratio, config.seed, 0).len();
-    let batches_per_epoch = examples_per_epoch.div_ceil(config.batch_size);
-    let steps_per_epoch = batches_per_epoch.div_ceil(config.grad_accumulation);
-    let epochs = config.epochs_for(steps_per_epoch);
-    tracing::info!(epochs, steps_per_epoch, "epochs at most (early stopping may end sooner)");
-    let total_steps = steps_per_epoch * epochs;
-    let warmup_steps = (config.warmup_ratio * total_steps as f64).round() as usize;
+    let mut run = Run::new(data, options)?;
+    let (mut state, mut best_weights) = run.start_or_resume()?;
+    while run.continues(&state) {
+        if let Some(interrupted) = run.train_epoch(&mut state, best_weights.as_ref(), observer)? {
+            return Ok(interrupted);
+        }
+        run.end_epoch(&mut state, &mut best_weights, observer)?;
+    }
+    run.finish(&state, best_weights.as_ref())
+}
 
-    std::fs::create_dir_all(&options.out).map_err(io_error(&options.out))?;
-    let mut best_weights: Option<HashMap<String, Tensor>> = None;
-    let mut state = if options.resume {
-        let loaded = checkpoint::load(&options.out, device)?;
-        let dir = checkpoint_dir(&options.out);
+/// Weights by parameter name.
+type Weights = HashMap<String, Tensor>;
+
+/// One training run: what it reads, the model it trains, and its schedule.
+struct Run<'a> {
+    data: &'a TrainData,
+    options: &'a TrainOptions,
+    prepared: Prepared,
+    trainable: TrainableModel,
+    optimizer: AdamW,
+    /// Token length of each training example, for batching.
+    lengths: Vec<usize>,
+    /// Epochs at most.
+    epochs: usize,
+    total_steps: usize,
+    warmup_steps: usize,
+}
+
+impl<'a> Run<'a> {
+    fn new(data: &'a TrainData, options: &'a TrainOptions) -> Result<Self, Error> {
+        let config = &options.config;
+        let prepared = prepare(data, options)?;
+        let trainable = TrainableModel::from_pretrained(
+            &prepared.config,
+            &options.base.join("model.safetensors"),
+            data.labels.len(),
+            config.pooling,
+            config.seed,
+            &options.device,
+        )?;
+        let optimizer = AdamW::new(&trainable.vars, config.adamw_params())?;
+        let lengths: Vec<usize> = prepared.train_ids.iter().map(Vec::len).collect();
+        let examples_per_epoch = epoch_examples(&prepared.train_has_label, config.negative_ratio, config.seed, 0).len();
+        let batches_per_epoch = examples_per_epoch.div_ceil(config.batch_size);
+        let steps_per_epoch = batches_per_epoch.div_ceil(config.grad_accumulation);
+        let epochs = config.epochs_for(steps_per_epoch);
+        tracing::info!(epochs, steps_per_epoch, "epochs at most (early stopping may end sooner)");
+        let total_steps = steps_per_epoch * epochs;
+        let warmup_steps = (config.warmup_ratio * total_steps as f64).round() as usize;
+        std::fs::create_dir_all(&options.out).map_err(io_error(&options.out))?;
+        Ok(Self { data, options, prepared, trainable, optimizer, lengths, epochs, total_steps, warmup_steps })
+    }
+
+    /// A fresh state, or the checkpoint's (weights, optimizer and best
+    /// weights restored), refused when it was written with other settings
+    /// or for another build of the dataset.
+    fn start_or_resume(&mut self) -> Result<(RunState, Option<Weights>), Error> {
+        let (config, data) = (&self.options.config, self.data);
+        if !self.options.resume {
+            let state = RunState {
+                config: config.clone(),
+                dataset_manifest_sha256: data.manifest_sha256.clone(),
+                epoch: 0,
+                batch: 0,
+                epoch_loss: 0.0,
+                epoch_batches: 0,
+                epoch_sequences: 0,
+                epoch_seconds: 0.0,
+                step: 0,
+                rng: SplitMix64::new(config.seed ^ 0x5eed_d20f_0a7e_0001),
+                history: Vec::new(),
+                best: None,
+                epochs_without_improvement: 0,
+                seconds: 0.0,
+            };
+            return Ok((state, None));
+        }
+        let loaded = checkpoint::load(&self.options.out, &self.options.device)?;
+        let dir = checkpoint_dir(&self.options.out);
         if loaded.state.config != *config {
             return Err(Error::Checkpoint {
                 path: dir,
@@ -157,62 +216,60 @@ pub fn train(data: &TrainData, options: &TrainOptions, observer: &mut dyn Observ
                 message: "it was written for a different build of the dataset".to_string(),
             });
         }
-        set_weights(&trainable, &loaded.weights)?;
-        optimizer.restore(&loaded.optimizer, loaded.state.step)?;
-        best_weights = loaded.best;
+        set_weights(&self.trainable, &loaded.weights)?;
+        self.optimizer.restore(&loaded.optimizer, loaded.state.step)?;
         tracing::info!(epoch = loaded.state.epoch + 1, batch = loaded.state.batch, "resuming");
-        loaded.state
-    } else {
-        RunState {
-            config: config.clone(),
-            dataset_manifest_sha256: data.manifest_sha256.clone(),
-            epoch: 0,
-            batch: 0,
-            epoch_loss: 0.0,
-            epoch_batches: 0,
-            epoch_sequences: 0,
-            epoch_seconds: 0.0,
-            step: 0,
-            rng: SplitMix64::new(config.seed ^ 0x5eed_d20f_0a7e_0001),
-            history: Vec::new(),
-            best: None,
-            epochs_without_improvement: 0,
-            seconds: 0.0,
-        }
-    };
+        Ok((loaded.state, loaded.best))
+    }
 
-    while state.epoch < epochs && !(state.best.is_some() && state.epochs_without_improvement >= config.patience) {
-        let examples = epoch_examples(&prepared.train_has_label, config.negative_ratio, config.seed, state.epoch);
-        let example_lengths: Vec<usize> = examples.iter().map(|&i| lengths[i]).collect();
+    /// Whether another epoch runs: the schedule has one left and early
+    /// stopping has not ended the run.
+    fn continues(&self, state: &RunState) -> bool {
+        state.epoch < self.epochs
+            && !(state.best.is_some() && state.epochs_without_improvement >= self.options.config.patience)
+    }
+
+    /// Train the rest of the current epoch's batches. On an interrupt (at an
+    /// optimizer-step boundary) a checkpoint is written and the outcome
+    /// returned.
+    fn train_epoch(
+        &mut self,
+        state: &mut RunState,
+        best_weights: Option<&Weights>,
+        observer: &mut dyn Observer,
+    ) -> Result<Option<TrainOutcome>, Error> {
+        let (config, device) = (&self.options.config, &self.options.device);
+        let examples = epoch_examples(&self.prepared.train_has_label, config.negative_ratio, config.seed, state.epoch);
+        let example_lengths: Vec<usize> = examples.iter().map(|&i| self.lengths[i]).collect();
         let batches: Vec<Vec<usize>> = epoch_batches(&example_lengths, config.batch_size, config.seed, state.epoch)
             .into_iter()
             .map(|batch| batch.into_iter().map(|i| examples[i]).collect())
             .collect();
-        observer.epoch_started(state.epoch + 1, epochs, batches.len(), state.batch);
-        let mut clock = Instant::now();
+        observer.epoch_started(state.epoch + 1, self.epochs, batches.len(), state.batch);
+        let clock = Instant::now();
         while state.batch < batches.len() {
             let at_step_boundary = state.batch % config.grad_accumulation == 0;
-            if at_step_boundary && options.interrupt.as_ref().is_some_and(|flag| flag.load(Ordering::SeqCst)) {
+            if at_step_boundary && self.options.interrupt.as_ref().is_some_and(|flag| flag.load(Ordering::SeqCst)) {
                 state.epoch_seconds += clock.elapsed().as_secs_f64();
-                save_checkpoint(&options.out, &state, &trainable, &optimizer, best_weights.as_ref())?;
-                return Ok(TrainOutcome::Interrupted { epoch: state.epoch + 1, batch: state.batch });
+                save_checkpoint(&self.options.out, state, &self.trainable, &self.optimizer, best_weights)?;
+                return Ok(Some(TrainOutcome::Interrupted { epoch: state.epoch + 1, batch: state.batch }));
             }
             crate::pause::here(|| format!("epoch {} batch {}", state.epoch + 1, state.batch));
             let batch = &batches[state.batch];
             let loss = train_batch(
-                &trainable.model,
-                &prepared,
+                &self.trainable.model,
+                &self.prepared,
                 batch,
                 &mut state.rng,
                 config.grad_accumulation,
-                &mut optimizer,
+                &mut self.optimizer,
                 device,
             )?;
             let last_of_step = (state.batch + 1) % config.grad_accumulation == 0 || state.batch + 1 == batches.len();
             if last_of_step {
-                let lr = linear_warmup_decay(config.learning_rate, state.step, total_steps, warmup_steps);
-                optimizer.apply(lr)?;
-                state.step = optimizer.steps();
+                let lr = linear_warmup_decay(config.learning_rate, state.step, self.total_steps, self.warmup_steps);
+                self.optimizer.apply(lr)?;
+                state.step = self.optimizer.steps();
             }
             state.epoch_loss += loss;
             state.epoch_batches += 1;
@@ -221,23 +278,35 @@ pub fn train(data: &TrainData, options: &TrainOptions, observer: &mut dyn Observ
             observer.batch_finished(loss, batch.len());
         }
         state.epoch_seconds += clock.elapsed().as_secs_f64();
-        clock = Instant::now();
+        Ok(None)
+    }
 
+    /// Validate the epoch just trained: tune thresholds and score on
+    /// validation, keep its weights when macro-F1 improved, record it, and
+    /// write a checkpoint.
+    fn end_epoch(
+        &mut self,
+        state: &mut RunState,
+        best_weights: &mut Option<Weights>,
+        observer: &mut dyn Observer,
+    ) -> Result<(), Error> {
+        let (config, device, prepared) = (&self.options.config, &self.options.device, &self.prepared);
+        let clock = Instant::now();
         // With averaging on, the averaged weights are the ones judged and
         // kept; the trained ones go back in place to continue from.
-        let averaged = optimizer.averaged()?;
+        let averaged = self.optimizer.averaged()?;
         let trained = match &averaged {
             Some(averaged) => {
-                let trained = weights(&trainable)?;
-                set_weights(&trainable, averaged)?;
+                let trained = weights(&self.trainable)?;
+                set_weights(&self.trainable, averaged)?;
                 Some(trained)
             }
             None => None,
         };
         let probabilities =
-            predict(&trainable.model, &prepared.encoder, &prepared.validation_ids, config.batch_size * 2, device)?;
+            predict(&self.trainable.model, &prepared.encoder, &prepared.validation_ids, config.batch_size * 2, device)?;
         if let Some(trained) = &trained {
-            set_weights(&trainable, trained)?;
+            set_weights(&self.trainable, trained)?;
         }
         let thresholds =
             tune_thresholds(&probabilities, &prepared.validation_truth, config.threshold_min_positives, 0.5);
@@ -259,9 +328,9 @@ pub fn train(data: &TrainData, options: &TrainOptions, observer: &mut dyn Observ
         let new_best = if improved {
             state.best = Some(state.history.len() - 1);
             state.epochs_without_improvement = 0;
-            best_weights = Some(match averaged {
+            *best_weights = Some(match averaged {
                 Some(averaged) => averaged,
-                None => weights(&trainable)?,
+                None => weights(&self.trainable)?,
             });
             best_weights.as_ref()
         } else {
@@ -274,68 +343,80 @@ pub fn train(data: &TrainData, options: &TrainOptions, observer: &mut dyn Observ
         state.epoch_batches = 0;
         state.epoch_sequences = 0;
         state.epoch_seconds = 0.0;
-        save_checkpoint(&options.out, &state, &trainable, &optimizer, new_best)?;
+        save_checkpoint(&self.options.out, state, &self.trainable, &self.optimizer, new_best)
     }
 
-    let best_index = state.best.ok_or_else(|| Error::Data("no epoch was trained".to_string()))?;
-    let best = state.history[best_index].clone();
-    if let Some(weights) = &best_weights {
-        set_weights(&trainable, weights)?;
+    /// Put the best epoch's weights back, score test once, write the model
+    /// directory and remove the checkpoint.
+    fn finish(self, state: &RunState, best_weights: Option<&Weights>) -> Result<TrainOutcome, Error> {
+        let (config, device, prepared, options) =
+            (&self.options.config, &self.options.device, &self.prepared, self.options);
+        let best_index = state.best.ok_or_else(|| Error::Data("no epoch was trained".to_string()))?;
+        let best = &state.history[best_index];
+        if let Some(weights) = best_weights {
+            set_weights(&self.trainable, weights)?;
+        }
+        let test = if prepared.test_ids.is_empty() {
+            None
+        } else {
+            let probabilities =
+                predict(&self.trainable.model, &prepared.encoder, &prepared.test_ids, config.batch_size * 2, device)?;
+            Some(score(&prepared.label_names, &prepared.test_truth, &probabilities, &best.thresholds)?)
+        };
+        let card = self.card(state, best, test)?;
+        write_model_dir(
+            &options.out,
+            &prepared.config,
+            &weights(&self.trainable)?,
+            &options.base.join("tokenizer.json"),
+            &card,
+        )?;
+        let dir = checkpoint_dir(&options.out);
+        std::fs::remove_dir_all(&dir).map_err(io_error(&dir))?;
+        Ok(TrainOutcome::Finished(Box::new(card)))
     }
-    let test = if prepared.test_ids.is_empty() {
-        None
-    } else {
-        let probabilities =
-            predict(&trainable.model, &prepared.encoder, &prepared.test_ids, config.batch_size * 2, device)?;
-        Some(score(&prepared.label_names, &prepared.test_truth, &probabilities, &best.thresholds)?)
-    };
-    let trained_sequences: f64 = state.history.iter().map(|r| r.sequences_per_second * r.seconds).sum();
-    let card = TrainedCard {
-        model: ModelCard {
-            format: FORMAT_VERSION,
-            labels: data
-                .labels
-                .iter()
-                .zip(&best.thresholds)
-                .map(|(label, threshold)| ModelLabel {
-                    name: label.name.clone(),
-                    description: label.description.clone(),
-                    threshold: *threshold,
-                })
-                .collect(),
-            max_length: config.max_length,
-            pooling: config.pooling,
-            context: config.context,
-            ensemble: Vec::new(),
-        },
-        base_model: BaseModel {
-            source: options.base_source.clone(),
-            sha256: checkpoint::hash_file(&options.base.join("model.safetensors"))?,
-        },
-        dataset: DatasetRef { name: data.dataset.clone(), manifest_sha256: data.manifest_sha256.clone() },
-        training: config.clone(),
-        best_epoch: best.epoch,
-        validation: best.validation.clone(),
-        history: state.history.clone(),
-        test,
-        training_seconds: state.seconds,
-        sequences_per_second: trained_sequences / state.seconds.max(1e-9),
-        device: device_name(device),
-        versions: HashMap::from([
-            ("clause".to_string(), env!("CARGO_PKG_VERSION").to_string()),
-            ("candle".to_string(), "0.11.1".to_string()),
-        ]),
-    };
-    write_model_dir(
-        &options.out,
-        &prepared.config,
-        &weights(&trainable)?,
-        &options.base.join("tokenizer.json"),
-        &card,
-    )?;
-    let dir = checkpoint_dir(&options.out);
-    std::fs::remove_dir_all(&dir).map_err(io_error(&dir))?;
-    Ok(TrainOutcome::Finished(Box::new(card)))
+
+    /// The model card of a finished run whose kept epoch is `best`.
+    fn card(&self, state: &RunState, best: &EpochRecord, test: Option<Metrics>) -> Result<TrainedCard, Error> {
+        let (config, data, options) = (&self.options.config, self.data, self.options);
+        let trained_sequences: f64 = state.history.iter().map(|r| r.sequences_per_second * r.seconds).sum();
+        Ok(TrainedCard {
+            model: ModelCard {
+                format: FORMAT_VERSION,
+                labels: data
+                    .labels
+                    .iter()
+                    .zip(&best.thresholds)
+                    .map(|(label, threshold)| ModelLabel {
+                        name: label.name.clone(),
+                        description: label.description.clone(),
+                        threshold: *threshold,
+                    })
+                    .collect(),
+                max_length: config.max_length,
+                pooling: config.pooling,
+                context: config.context,
+                ensemble: Vec::new(),
+            },
+            base_model: BaseModel {
+                source: options.base_source.clone(),
+                sha256: checkpoint::hash_file(&options.base.join("model.safetensors"))?,
+            },
+            dataset: DatasetRef { name: data.dataset.clone(), manifest_sha256: data.manifest_sha256.clone() },
+            training: config.clone(),
+            best_epoch: best.epoch,
+            validation: best.validation.clone(),
+            history: state.history.clone(),
+            test,
+            training_seconds: state.seconds,
+            sequences_per_second: trained_sequences / state.seconds.max(1e-9),
+            device: device_name(&options.device),
+            versions: HashMap::from([
+                ("clause".to_string(), env!("CARGO_PKG_VERSION").to_string()),
+                ("candle".to_string(), env!("CLAUSE_CANDLE_VERSION").to_string()),
+            ]),
+        })
+    }
 }
 
 fn prepare(data: &TrainData, options: &TrainOptions) -> Result<Prepared, Error> {
@@ -349,15 +430,8 @@ fn prepare(data: &TrainData, options: &TrainOptions) -> Result<Prepared, Error> 
     if let Some(p) = options.config.hidden_dropout {
         config.hidden_dropout_prob = p;
     }
-    if options.config.max_length > config.max_position_embeddings {
-        return Err(Error::Config {
-            path: PathBuf::from("training configuration"),
-            message: format!(
-                "`max_length` {} exceeds the model's {} positions",
-                options.config.max_length, config.max_position_embeddings
-            ),
-        });
-    }
+    // The card's own check, naming the training configuration.
+    clause_infer::card::check_max_length(Path::new("training configuration"), options.config.max_length, &config)?;
     let encoder = TextEncoder::from_file(&base.join("tokenizer.json"), options.config.max_length)?;
     if encoder.vocab_size() > config.vocab_size {
         return Err(Error::BaseModel {
