@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::text::read_utf8;
+use crate::text::{check_label, data_lines, read_utf8};
 
 /// One annotation line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,12 +41,7 @@ pub fn read_annotations(path: &Path, known: &BTreeSet<String>) -> Result<Vec<Ann
 /// [`read_annotations`] on contents already read from `path`.
 pub fn parse_annotations(path: &Path, text: &str, known: &BTreeSet<String>) -> Result<Vec<Annotation>> {
     let mut out = Vec::new();
-    for (index, raw) in text.lines().enumerate() {
-        let line = index + 1;
-        let trimmed = raw.trim_end_matches('\r');
-        if trimmed.trim().is_empty() || trimmed.trim_start().starts_with('#') {
-            continue;
-        }
+    for (line, trimmed) in data_lines(text) {
         let malformed =
             |message: String| Error::Malformed { path: path.to_path_buf(), line: line.to_string(), message };
         let fields: Vec<&str> = trimmed.split('\t').collect();
@@ -66,14 +61,7 @@ pub fn parse_annotations(path: &Path, text: &str, known: &BTreeSet<String>) -> R
         }
         let labels = parse_labels(fields[2]).map_err(malformed)?;
         for label in &labels {
-            if !known.contains(label) {
-                return Err(Error::UnknownLabel {
-                    path: path.to_path_buf(),
-                    line: line.to_string(),
-                    label: label.clone(),
-                    known: known.iter().cloned().collect::<Vec<_>>().join(", "),
-                });
-            }
+            check_label(path, line, label, known)?;
         }
         out.push(Annotation { id: id.to_string(), text_hash: hash.to_ascii_lowercase(), labels, line });
     }

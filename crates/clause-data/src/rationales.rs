@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::example::Example;
 use crate::segment::normalise_whitespace;
-use crate::text::read_utf8;
+use crate::text::{check_label, data_lines, read_utf8};
 
 /// One rationale line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,12 +71,7 @@ pub fn read_rationales(path: &Path, known: &BTreeSet<String>) -> Result<Vec<Rati
 /// [`read_rationales`] on contents already read from `path`.
 pub fn parse_rationales(path: &Path, text: &str, known: &BTreeSet<String>) -> Result<Vec<Rationale>> {
     let mut out = Vec::new();
-    for (index, raw) in text.lines().enumerate() {
-        let line = index + 1;
-        let trimmed = raw.trim_end_matches('\r');
-        if trimmed.trim().is_empty() || trimmed.trim_start().starts_with('#') {
-            continue;
-        }
+    for (line, trimmed) in data_lines(text) {
         let malformed =
             |message: String| Error::Malformed { path: path.to_path_buf(), line: line.to_string(), message };
         let fields: Vec<&str> = trimmed.split('\t').collect();
@@ -90,14 +85,7 @@ pub fn parse_rationales(path: &Path, text: &str, known: &BTreeSet<String>) -> Re
         if id.is_empty() {
             return Err(malformed("the id field is empty".to_string()));
         }
-        if !known.contains(label) {
-            return Err(Error::UnknownLabel {
-                path: path.to_path_buf(),
-                line: line.to_string(),
-                label: label.to_string(),
-                known: known.iter().cloned().collect::<Vec<_>>().join(", "),
-            });
-        }
+        check_label(path, line, label, known)?;
         if span.is_empty() {
             return Err(malformed("the span is empty".to_string()));
         }

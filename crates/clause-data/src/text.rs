@@ -26,6 +26,30 @@ pub fn split_lines(text: &str) -> Vec<&str> {
     text.lines().collect()
 }
 
+/// The data lines of a project TSV file (annotations, rationales): each with
+/// its 1-based line number, without a trailing `\r`; blank lines and `#`
+/// comments are skipped.
+pub fn data_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.lines()
+        .enumerate()
+        .map(|(index, raw)| (index + 1, raw.trim_end_matches('\r')))
+        .filter(|(_, line)| !line.trim().is_empty() && !line.trim_start().starts_with('#'))
+}
+
+/// A label of a project file that the recipe's label set must hold: an
+/// error naming the file, the line and the known labels otherwise.
+pub fn check_label(path: &Path, line: usize, label: &str, known: &std::collections::BTreeSet<String>) -> Result<()> {
+    if known.contains(label) {
+        return Ok(());
+    }
+    Err(Error::UnknownLabel {
+        path: path.to_path_buf(),
+        line: line.to_string(),
+        label: label.to_string(),
+        known: known.iter().cloned().collect::<Vec<_>>().join(", "),
+    })
+}
+
 /// A TOML parse error as `line N (`the line`): problem`, quoting the line so
 /// the message names the key as well as the problem.
 pub fn describe_toml_error(text: &str, err: &toml::de::Error) -> String {
