@@ -143,16 +143,7 @@ pub fn build(recipe: &LoadedRecipe, options: &BuildOptions) -> Result<BuildOutco
     let root = options.data_root.clone().unwrap_or_else(|| recipe.default_data_root());
     tracing::info!(dataset = %recipe.recipe.name, root = %root.display(), "building dataset");
     let collected = collect(recipe, &root)?;
-    let mut examples = collected.examples;
-    let label_order: HashMap<&str, usize> =
-        recipe.recipe.labels.iter().enumerate().map(|(i, l)| (l.name.as_str(), i)).collect();
-    for example in &mut examples {
-        example.labels.sort_by_key(|l| label_order.get(l.as_str()).copied().unwrap_or(usize::MAX));
-    }
-    if examples.is_empty() {
-        return Err(Error::EmptyDataset { recipe: recipe.path.clone() });
-    }
-    check_unique_ids(&examples)?;
+    let examples = checked_examples(recipe, collected.examples)?;
     let splits = assign_splits(recipe, &examples)?;
     let label_names: Vec<String> = recipe.recipe.labels.iter().map(|l| l.name.clone()).collect();
 
@@ -160,45 +151,9 @@ pub fn build(recipe: &LoadedRecipe, options: &BuildOptions) -> Result<BuildOutco
     for (example, split) in examples.iter().zip(&splits) {
         by_split.entry(*split).or_default().push(example);
     }
-    let mut label_counts: BTreeMap<Split, BTreeMap<String, usize>> = BTreeMap::new();
-    for (split, rows) in &by_split {
-        let counts = label_counts.entry(*split).or_default();
-        for label in &label_names {
-            counts.insert(label.clone(), rows.iter().filter(|e| e.labels.contains(label)).count());
-        }
-    }
-    for label in &label_names {
-        if label_counts[&Split::Train][label] == 0 {
-            let total = label_counts.values().map(|c| c[label]).sum();
-            return Err(Error::NoTrainingExample { recipe: recipe.path.clone(), label: label.clone(), total });
-        }
-    }
-    let policy = &recipe.recipe.leakage;
-    let rows =
-        || by_split.iter().flat_map(|(split, rows)| rows.iter().map(move |e| (*split, e.id.as_str(), e.text.as_str())));
-    let mut leakage = find_leakage(rows(), policy.min_chars, policy.examples);
-    leakage.articles_across_splits = articles_across_splits(&examples, &splits);
-    if policy.fail && leakage.leaked() > 0 {
-        let examples = leakage.shared.iter().take(3).map(|s| format!("{:?}", s.text)).collect::<Vec<_>>().join("; ");
-        return Err(Error::Leakage {
-            recipe: recipe.path.clone(),
-            count: leakage.leaked(),
-            min_chars: policy.min_chars,
-            examples,
-        });
-    }
-
-    let by_id: HashMap<&str, &Example> = examples.iter().map(|e| (e.id.as_str(), e)).collect();
-    let known = recipe.recipe.label_names();
-    let rationale_files = crate::rationales::read_all(&recipe.dir, &recipe.recipe.rationales, &known, &by_id)?;
-    let rationale_digests = recipe
-        .recipe
-        .rationales
-        .iter()
-        .zip(&rationale_files)
-        .map(|(relative, (path, _))| Ok(FileDigest { path: relative.clone(), sha256: sha256_file(path)? }))
-        .collect::<Result<Vec<_>>>()?;
-    let located: Vec<Located> = rationale_files.into_iter().flat_map(|(_, located)| located).collect();
+    let label_counts = count_labels(recipe, &label_names, &by_split)?;
+    let leakage = check_leakage(recipe, &by_split, &examples, &splits)?;
+    let (rationale_digests, located) = locate_rationales(recipe, &examples)?;
     let split_of: HashMap<&str, Split> = examples.iter().zip(&splits).map(|(e, s)| (e.id.as_str(), *s)).collect();
 
     let build_dir = recipe.build_dir();
@@ -259,6 +214,84 @@ pub fn build(recipe: &LoadedRecipe, options: &BuildOptions) -> Result<BuildOutco
     );
     stats.rationales = manifest.rationale_coverage.as_ref().map(|r| r.coverage.clone());
     Ok(BuildOutcome { build_dir, manifest, stats })
+}
+
+/// The examples with their labels in the recipe's order, refused when there
+/// are none or when two share an id.
+fn checked_examples(recipe: &LoadedRecipe, mut examples: Vec<Example>) -> Result<Vec<Example>> {
+    let label_order: HashMap<&str, usize> =
+        recipe.recipe.labels.iter().enumerate().map(|(i, l)| (l.name.as_str(), i)).collect();
+    for example in &mut examples {
+        example.labels.sort_by_key(|l| label_order.get(l.as_str()).copied().unwrap_or(usize::MAX));
+    }
+    if examples.is_empty() {
+        return Err(Error::EmptyDataset { recipe: recipe.path.clone() });
+    }
+    check_unique_ids(&examples)?;
+    Ok(examples)
+}
+
+/// Examples per label per split; every label must have a training example.
+fn count_labels(
+    recipe: &LoadedRecipe,
+    label_names: &[String],
+    by_split: &BTreeMap<Split, Vec<&Example>>,
+) -> Result<BTreeMap<Split, BTreeMap<String, usize>>> {
+    let mut label_counts: BTreeMap<Split, BTreeMap<String, usize>> = BTreeMap::new();
+    for (split, rows) in by_split {
+        let counts = label_counts.entry(*split).or_default();
+        for label in label_names {
+            counts.insert(label.clone(), rows.iter().filter(|e| e.labels.contains(label)).count());
+        }
+    }
+    for label in label_names {
+        if label_counts[&Split::Train][label] == 0 {
+            let total = label_counts.values().map(|c| c[label]).sum();
+            return Err(Error::NoTrainingExample { recipe: recipe.path.clone(), label: label.clone(), total });
+        }
+    }
+    Ok(label_counts)
+}
+
+/// Texts shared between splits and articles across splits; an error when
+/// the recipe's policy fails the build on shared texts.
+fn check_leakage(
+    recipe: &LoadedRecipe,
+    by_split: &BTreeMap<Split, Vec<&Example>>,
+    examples: &[Example],
+    splits: &[Split],
+) -> Result<LeakageReport> {
+    let policy = &recipe.recipe.leakage;
+    let rows =
+        by_split.iter().flat_map(|(split, rows)| rows.iter().map(move |e| (*split, e.id.as_str(), e.text.as_str())));
+    let mut leakage = find_leakage(rows, policy.min_chars, policy.examples);
+    leakage.articles_across_splits = articles_across_splits(examples, splits);
+    if policy.fail && leakage.leaked() > 0 {
+        let examples = leakage.shared.iter().take(3).map(|s| format!("{:?}", s.text)).collect::<Vec<_>>().join("; ");
+        return Err(Error::Leakage {
+            recipe: recipe.path.clone(),
+            count: leakage.leaked(),
+            min_chars: policy.min_chars,
+            examples,
+        });
+    }
+    Ok(leakage)
+}
+
+/// The recipe's rationale files, each span found in its example's text,
+/// with the files' digests for the manifest.
+fn locate_rationales(recipe: &LoadedRecipe, examples: &[Example]) -> Result<(Vec<FileDigest>, Vec<Located>)> {
+    let by_id: HashMap<&str, &Example> = examples.iter().map(|e| (e.id.as_str(), e)).collect();
+    let known = recipe.recipe.label_names();
+    let files = crate::rationales::read_all(&recipe.dir, &recipe.recipe.rationales, &known, &by_id)?;
+    let digests = recipe
+        .recipe
+        .rationales
+        .iter()
+        .zip(&files)
+        .map(|(relative, (path, _))| Ok(FileDigest { path: relative.clone(), sha256: sha256_file(path)? }))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((digests, files.into_iter().flat_map(|(_, located)| located).collect()))
 }
 
 fn collect(recipe: &LoadedRecipe, root: &Path) -> Result<Collected> {
