@@ -223,15 +223,8 @@ fn never_panics_on_random_inputs() {
         "😀",
         "Done at",
     ];
-    // SplitMix64, as clause-data's splits use.
-    let mut state = 42u64;
-    let mut below = |n: usize| {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        ((z ^ (z >> 31)) % n as u64) as usize
-    };
+    let mut rng = clause_rng::SplitMix64::new(42);
+    let mut below = |n: usize| rng.below(n);
     for _ in 0..3000 {
         let len = below(60);
         let source: String = (0..len).map(|_| pieces[below(pieces.len())]).collect();

@@ -248,7 +248,7 @@ impl<'a> Run<'a> {
         observer.epoch_started(state.epoch + 1, self.epochs, batches.len(), state.batch);
         let clock = Instant::now();
         while state.batch < batches.len() {
-            let at_step_boundary = state.batch % config.grad_accumulation == 0;
+            let at_step_boundary = state.batch.is_multiple_of(config.grad_accumulation);
             if at_step_boundary && self.options.interrupt.as_ref().is_some_and(|flag| flag.load(Ordering::SeqCst)) {
                 state.epoch_seconds += clock.elapsed().as_secs_f64();
                 save_checkpoint(&self.options.out, state, &self.trainable, &self.optimizer, best_weights)?;
@@ -265,7 +265,8 @@ impl<'a> Run<'a> {
                 &mut self.optimizer,
                 device,
             )?;
-            let last_of_step = (state.batch + 1) % config.grad_accumulation == 0 || state.batch + 1 == batches.len();
+            let last_of_step =
+                (state.batch + 1).is_multiple_of(config.grad_accumulation) || state.batch + 1 == batches.len();
             if last_of_step {
                 let lr = linear_warmup_decay(config.learning_rate, state.step, self.total_steps, self.warmup_steps);
                 self.optimizer.apply(lr)?;
