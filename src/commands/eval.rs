@@ -18,8 +18,6 @@ use clause_infer::evaluation::{
 use clause_infer::input::Passage;
 use clause_infer::metrics::{Metrics, evaluate};
 
-use clause_train::trainer::passage;
-
 use crate::cli::{EvalArgs, SplitArg};
 use crate::commands::common::ensure_built;
 use crate::commands::common::{load_model, predict_with_progress};
@@ -110,7 +108,7 @@ pub fn run(args: &EvalArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         bail!("{}: no labelled examples to score", args.data.display());
     }
     let truth: Vec<Vec<bool>> = examples.iter().map(|e| names.iter().map(|n| e.labels.contains(n)).collect()).collect();
-    let passages: Vec<Passage<'_>> = examples.iter().map(passage).collect();
+    let passages: Vec<Passage<'_>> = examples.iter().map(Example::passage).collect();
     let scored = score(&model, &names, &passages, &truth, args.threshold)?;
     let comparison = match &baseline {
         Some(baseline) => {

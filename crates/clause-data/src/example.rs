@@ -27,3 +27,14 @@ pub struct Example {
     #[serde(skip)]
     pub origin: String,
 }
+
+impl Example {
+    /// The text and the headings above it, as a model reads them.
+    pub fn passage(&self) -> clause_segment::input::Passage<'_> {
+        clause_segment::input::Passage {
+            text: &self.text,
+            title: self.title.as_deref(),
+            chapter: self.chapter.as_deref(),
+        }
+    }
+}

@@ -15,7 +15,10 @@ pub mod evaluation;
 pub mod explain;
 #[cfg(feature = "hub")]
 pub mod hub;
-pub mod input;
+/// What a model reads of a provision (owned by clause-segment, so that each
+/// input type, a provision, a dataset example or a table row, has one
+/// `.passage()`).
+pub use clause_segment::input;
 pub mod metrics;
 pub mod model;
 pub mod ops;

@@ -70,6 +70,14 @@ pub struct Provision {
     pub end: usize,
 }
 
+impl Provision {
+    /// The provision's text and the headings above it, as a model reads
+    /// them ([`input::Context::compose`]).
+    pub fn passage(&self) -> input::Passage<'_> {
+        input::Passage { text: &self.text, title: self.title.as_deref(), chapter: self.chapter.as_deref() }
+    }
+}
+
 /// The document name a path gets by default: its file name up to the first `.`.
 pub fn document_name_from_path(path: &std::path::Path) -> String {
     let file = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
@@ -103,6 +111,7 @@ pub fn segment(document: &str, source: &str) -> Vec<Provision> {
 }
 
 mod classify;
+pub mod input;
 #[cfg(test)]
 mod tests;
 

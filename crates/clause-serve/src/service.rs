@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use clause_infer::classifier::{BatchPlan, Classifier, ModelLabel};
 use clause_infer::decision::flagged;
-use clause_infer::input::{Context, Passage};
+use clause_infer::input::Context;
 use serde::Serialize;
 use serde::ser::SerializeMap;
 use serde_json::Value;
@@ -302,13 +302,9 @@ impl Service {
             Work::Texts(texts) => std::mem::take(texts),
             // The provisions keep their texts for the answer; the model gets
             // them with the headings it reads.
-            Work::Document { provisions } => provisions
-                .iter()
-                .map(|p| {
-                    let passage = Passage { text: &p.text, title: p.title.as_deref(), chapter: p.chapter.as_deref() };
-                    self.model.context.compose(&passage).into_owned()
-                })
-                .collect(),
+            Work::Document { provisions } => {
+                provisions.iter().map(|p| self.model.context.compose(&p.passage()).into_owned()).collect()
+            }
         };
         let texts = Arc::new(texts);
         let reply = if texts.is_empty() {

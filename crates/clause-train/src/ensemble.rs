@@ -24,7 +24,7 @@ use clause_infer::metrics::{decide, evaluate, tune_thresholds};
 use crate::Error;
 use crate::checkpoint::checkpoint_dir;
 use crate::export::{EnsembleMember, ModelCard, TrainedCard, read_trained_card, write_ensemble_dir};
-use crate::trainer::{Observer, TrainData, TrainOptions, TrainOutcome, passage, train};
+use crate::trainer::{Observer, TrainData, TrainOptions, TrainOutcome, train};
 
 /// The directory of member `k` (1-based) of an ensemble written to `out`.
 pub fn member_dir(out: &Path, k: usize) -> PathBuf {
@@ -98,7 +98,7 @@ fn combine(data: &TrainData, options: &TrainOptions, cards: &[TrainedCard]) -> R
         examples.iter().map(|e| names.iter().map(|n| e.labels.contains(n)).collect()).collect()
     };
     let mean = |examples: &[Example]| -> Result<Vec<Vec<f32>>, Error> {
-        let passages: Vec<Passage<'_>> = examples.iter().map(passage).collect();
+        let passages: Vec<Passage<'_>> = examples.iter().map(Example::passage).collect();
         let plan = BatchPlan { batch_size: config.batch_size * 2, by_length: true };
         let mut members = Vec::with_capacity(classifiers.len());
         for classifier in &classifiers {

@@ -9,7 +9,6 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
 use clause_data::example::Example;
-use clause_infer::input::Passage;
 use clause_infer::metrics::{Metrics, decide, evaluate, tune_thresholds};
 use clause_infer::model::{BertClassifier, BertConfig, TrainableModel};
 use clause_infer::rng::SplitMix64;
@@ -457,7 +456,7 @@ fn prepare(data: &TrainData, options: &TrainOptions) -> Result<Prepared, Error> 
         examples.iter().map(|e| label_names.iter().map(|l| e.labels.contains(l)).collect()).collect()
     };
     let ids = |examples: &[Example]| -> Result<Vec<Vec<u32>>, Error> {
-        let inputs: Vec<Cow<'_, str>> = examples.iter().map(|e| options.config.context.compose(&passage(e))).collect();
+        let inputs: Vec<Cow<'_, str>> = examples.iter().map(|e| options.config.context.compose(&e.passage())).collect();
         let texts: Vec<&str> = inputs.iter().map(|t| t.as_ref()).collect();
         let mut out = Vec::with_capacity(texts.len());
         for chunk in texts.chunks(2048) {
@@ -507,11 +506,6 @@ fn train_batch(
     let micro_batch = MicroBatch { ids: &encoded.ids, attention_mask: &encoded.attention_mask, targets: &targets };
     let mut rngs = dropout_generators(rng, batch.len());
     accumulate_gradients(model, micro_batch, &prepared.pos_weight, &mut rngs, 1.0 / accumulation as f64, optimizer)
-}
-
-/// A dataset example's text and headings, as a model reads them.
-pub fn passage(example: &Example) -> Passage<'_> {
-    Passage { text: &example.text, title: example.title.as_deref(), chapter: example.chapter.as_deref() }
 }
 
 /// Sigmoid probabilities of every sequence, in input order.
