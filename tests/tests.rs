@@ -6,6 +6,7 @@ mod util;
 mod bad_input;
 mod bad_input_cli;
 mod dataset;
+mod previous_release;
 mod review;
 mod segment;
 mod serve;
