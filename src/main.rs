@@ -1,11 +1,9 @@
 //! `clause`: find the risky provisions in legal drafts.
 
-mod align;
 mod cli;
 mod commands;
 mod input;
 mod output;
-mod report;
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;

@@ -8,11 +8,11 @@ use clause_infer::classifier::BatchPlan;
 use clause_infer::decision::flagged;
 use clause_infer::input::Passage;
 
-use crate::align::{AlignItem, Pair, align};
 use crate::cli::{DiffArgs, DiffFormat};
 use crate::commands::common::{load_model, predict_with_progress};
 use crate::input::{Fields, Item, read_inputs};
 use crate::output::{article_label, truncate};
+use clause_review::align::{AlignItem, Pair, align};
 
 /// Labels that protect rather than endanger: a rise in their probability
 /// lowers the risk of a change, a fall raises it.

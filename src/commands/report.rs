@@ -12,7 +12,7 @@ use crate::commands::classify::EXPLAINED_SPANS;
 use crate::commands::common::{load_model, predict_with_progress};
 use crate::input::{Fields, Item, read_inputs};
 use crate::output::{article_label, write_file_atomically};
-use crate::report::{Explanation, Report, ReportLabel, ReportProvision, render_html, render_markdown};
+use clause_review::report::{Explanation, Report, ReportLabel, ReportProvision, render_html, render_markdown};
 
 pub fn run(args: &ReportArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     if let Some(t) = args.threshold
