@@ -17,6 +17,7 @@ use clause_train::TrainConfig;
 use clause_train::checkpoint::EpochRecord;
 use clause_train::config::RECIPE_SETTINGS_FILE;
 use clause_train::ensemble::train_ensemble;
+use clause_train::export::TrainedCard;
 use clause_train::trainer::{LabelInfo, Observer, TrainData, TrainOptions, TrainOutcome};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -45,16 +46,7 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         validation: read_split(&recipe, Split::Validation)?,
         test: if args.no_test { Vec::new() } else { read_split(&recipe, Split::Test)? },
     };
-    let interrupt = Arc::new(AtomicBool::new(false));
-    let flag = interrupt.clone();
-    ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            // A second Ctrl-C does not wait for the checkpoint.
-            std::process::exit(130);
-        }
-        eprintln!("\ninterrupted: writing a checkpoint (Ctrl-C again to quit at once)");
-    })
-    .context("installing the Ctrl-C handler")?;
+    let interrupt = interrupt_flag()?;
     let options = TrainOptions {
         base: base.dir,
         base_source: base.source,
@@ -82,47 +74,69 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         }
         TrainOutcome::Finished(card) => {
             writeln!(out, "model written to {}", args.out.display())?;
-            // Training records every member's validation metrics.
-            for (k, member) in card.model.ensemble.iter().enumerate() {
-                let (micro, macro_) =
-                    member.validation.as_ref().map_or((f64::NAN, f64::NAN), |v| (v.micro_f1, v.macro_f1));
-                writeln!(
-                    out,
-                    "member {} (seed {}): best epoch {} of {}, validation micro-F1 {micro:.3} macro-F1 {macro_:.3}",
-                    k + 1,
-                    member.seed,
-                    member.best_epoch,
-                    member.epochs,
-                )?;
-            }
-            if card.model.ensemble.is_empty() {
-                write!(out, "best epoch {} of {}; ", card.best_epoch, card.history.len())?;
-            } else {
-                write!(out, "an ensemble of {}, averaged; ", card.model.ensemble.len())?;
-            }
-            writeln!(
-                out,
-                "{:.0} s of training, {:.1} sequences/s on {}",
-                card.training_seconds, card.sequences_per_second, card.device
-            )?;
-            writeln!(out, "\n{:<16} {:>9} {:>9} {:>9}", "label", "threshold", "val F1", "test F1")?;
-            for (index, label) in card.model.labels.iter().enumerate() {
-                let test = card.test.as_ref().map_or("-".to_string(), |t| format!("{:.3}", t.labels[index].f1));
-                writeln!(
-                    out,
-                    "{:<16} {:>9.3} {:>9.3} {:>9}",
-                    label.name, label.threshold, card.validation.labels[index].f1, test
-                )?;
-            }
-            for (name, val, test) in [
-                ("micro-F1", card.validation.micro_f1, card.test.as_ref().map(|t| t.micro_f1)),
-                ("macro-F1", card.validation.macro_f1, card.test.as_ref().map(|t| t.macro_f1)),
-                ("LexGLUE macro", card.validation.lexglue_macro_f1, card.test.as_ref().map(|t| t.lexglue_macro_f1)),
-            ] {
-                let test = test.map_or("-".to_string(), |t| format!("{t:.3}"));
-                writeln!(out, "{name:<16} {:>9} {val:>9.3} {test:>9}", "")?;
-            }
+            write_summary(out, &card)?;
         }
+    }
+    Ok(())
+}
+
+/// A flag that Ctrl-C sets, so that training stops at the next batch with a
+/// checkpoint; a second Ctrl-C quits at once.
+fn interrupt_flag() -> anyhow::Result<Arc<AtomicBool>> {
+    let interrupt = Arc::new(AtomicBool::new(false));
+    let flag = interrupt.clone();
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            // A second Ctrl-C does not wait for the checkpoint.
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupted: writing a checkpoint (Ctrl-C again to quit at once)");
+    })
+    .context("installing the Ctrl-C handler")?;
+    Ok(interrupt)
+}
+
+/// What a finished run prints: its members, time, and per-label and overall
+/// validation and test figures.
+fn write_summary(out: &mut dyn Write, card: &TrainedCard) -> anyhow::Result<()> {
+    // Training records every member's validation metrics.
+    for (k, member) in card.model.ensemble.iter().enumerate() {
+        let (micro, macro_) = member.validation.as_ref().map_or((f64::NAN, f64::NAN), |v| (v.micro_f1, v.macro_f1));
+        writeln!(
+            out,
+            "member {} (seed {}): best epoch {} of {}, validation micro-F1 {micro:.3} macro-F1 {macro_:.3}",
+            k + 1,
+            member.seed,
+            member.best_epoch,
+            member.epochs,
+        )?;
+    }
+    if card.model.ensemble.is_empty() {
+        write!(out, "best epoch {} of {}; ", card.best_epoch, card.history.len())?;
+    } else {
+        write!(out, "an ensemble of {}, averaged; ", card.model.ensemble.len())?;
+    }
+    writeln!(
+        out,
+        "{:.0} s of training, {:.1} sequences/s on {}",
+        card.training_seconds, card.sequences_per_second, card.device
+    )?;
+    writeln!(out, "\n{:<16} {:>9} {:>9} {:>9}", "label", "threshold", "val F1", "test F1")?;
+    for (index, label) in card.model.labels.iter().enumerate() {
+        let test = card.test.as_ref().map_or("-".to_string(), |t| format!("{:.3}", t.labels[index].f1));
+        writeln!(
+            out,
+            "{:<16} {:>9.3} {:>9.3} {:>9}",
+            label.name, label.threshold, card.validation.labels[index].f1, test
+        )?;
+    }
+    for (name, val, test) in [
+        ("micro-F1", card.validation.micro_f1, card.test.as_ref().map(|t| t.micro_f1)),
+        ("macro-F1", card.validation.macro_f1, card.test.as_ref().map(|t| t.macro_f1)),
+        ("LexGLUE macro", card.validation.lexglue_macro_f1, card.test.as_ref().map(|t| t.lexglue_macro_f1)),
+    ] {
+        let test = test.map_or("-".to_string(), |t| format!("{t:.3}"));
+        writeln!(out, "{name:<16} {:>9} {val:>9.3} {test:>9}", "")?;
     }
     Ok(())
 }
