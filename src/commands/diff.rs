@@ -5,7 +5,7 @@ use std::io::Write;
 
 use anyhow::{Context, bail};
 use clause_infer::classifier::BatchPlan;
-use clause_infer::decision::flagged;
+use clause_infer::decision::{flagged, flags};
 use clause_infer::input::Passage;
 
 use crate::cli::{DiffArgs, DiffFormat};
@@ -85,58 +85,11 @@ pub fn run(args: &DiffArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let mut scores = predict_with_progress(&model, &passages, BatchPlan::default())?;
     let new_scores = scores.split_off(old.len());
     let old_scores = scores;
-    let pairs = align(&as_align(&old), &as_align(&new));
-    let zeros = vec![0.0; names.len()];
-    let mut changes: Vec<Change<'_>> = Vec::with_capacity(pairs.len());
-    for pair in pairs {
-        let (kind, before, after, similarity) = match pair {
-            Pair::Added { new: n } => (Kind::Added, None, Some(n), None),
-            Pair::Removed { old: o } => (Kind::Removed, Some(o), None, None),
-            Pair::Matched { old: o, new: n, similarity, identical } => {
-                let kind = if !identical {
-                    Kind::Changed
-                } else if place(&old[o]) != place(&new[n]) {
-                    Kind::Moved
-                } else {
-                    Kind::Unchanged
-                };
-                (kind, Some(o), Some(n), Some(similarity))
-            }
-        };
-        let p_old = before.map_or(zeros.as_slice(), |o| old_scores[o].as_slice());
-        let p_new = after.map_or(zeros.as_slice(), |n| new_scores[n].as_slice());
-        let labels: Vec<LabelMove> = names
-            .iter()
-            .enumerate()
-            .map(|(j, label)| LabelMove {
-                label: label.clone(),
-                old: p_old[j],
-                new: p_new[j],
-                was_predicted: before.is_some() && p_old[j] >= thresholds[j],
-                is_predicted: after.is_some() && p_new[j] >= thresholds[j],
-            })
-            .filter(|m| {
-                let both = before.is_some() && after.is_some();
-                m.was_predicted != m.is_predicted || (both && (m.new - m.old).abs() >= SHOWN_DELTA)
-            })
-            .collect();
-        let risk_delta = names
-            .iter()
-            .enumerate()
-            .map(|(j, label)| {
-                let delta = p_new[j] - p_old[j];
-                if PROTECTIVE_LABELS.contains(&label.as_str()) { -delta } else { delta }
-            })
-            .fold(f32::NEG_INFINITY, f32::max);
-        changes.push(Change {
-            kind,
-            old: before.map(|o| side(&old[o], &old_scores[o], &thresholds, &names)),
-            new: after.map(|n| side(&new[n], &new_scores[n], &thresholds, &names)),
-            similarity,
-            risk_delta: if risk_delta.is_finite() { risk_delta } else { 0.0 },
-            labels,
-        });
-    }
+    let scored = Scored { old: &old, new: &new, old_scores: &old_scores, new_scores: &new_scores };
+    let mut changes: Vec<Change<'_>> = align(&as_align(&old), &as_align(&new))
+        .into_iter()
+        .map(|pair| scored.change(pair, &names, &thresholds))
+        .collect();
     let total = changes.len();
     if !args.all {
         changes.retain(|c| c.kind != Kind::Unchanged);
@@ -158,6 +111,70 @@ pub fn run(args: &DiffArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         DiffFormat::Table => write_table(&changes, total, &old, &new, out)?,
     }
     Ok(())
+}
+
+/// Both drafts with their provisions' probabilities, label by label.
+struct Scored<'a> {
+    old: &'a [Item],
+    new: &'a [Item],
+    old_scores: &'a [Vec<f32>],
+    new_scores: &'a [Vec<f32>],
+}
+
+impl<'a> Scored<'a> {
+    /// What an aligned pair shows a reviewer: its kind, both sides, the
+    /// labels that flipped or moved, and its largest rise in risk.
+    fn change(&self, pair: Pair, names: &'a [String], thresholds: &[f32]) -> Change<'a> {
+        let (old, new) = (self.old, self.new);
+        let (kind, before, after, similarity) = match pair {
+            Pair::Added { new: n } => (Kind::Added, None, Some(n), None),
+            Pair::Removed { old: o } => (Kind::Removed, Some(o), None, None),
+            Pair::Matched { old: o, new: n, similarity, identical } => {
+                let kind = if !identical {
+                    Kind::Changed
+                } else if place(&old[o]) != place(&new[n]) {
+                    Kind::Moved
+                } else {
+                    Kind::Unchanged
+                };
+                (kind, Some(o), Some(n), Some(similarity))
+            }
+        };
+        let zeros = vec![0.0; names.len()];
+        let p_old = before.map_or(zeros.as_slice(), |o| self.old_scores[o].as_slice());
+        let p_new = after.map_or(zeros.as_slice(), |n| self.new_scores[n].as_slice());
+        let labels: Vec<LabelMove> = names
+            .iter()
+            .enumerate()
+            .map(|(j, label)| LabelMove {
+                label: label.clone(),
+                old: p_old[j],
+                new: p_new[j],
+                was_predicted: before.is_some() && flags(p_old[j], thresholds[j]),
+                is_predicted: after.is_some() && flags(p_new[j], thresholds[j]),
+            })
+            .filter(|m| {
+                let both = before.is_some() && after.is_some();
+                m.was_predicted != m.is_predicted || (both && (m.new - m.old).abs() >= SHOWN_DELTA)
+            })
+            .collect();
+        let risk_delta = names
+            .iter()
+            .enumerate()
+            .map(|(j, label)| {
+                let delta = p_new[j] - p_old[j];
+                if PROTECTIVE_LABELS.contains(&label.as_str()) { -delta } else { delta }
+            })
+            .fold(f32::NEG_INFINITY, f32::max);
+        Change {
+            kind,
+            old: before.map(|o| side(&old[o], &self.old_scores[o], thresholds, names)),
+            new: after.map(|n| side(&new[n], &self.new_scores[n], thresholds, names)),
+            similarity,
+            risk_delta: if risk_delta.is_finite() { risk_delta } else { 0.0 },
+            labels,
+        }
+    }
 }
 
 fn as_align(items: &[Item]) -> Vec<AlignItem<'_>> {
