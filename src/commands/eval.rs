@@ -301,32 +301,39 @@ fn write_text(report: &Report, flips_shown: usize, out: &mut dyn Write) -> anyho
         intervals.seed
     )?;
     if let Some(comparison) = comparison {
-        let fixed = comparison.flipped.iter().filter(|f| f.model == f.truth).count();
+        write_flips(comparison, flips_shown, out)?;
+    }
+    Ok(())
+}
+
+/// The decisions that flipped against the baseline model, at most
+/// `flips_shown` of them.
+fn write_flips(comparison: &Comparison, flips_shown: usize, out: &mut dyn Write) -> anyhow::Result<()> {
+    let fixed = comparison.flipped.iter().filter(|f| f.model == f.truth).count();
+    writeln!(
+        out,
+        "\n{} decisions flipped against {}: {fixed} now right, {} now wrong",
+        comparison.flipped.len(),
+        comparison.baseline.model,
+        comparison.flipped.len() - fixed
+    )?;
+    for flip in comparison.flipped.iter().take(flips_shown) {
+        let verdict = if flip.model == flip.truth { "fixed" } else { "broken" };
+        let sign = |b: bool| if b { '+' } else { '-' };
         writeln!(
             out,
-            "\n{} decisions flipped against {}: {fixed} now right, {} now wrong",
-            comparison.flipped.len(),
-            comparison.baseline.model,
-            comparison.flipped.len() - fixed
+            "  {:<6} {}{} {:.2}→{:.2}  {}  {}",
+            verdict,
+            sign(flip.model),
+            flip.label,
+            flip.baseline_probability,
+            flip.probability,
+            flip.id,
+            crate::output::truncate(&flip.text, 60)
         )?;
-        for flip in comparison.flipped.iter().take(flips_shown) {
-            let verdict = if flip.model == flip.truth { "fixed" } else { "broken" };
-            let sign = |b: bool| if b { '+' } else { '-' };
-            writeln!(
-                out,
-                "  {:<6} {}{} {:.2}→{:.2}  {}  {}",
-                verdict,
-                sign(flip.model),
-                flip.label,
-                flip.baseline_probability,
-                flip.probability,
-                flip.id,
-                crate::output::truncate(&flip.text, 60)
-            )?;
-        }
-        if comparison.flipped.len() > flips_shown {
-            writeln!(out, "  … {} more (--flips N, or --json for all)", comparison.flipped.len() - flips_shown)?;
-        }
+    }
+    if comparison.flipped.len() > flips_shown {
+        writeln!(out, "  … {} more (--flips N, or --json for all)", comparison.flipped.len() - flips_shown)?;
     }
     Ok(())
 }

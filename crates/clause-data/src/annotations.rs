@@ -162,6 +162,12 @@ pub fn apply_corrections(
         }
         wanted.insert((*file, annotation.line), (correction, annotation));
     }
+    Ok(rewrite(files, &wanted))
+}
+
+/// The files with the `wanted` corrections applied, keyed by file index and
+/// line: each changed line gets its new labels field, every other byte stays.
+fn rewrite(files: &[(PathBuf, String)], wanted: &BTreeMap<(usize, usize), (&Correction, &Annotation)>) -> Applied {
     let mut applied = Applied { files: Vec::new(), changes: Vec::new(), unchanged: 0 };
     for (index, (path, text)) in files.iter().enumerate() {
         let mut changed = false;
@@ -195,7 +201,7 @@ pub fn apply_corrections(
             applied.files.push((path.clone(), out));
         }
     }
-    Ok(applied)
+    applied
 }
 
 /// Parse a labels field: `-` (or nothing) for none, else comma-separated.

@@ -376,11 +376,21 @@ const SCRIPT: &str = r#"
 
 /// Renders the report as one self-contained HTML page that makes no network request.
 pub fn render_html(report: &Report) -> String {
-    let label_count = report.labels.len();
     let (per_label, unlabelled) = counts(report);
     let anchors = anchor_ids(&report.provisions);
     let mut out = String::new();
+    render_head(&mut out, report);
+    render_summary(&mut out, report, &per_label, unlabelled);
+    render_legend(&mut out, report);
+    render_draft(&mut out, report, &per_label, unlabelled, &anchors);
+    out.push_str("<footer>Made by clause. Probabilities are the model's estimates, not legal advice.</footer>\n");
+    w!(out, "<script>{SCRIPT}</script>\n</body>\n</html>\n");
+    out
+}
 
+/// The document head (offline policy, styles, label colours) and the page header.
+fn render_head(out: &mut String, report: &Report) {
+    let label_count = report.labels.len();
     out.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
     out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
     // The page is often opened from mail or a shared drive; the policy guarantees it stays
@@ -404,8 +414,10 @@ pub fn render_html(report: &Report) -> String {
     w!(out, "<dt>Model</dt><dd>{}</dd>\n", esc(&report.model));
     w!(out, "<dt>Generated</dt><dd>{}</dd>\n", esc(&report.generated));
     out.push_str("</dl>\n</header>\n<main>\n");
+}
 
-    // Summary chart: bars scaled to the largest count so small differences stay visible.
+/// The summary chart: bars scaled to the largest count so small differences stay visible.
+fn render_summary(out: &mut String, report: &Report, per_label: &[usize], unlabelled: usize) {
     out.push_str("<section aria-labelledby=\"summary\">\n<h2 id=\"summary\">Summary</h2>\n");
     out.push_str(
         "<table class=\"chart\">\n<caption class=\"totals\" style=\"caption-side: bottom; text-align: left\">",
@@ -426,12 +438,14 @@ pub fn render_html(report: &Report) -> String {
         );
     };
     for (l, label) in report.labels.iter().enumerate() {
-        bar_row(&mut out, &format!("l{l}"), &esc(&label.name), &l.to_string(), per_label[l]);
+        bar_row(out, &format!("l{l}"), &esc(&label.name), &l.to_string(), per_label[l]);
     }
-    bar_row(&mut out, "l-none", "<span class=\"none\">no label</span>", "none", unlabelled);
+    bar_row(out, "l-none", "<span class=\"none\">no label</span>", "none", unlabelled);
     out.push_str("</tbody>\n</table>\n</section>\n");
+}
 
-    // Legend.
+/// The labels, their thresholds and what they mean.
+fn render_legend(out: &mut String, report: &Report) {
     out.push_str("<section aria-labelledby=\"labels\">\n<h2 id=\"labels\">Labels</h2>\n");
     if report.labels.is_empty() {
         out.push_str("<p class=\"empty\">The model has no labels.</p>\n");
@@ -450,8 +464,10 @@ pub fn render_html(report: &Report) -> String {
         out.push_str("</dl>\n");
     }
     out.push_str("</section>\n");
+}
 
-    // Draft, with its filter bar.
+/// The draft, every provision marked, with its filter bar.
+fn render_draft(out: &mut String, report: &Report, per_label: &[usize], unlabelled: usize, anchors: &[String]) {
     out.push_str("<section aria-labelledby=\"draft\">\n<h2 id=\"draft\">Draft</h2>\n");
     out.push_str("<nav class=\"filters\" id=\"filters\" aria-label=\"Filter provisions\" hidden>\n<fieldset>\n");
     out.push_str("<legend>Show:</legend>\n");
@@ -474,13 +490,10 @@ pub fn render_html(report: &Report) -> String {
     if report.provisions.is_empty() {
         out.push_str("<p class=\"empty\">The draft has no provisions.</p>\n");
     }
-    for (provision, anchor) in report.provisions.iter().zip(&anchors) {
-        render_provision(&mut out, report, provision, anchor);
+    for (provision, anchor) in report.provisions.iter().zip(anchors) {
+        render_provision(out, report, provision, anchor);
     }
     out.push_str("</section>\n</main>\n");
-    out.push_str("<footer>Made by clause. Probabilities are the model's estimates, not legal advice.</footer>\n");
-    w!(out, "<script>{SCRIPT}</script>\n</body>\n</html>\n");
-    out
 }
 
 /// One provision: heading, badges, full text, explanations and the score table.
@@ -639,7 +652,6 @@ fn md_line(line: &str) -> String {
 /// Renders the report as Markdown: a summary table, then each provision as a bold heading with
 /// its labels, the text as a blockquote and the explanations as a nested list.
 pub fn render_markdown(report: &Report) -> String {
-    let label_count = report.labels.len();
     let (per_label, unlabelled) = counts(report);
     let mut out = String::new();
     w!(out, "# clause report: {}\n\n", md_inline(&report.title));
@@ -670,58 +682,65 @@ pub fn render_markdown(report: &Report) -> String {
         out.push_str("\nThe draft has no provisions.\n");
     }
     for provision in &report.provisions {
-        let labels = predicted(provision, label_count);
-        let score = |l: usize| provision.scores.get(l).copied();
-        let heading = if provision.heading.trim().is_empty() { &provision.id } else { &provision.heading };
-        let verdict = if labels.is_empty() {
-            "no label".to_string()
-        } else {
-            labels
-                .iter()
-                .map(|&l| format!("{} ({})", md_inline(&report.labels[l].name), prob(score(l))))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        w!(out, "\n**{}** `{}` — {verdict}\n\n", md_inline(heading), provision.id.replace('`', "'"));
-        let lines: Vec<&str> = provision.text.lines().collect();
-        for (i, line) in lines.iter().enumerate() {
-            if line.trim().is_empty() {
-                out.push_str(">\n");
-                continue;
-            }
-            // A trailing backslash is a hard line break, so the text keeps its line structure
-            // instead of running into one paragraph.
-            let next_is_text = lines.get(i + 1).is_some_and(|next| !next.trim().is_empty());
-            w!(out, "> {}{}\n", md_line(line), if next_is_text { "\\" } else { "" });
-        }
-        if lines.is_empty() {
-            out.push_str("> *(no text)*\n");
-        }
-        let mut order = labels.clone();
-        for explanation in &provision.explanations {
-            if explanation.label < label_count && !order.contains(&explanation.label) {
-                order.push(explanation.label);
-            }
-        }
-        let mut first = true;
-        for l in order {
-            let Some(explanation) = provision.explanations.iter().find(|e| e.label == l) else { continue };
-            if first {
-                out.push('\n');
-                first = false;
-            }
-            w!(out, "- Why {} ({})?\n", md_inline(&report.labels[l].name), prob(score(l)));
-            let located = locate_spans(&provision.text, &explanation.spans);
-            let mut spans: Vec<usize> = (0..explanation.spans.len()).collect();
-            spans.sort_by(|&a, &b| explanation.spans[b].1.total_cmp(&explanation.spans[a].1));
-            for i in spans {
-                let (span, drop) = &explanation.spans[i];
-                let missing = if located[i].is_none() { " *(not found in the text)*" } else { "" };
-                w!(out, "  - {} “{}”{missing}\n", drop_text(*drop), md_inline(span));
-            }
-        }
+        render_markdown_provision(&mut out, report, provision);
     }
     out
+}
+
+/// One provision in Markdown: a bold heading with its labels, the text as a
+/// blockquote, then the explanations as a nested list.
+fn render_markdown_provision(out: &mut String, report: &Report, provision: &ReportProvision) {
+    let label_count = report.labels.len();
+    let labels = predicted(provision, label_count);
+    let score = |l: usize| provision.scores.get(l).copied();
+    let heading = if provision.heading.trim().is_empty() { &provision.id } else { &provision.heading };
+    let verdict = if labels.is_empty() {
+        "no label".to_string()
+    } else {
+        labels
+            .iter()
+            .map(|&l| format!("{} ({})", md_inline(&report.labels[l].name), prob(score(l))))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    w!(out, "\n**{}** `{}` — {verdict}\n\n", md_inline(heading), provision.id.replace('`', "'"));
+    let lines: Vec<&str> = provision.text.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        if line.trim().is_empty() {
+            out.push_str(">\n");
+            continue;
+        }
+        // A trailing backslash is a hard line break, so the text keeps its line structure
+        // instead of running into one paragraph.
+        let next_is_text = lines.get(i + 1).is_some_and(|next| !next.trim().is_empty());
+        w!(out, "> {}{}\n", md_line(line), if next_is_text { "\\" } else { "" });
+    }
+    if lines.is_empty() {
+        out.push_str("> *(no text)*\n");
+    }
+    let mut order = labels.clone();
+    for explanation in &provision.explanations {
+        if explanation.label < label_count && !order.contains(&explanation.label) {
+            order.push(explanation.label);
+        }
+    }
+    let mut first = true;
+    for l in order {
+        let Some(explanation) = provision.explanations.iter().find(|e| e.label == l) else { continue };
+        if first {
+            out.push('\n');
+            first = false;
+        }
+        w!(out, "- Why {} ({})?\n", md_inline(&report.labels[l].name), prob(score(l)));
+        let located = locate_spans(&provision.text, &explanation.spans);
+        let mut spans: Vec<usize> = (0..explanation.spans.len()).collect();
+        spans.sort_by(|&a, &b| explanation.spans[b].1.total_cmp(&explanation.spans[a].1));
+        for i in spans {
+            let (span, drop) = &explanation.spans[i];
+            let missing = if located[i].is_none() { " *(not found in the text)*" } else { "" };
+            w!(out, "  - {} “{}”{missing}\n", drop_text(*drop), md_inline(span));
+        }
+    }
 }
 
 #[cfg(test)]
