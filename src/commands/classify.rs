@@ -4,8 +4,8 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 use anyhow::bail;
+use clause_eval::decision::flagged;
 use clause_infer::classifier::BatchPlan;
-use clause_infer::decision::flagged;
 use clause_infer::input::Passage;
 
 use crate::cli::{ClassifyArgs, OutputFormat};

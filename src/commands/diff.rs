@@ -4,8 +4,8 @@
 use std::io::Write;
 
 use anyhow::{Context, bail};
+use clause_eval::decision::{flagged, flags};
 use clause_infer::classifier::BatchPlan;
-use clause_infer::decision::{flagged, flags};
 use clause_infer::input::Passage;
 
 use crate::cli::{DiffArgs, DiffFormat};

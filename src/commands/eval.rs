@@ -10,13 +10,13 @@ use clause_data::example::Example;
 use clause_data::recipe::LoadedRecipe;
 use clause_data::split::Split;
 use clause_data::table::{TableColumns, TableFormat, read_table};
-use clause_infer::classifier::{BatchPlan, Classifier};
-use clause_infer::decision::flagged;
-use clause_infer::evaluation::{
+use clause_eval::decision::flagged;
+use clause_eval::evaluation::{
     Calibration, Intervals, RankingMetrics, bootstrap_intervals, calibration, ranking_metrics,
 };
+use clause_eval::metrics::{Metrics, evaluate};
+use clause_infer::classifier::{BatchPlan, Classifier};
 use clause_infer::input::Passage;
-use clause_infer::metrics::{Metrics, evaluate};
 
 use crate::cli::{EvalArgs, SplitArg};
 use crate::commands::common::ensure_built;

@@ -3,8 +3,8 @@
 use std::io::Write;
 
 use anyhow::bail;
+use clause_eval::decision::flagged;
 use clause_infer::classifier::BatchPlan;
-use clause_infer::decision::flagged;
 use clause_infer::input::Passage;
 
 use crate::cli::{ReportArgs, ReportFormat};

@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::Error;
 use crate::input::Context;
-use crate::metrics::Metrics;
 use crate::model::{BertConfig, Pooling};
+use clause_eval::metrics::Metrics;
 
 /// The file name.
 pub const CARD_FILE: &str = "clause.json";

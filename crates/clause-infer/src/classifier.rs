@@ -311,7 +311,7 @@ impl Classifier {
 
     /// Indices of the labels whose probability reaches its threshold.
     pub fn decide(&self, probabilities: &[f32]) -> Vec<usize> {
-        crate::decision::flagged(probabilities, &self.thresholds())
+        clause_eval::decision::flagged(probabilities, &self.thresholds())
     }
 }
 

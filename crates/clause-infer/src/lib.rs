@@ -1,17 +1,17 @@
-//! Classify provisions with a trained model.
+//! A BERT classifier and what it takes to run one: the encoder ([`model`],
+//! trainable, with the fused CPU kernels of [`ops`]), the tokenizer, model
+//! lookup ([`hub`]), the model card ([`card`], the one reader and writer of
+//! `clause.json`), the loaded classifier that predicts in batches
+//! ([`classifier`]) and explanations by occlusion ([`explain`]).
 //!
-//! This crate holds the encoder ([`model`]), what it reads of a provision
-//! ([`input`]), the batched inference path ([`classifier`]) and
-//! explanations by occlusion ([`explain`]); it never
-//! depends on polars or on `clause-train`, so a serving build stays small. It also holds the model's label set, read from
-//! a Hugging Face `config.json` (`id2label`), and the decision rule that turns
-//! per-label probabilities into predicted labels with per-label thresholds.
+//! It never depends on polars or on `clause-train`, so a serving build stays
+//! small. The model's label set is read from a Hugging Face `config.json`
+//! (`id2label`); the rule that turns probabilities into labels is
+//! `clause_eval::decision`.
 
 pub mod allocator;
 pub mod card;
 pub mod classifier;
-pub mod decision;
-pub mod evaluation;
 pub mod explain;
 #[cfg(feature = "hub")]
 pub mod hub;
@@ -19,7 +19,6 @@ pub mod hub;
 /// input type, a provision, a dataset example or a table row, has one
 /// `.passage()`).
 pub use clause_segment::input;
-pub mod metrics;
 pub mod model;
 pub mod ops;
 pub mod rng;

@@ -10,8 +10,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use clause_eval::decision::flagged;
 use clause_infer::classifier::{BatchPlan, Classifier, ModelLabel};
-use clause_infer::decision::flagged;
 use clause_infer::input::Context;
 use serde::Serialize;
 use serde::ser::SerializeMap;

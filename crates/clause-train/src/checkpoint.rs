@@ -15,7 +15,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
-use clause_infer::metrics::Metrics;
+use clause_eval::metrics::Metrics;
 use clause_infer::rng::SplitMix64;
 use serde::{Deserialize, Serialize};
 

@@ -17,9 +17,9 @@
 use std::path::{Path, PathBuf};
 
 use clause_data::example::Example;
+use clause_eval::metrics::{decide, evaluate, tune_thresholds};
 use clause_infer::classifier::{BatchPlan, Classifier, ModelLabel, mean_probabilities};
 use clause_infer::input::Passage;
-use clause_infer::metrics::{decide, evaluate, tune_thresholds};
 
 use crate::Error;
 use crate::checkpoint::checkpoint_dir;

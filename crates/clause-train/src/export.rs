@@ -12,9 +12,9 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use candle_core::Tensor;
+use clause_eval::metrics::Metrics;
 use clause_infer::card::{self, write_atomically};
 pub use clause_infer::card::{EnsembleMember, FORMAT_VERSION, ModelCard, ModelLabel};
-use clause_infer::metrics::Metrics;
 use clause_infer::model::BertConfig;
 use serde::{Deserialize, Serialize};
 

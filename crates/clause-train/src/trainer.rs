@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
 use clause_data::example::Example;
-use clause_infer::metrics::{Metrics, decide, evaluate, tune_thresholds};
+use clause_eval::metrics::{Metrics, decide, evaluate, tune_thresholds};
 use clause_infer::model::{BertClassifier, BertConfig, TrainableModel};
 use clause_infer::rng::SplitMix64;
 use clause_infer::tokenize::TextEncoder;

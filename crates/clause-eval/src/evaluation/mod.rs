@@ -18,7 +18,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::metrics::{self, MetricsError};
-use crate::rng::SplitMix64;
+use clause_rng::SplitMix64;
 
 /// Lower percentile of a bootstrap interval (a central 95 % interval).
 pub const INTERVAL_LOW: f64 = 0.025;
