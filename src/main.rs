@@ -12,13 +12,13 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     // Before any other thread exists: it sets an environment variable.
-    let chosen_candle_threads = clause_infer::threads::keep_candle_ops_on_calling_threads();
+    let chosen_candle_threads = clause_infer::runtime::keep_candle_ops_on_calling_threads();
     let cli = cli::Cli::parse();
     init_tracing(cli.verbose, cli.quiet);
     if let Some(threads) = chosen_candle_threads {
         tracing::debug!(threads, "CANDLE_NUM_THREADS is set: candle's element-wise pool is left as chosen");
     }
-    for (param, value) in clause_infer::allocator::keep_freed_memory() {
+    for (param, value) in clause_infer::runtime::keep_freed_memory() {
         tracing::debug!(param, value, "mallopt refused a setting");
     }
     quiet_about_caught_parquet_panics();

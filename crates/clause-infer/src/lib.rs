@@ -9,7 +9,6 @@
 //! (`id2label`); the rule that turns probabilities into labels is
 //! `clause_eval::decision`.
 
-pub mod allocator;
 pub mod card;
 pub mod classifier;
 pub mod explain;
@@ -22,7 +21,7 @@ pub use clause_segment::input;
 pub mod model;
 pub mod ops;
 pub mod rng;
-pub mod threads;
+pub mod runtime;
 pub mod tokenize;
 
 use std::collections::BTreeMap;

@@ -134,8 +134,8 @@ fn main() -> anyhow::Result<()> {
     // figures would not be the binary's: candle's element-wise pool would
     // stand between the data-parallel threads, and large tensors would be
     // unmapped on free.
-    clause_infer::threads::keep_candle_ops_on_calling_threads();
-    let refused = clause_infer::allocator::keep_freed_memory();
+    clause_infer::runtime::keep_candle_ops_on_calling_threads();
+    let refused = clause_infer::runtime::keep_freed_memory();
     anyhow::ensure!(refused.is_empty(), "mallopt refused {refused:?}");
     let args: Vec<PathBuf> = std::env::args().skip(1).map(PathBuf::from).collect();
     let [model_dir, base, dataset, work] = args.as_slice() else {

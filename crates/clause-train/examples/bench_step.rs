@@ -17,8 +17,8 @@ use clause_train::step::{MicroBatch, accumulate_gradients, dropout_generators};
 fn main() -> anyhow::Result<()> {
     // As the `clause` binary: candle's element-wise ops stay on the calling
     // threads, and freed tensors stay with the process.
-    clause_infer::threads::keep_candle_ops_on_calling_threads();
-    let refused = clause_infer::allocator::keep_freed_memory();
+    clause_infer::runtime::keep_candle_ops_on_calling_threads();
+    let refused = clause_infer::runtime::keep_freed_memory();
     anyhow::ensure!(refused.is_empty(), "mallopt refused {refused:?}");
     let args: Vec<String> = std::env::args().collect();
     let base = PathBuf::from(args.get(1).map_or("models/base/all-MiniLM-L6-v2", String::as_str));
