@@ -12,7 +12,7 @@ use clause_data::split::Split;
 use clause_data::table::{TableColumns, TableFormat, read_table};
 use clause_eval::decision::flagged;
 use clause_eval::evaluation::{
-    Calibration, Intervals, RankingMetrics, bootstrap_intervals, calibration, ranking_metrics,
+    Calibration, Intervals, RankingMetrics, bootstrap_intervals_by_group, calibration, ranking_metrics,
 };
 use clause_eval::metrics::{Metrics, evaluate};
 use clause_infer::classifier::{BatchPlan, Classifier};
@@ -109,10 +109,11 @@ pub fn run(args: &EvalArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     }
     let truth: Vec<Vec<bool>> = examples.iter().map(|e| names.iter().map(|n| e.labels.contains(n)).collect()).collect();
     let passages: Vec<Passage<'_>> = examples.iter().map(Example::passage).collect();
-    let scored = score(&model, &names, &passages, &truth, args.threshold)?;
+    let units = resampling_units(&examples);
+    let scored = score(&model, &names, &passages, &truth, &units, args.threshold)?;
     let comparison = match &baseline {
         Some(baseline) => {
-            let old = score(baseline, &names, &passages, &truth, args.threshold)?;
+            let old = score(baseline, &names, &passages, &truth, &units, args.threshold)?;
             Some(compare(&names, &examples, &truth, old, &scored))
         }
         None => None,
@@ -176,11 +177,28 @@ fn table_has_column(path: &Path, column: &str) -> bool {
     clause_data::table::read_frame(path).is_ok_and(|frame| frame.get_column_names().iter().any(|n| *n == column))
 }
 
+/// What the bootstrap resamples: each example's document (numbered in order
+/// of first appearance), so that the intervals say how far a figure may move
+/// on other documents; each example alone when they all come from one
+/// document, since one document cannot be resampled.
+fn resampling_units(examples: &[Example]) -> Vec<usize> {
+    let mut numbers: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let units: Vec<usize> = examples
+        .iter()
+        .map(|e| {
+            let next = numbers.len();
+            *numbers.entry(e.document.as_str()).or_insert(next)
+        })
+        .collect();
+    if numbers.len() < 2 { (0..examples.len()).collect() } else { units }
+}
+
 fn score(
     model: &Classifier,
     names: &[String],
     passages: &[Passage<'_>],
     truth: &[Vec<bool>],
+    units: &[usize],
     threshold: Option<f32>,
 ) -> anyhow::Result<Scored> {
     // Each model reads the headings it was trained with.
@@ -201,7 +219,7 @@ fn score(
         metrics: evaluate(names, truth, &predicted)?,
         ranking: ranking_metrics(names, &probabilities, truth)?,
         calibration: calibration(&probabilities, truth, CALIBRATION_BINS)?,
-        intervals: bootstrap_intervals(names, truth, &predicted, RESAMPLES, BOOTSTRAP_SEED)?,
+        intervals: bootstrap_intervals_by_group(names, truth, &predicted, units, RESAMPLES, BOOTSTRAP_SEED)?,
         probabilities,
         predicted,
     })
@@ -293,11 +311,13 @@ fn write_text(report: &Report, flips_shown: usize, out: &mut dyn Write) -> anyho
     }
     writeln!(
         out,
-        "{:<17} {:.3}  ({} bins; bootstrap: {} resamples, seed {})",
+        "{:<17} {:.3}  ({} bins; bootstrap: {} resamples of {} {}, seed {})",
         "calibration error",
         scored.calibration.expected_calibration_error,
         scored.calibration.bins.len(),
         intervals.resamples,
+        intervals.units,
+        if intervals.units == report.examples { "examples" } else { "documents" },
         intervals.seed
     )?;
     if let Some(comparison) = comparison {

@@ -43,6 +43,14 @@ pub enum MetricsError {
         /// The row's length.
         actual: usize,
     },
+    /// A grouping (for a bootstrap by document) does not name every example's group.
+    #[error("{examples} examples but {groups} group assignments")]
+    GroupCount {
+        /// Rows of truth.
+        examples: usize,
+        /// Entries of the grouping.
+        groups: usize,
+    },
 }
 
 /// Counts and scores of one label (or of the "none" column).

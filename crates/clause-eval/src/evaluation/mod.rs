@@ -295,6 +295,10 @@ impl Interval {
 pub struct Intervals {
     /// Number of resamples drawn.
     pub resamples: usize,
+    /// How many units each resample draws from: documents when the examples
+    /// were grouped by document, else examples.
+    #[serde(default)]
+    pub units: usize,
     /// The seed of the resampling, so a report can be reproduced.
     pub seed: u64,
     /// Interval of [`metrics::Metrics::micro_f1`].
@@ -384,10 +388,13 @@ fn interval(values: &mut [f64]) -> Interval {
     Interval { low: percentile(values, INTERVAL_LOW), high: percentile(values, INTERVAL_HIGH) }
 }
 
-/// Draw one resample of `examples` indices, with replacement.
-fn draw(rng: &mut SplitMix64, examples: usize, draws: &mut Vec<usize>) {
+/// Draw one resample: as many groups as there are, with replacement, and
+/// every example of each group drawn.
+fn draw(rng: &mut SplitMix64, groups: &[Vec<usize>], draws: &mut Vec<usize>) {
     draws.clear();
-    draws.extend((0..examples).map(|_| rng.below(examples)));
+    for _ in 0..groups.len() {
+        draws.extend_from_slice(&groups[rng.below(groups.len())]);
+    }
 }
 
 /// Percentile bootstrap 95 % confidence intervals of micro-F1, macro-F1 and
@@ -412,12 +419,43 @@ pub fn bootstrap_intervals(
     resamples: usize,
     seed: u64,
 ) -> Result<Intervals, MetricsError> {
+    let each_alone: Vec<usize> = (0..truth.len()).collect();
+    bootstrap_intervals_by_group(names, truth, predicted, &each_alone, resamples, seed)
+}
+
+/// [`bootstrap_intervals`] that resamples whole groups (`group_of[i]` is
+/// example `i`'s group, say its document) instead of examples. Provisions of
+/// one treaty or sentences of one company's terms are not independent draws:
+/// a model's errors cluster by document, and a new user brings new
+/// documents, so an interval that resamples documents says how far a figure
+/// may move on other documents. Groups are numbered in order of first
+/// appearance; `group_of` must be as long as `truth`.
+pub fn bootstrap_intervals_by_group(
+    names: &[String],
+    truth: &[Vec<bool>],
+    predicted: &[Vec<bool>],
+    group_of: &[usize],
+    resamples: usize,
+    seed: u64,
+) -> Result<Intervals, MetricsError> {
     let point = metrics::evaluate(names, truth, predicted)?;
-    let examples = truth.len();
-    if examples == 0 || resamples == 0 {
+    if group_of.len() != truth.len() {
+        return Err(MetricsError::GroupCount { examples: truth.len(), groups: group_of.len() });
+    }
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut index_of: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
+    for (example, &group) in group_of.iter().enumerate() {
+        let index = *index_of.entry(group).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[index].push(example);
+    }
+    if groups.is_empty() || resamples == 0 {
         let at = |x: f64| Interval { low: x, high: x };
         return Ok(Intervals {
             resamples: 0,
+            units: groups.len(),
             seed,
             micro_f1: at(point.micro_f1),
             macro_f1: at(point.macro_f1),
@@ -426,13 +464,13 @@ pub fn bootstrap_intervals(
     }
     let indicators = Indicators::new(names.len(), truth, predicted);
     let mut rng = SplitMix64::new(seed);
-    let mut draws = Vec::with_capacity(examples);
+    let mut draws = Vec::with_capacity(truth.len());
     let mut counts = vec![0usize; 3 * (names.len() + 1)];
     let mut micro = Vec::with_capacity(resamples);
     let mut macro_ = Vec::with_capacity(resamples);
     let mut lexglue = Vec::with_capacity(resamples);
     for _ in 0..resamples {
-        draw(&mut rng, examples, &mut draws);
+        draw(&mut rng, &groups, &mut draws);
         let f = indicators.figures(&draws, &mut counts);
         micro.push(f.micro_f1);
         macro_.push(f.macro_f1);
@@ -440,6 +478,7 @@ pub fn bootstrap_intervals(
     }
     Ok(Intervals {
         resamples,
+        units: groups.len(),
         seed,
         micro_f1: interval(&mut micro),
         macro_f1: interval(&mut macro_),

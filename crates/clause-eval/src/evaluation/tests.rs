@@ -281,8 +281,9 @@ fn resampled_figures_equal_evaluate() {
     let mut counts = vec![0usize; 3 * 6];
     let mut rng = SplitMix64::new(11);
     let mut draws = Vec::new();
+    let each_alone: Vec<Vec<usize>> = (0..truth.len()).map(|i| vec![i]).collect();
     for _ in 0..50 {
-        draw(&mut rng, truth.len(), &mut draws);
+        draw(&mut rng, &each_alone, &mut draws);
         let got = indicators.figures(&draws, &mut counts);
         let t: Vec<Vec<bool>> = draws.iter().map(|&i| truth[i].clone()).collect();
         let p: Vec<Vec<bool>> = draws.iter().map(|&i| predicted[i].clone()).collect();
@@ -356,4 +357,27 @@ fn percentile_interpolates_linearly() {
     let mut unsorted = [5.0, 1.0, 3.0, 2.0, 4.0];
     let i = interval(&mut unsorted);
     assert!(close(i.low, 1.1) && close(i.high, 4.9), "{i:?}");
+}
+
+#[test]
+fn a_bootstrap_by_document_draws_whole_documents() {
+    let names = vec!["a".to_string()];
+    // Two documents: the model is right on every example of the first and
+    // wrong on every example of the second.
+    let truth: Vec<Vec<bool>> = (0..20).map(|_| vec![true]).collect();
+    let predicted: Vec<Vec<bool>> = (0..20).map(|i| vec![i < 10]).collect();
+    let documents: Vec<usize> = (0..20).map(|i| usize::from(i >= 10)).collect();
+    let by_document = bootstrap_intervals_by_group(&names, &truth, &predicted, &documents, 400, 3).expect("grouped");
+    assert_eq!(by_document.units, 2);
+    // A resample holds zero, one or two copies of the right document, so
+    // its micro-F1 is 0, 2/3 or 1: the interval spans them all.
+    assert_eq!((by_document.micro_f1.low, by_document.micro_f1.high), (0.0, 1.0));
+    let by_example = bootstrap_intervals(&names, &truth, &predicted, 400, 3).expect("examples");
+    assert_eq!(by_example.units, 20);
+    assert!(by_example.micro_f1.low > 0.3 && by_example.micro_f1.high < 0.9, "{by_example:?}");
+    // Each example its own group is the example bootstrap.
+    let alone: Vec<usize> = (0..20).collect();
+    assert_eq!(bootstrap_intervals_by_group(&names, &truth, &predicted, &alone, 400, 3).expect("alone"), by_example);
+    let err = bootstrap_intervals_by_group(&names, &truth, &predicted, &documents[..3], 400, 3).expect_err("short");
+    assert_eq!(err, MetricsError::GroupCount { examples: 20, groups: 3 });
 }
