@@ -287,12 +287,44 @@ pub struct EvalArgs {
     #[arg(long)]
     pub json: bool,
 
+    /// Also draw the reliability diagram (mean score against the share
+    /// that truly carry the label, per score bin) into this SVG file.
+    #[arg(long, value_name = "FILE")]
+    pub reliability_svg: Option<PathBuf>,
+
+    /// Instead of scoring, probe for shortcuts: the split with its headings
+    /// removed or swapped between provisions, or with the probe suite's
+    /// sentences buried in label-less provisions (recall of the inserted
+    /// label, and labels a benign control sentence adds).
+    #[arg(long, value_enum, value_name = "PROBE")]
+    pub probe: Option<ProbeKind>,
+
+    /// The buried-clause suite (`label<TAB>rule<TAB>sentence`, label `none`
+    /// for a control); default `<recipe>/probes/buried-clauses.tsv`.
+    #[arg(long, value_name = "FILE")]
+    pub probe_sentences: Option<PathBuf>,
+
+    /// Label-less provisions each probe sentence is buried in.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub probe_hosts: usize,
+
     /// `cpu`, `cuda` or `cuda:N`.
     #[arg(long, default_value = "cpu")]
     pub device: String,
 
     #[command(flatten)]
     pub data_root: DataRootArgs,
+}
+
+/// What `clause eval --probe` tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProbeKind {
+    /// Every provision read without its headings.
+    HeadingsRemoved,
+    /// Every provision read under another provision's headings.
+    HeadingsSwapped,
+    /// Probe sentences inserted into label-less provisions.
+    Buried,
 }
 
 /// Dataset splits on the command line.
@@ -442,6 +474,31 @@ pub struct TrainArgs {
     /// validation, since the test split is looked at once, to report.
     #[arg(long)]
     pub no_test: bool,
+
+    /// Cross-validate instead: split all the recipe's examples (every
+    /// split) into this many folds of whole instruments (documents), train
+    /// one model per fold with the recipe's settings, and score each fold
+    /// with the model that did not see it. Writes every example's
+    /// out-of-fold prediction under `<OUT>/fold-<k>/`, and prints pooled,
+    /// per-document and calibration figures with intervals that resample
+    /// documents. Run again to continue an interrupted run.
+    #[arg(long, value_name = "FOLDS")]
+    pub cross_validate: Option<usize>,
+
+    /// With --cross-validate: runs averaged per fold (the recipe's
+    /// `ensemble` is for the model users get; one run per fold keeps
+    /// cross-validation affordable).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub fold_members: usize,
+
+    /// With --cross-validate: keep each fold's weights (about 90 MB each).
+    #[arg(long)]
+    pub keep_fold_models: bool,
+
+    /// With --cross-validate: write the folds (`<OUT>/folds.tsv`: fold, id,
+    /// split) and stop, to inspect them or score a baseline on them first.
+    #[arg(long)]
+    pub plan_only: bool,
 
     /// `cpu`, `cuda` or `cuda:N` (GPU needs a build with `--features cuda`).
     #[arg(long, default_value = "cpu")]

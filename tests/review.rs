@@ -203,16 +203,22 @@ fn classify_a_table_keeps_order_and_carries_columns() {
 }
 
 #[test]
-fn classify_warns_of_texts_longer_than_the_model_reads() {
+fn classify_reads_long_texts_in_windows_and_warns_only_past_the_last() {
     let dir = trained();
+    // Several windows long: read whole, without a warning.
     let long = "the state may search the data ".repeat(40);
+    // Longer than the windows a text is read in.
+    let windows = clause_infer::reading::MAX_WINDOWS;
+    let endless = "the state may search the data ".repeat(windows * RECIPE_MAX_LENGTH);
     write(&dir.join("long.jsonl"), format!("{{\"text\": \"the party may\"}}\n{{\"text\": \"{long}\"}}\n"));
     let run = clause_in(dir, &["classify", "--model", "model", &path(dir, "long.jsonl")]);
     assert_eq!(jsonl(run.ok()).len(), 2);
-    let warning = format!("1 of 2 texts reach the model's limit of {RECIPE_MAX_LENGTH} tokens");
+    assert!(!run.stderr.contains("longer than the model reads"), "{}", run.stderr);
+    write(&dir.join("endless.jsonl"), format!("{{\"text\": \"the party may\"}}\n{{\"text\": \"{endless}\"}}\n"));
+    let run = clause_in(dir, &["classify", "--model", "model", &path(dir, "endless.jsonl")]);
+    assert_eq!(jsonl(run.ok()).len(), 2);
+    let warning = format!("1 of 2 texts are longer than the model reads ({windows} windows)");
     assert!(run.stderr.contains(&warning) && run.stderr.contains("text 2"), "{}", run.stderr);
-    let short = clause_in(dir, &["classify", "--model", "model", "data/beta.md"]);
-    assert!(!short.ok().is_empty() && !short.stderr.contains("limit"), "{}", short.stderr);
 }
 
 #[test]

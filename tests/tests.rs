@@ -5,6 +5,7 @@ mod util;
 
 mod bad_input;
 mod bad_input_cli;
+mod cross_validation;
 mod dataset;
 mod previous_release;
 mod review;

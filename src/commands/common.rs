@@ -10,6 +10,7 @@ use clause_data::build::{BuildOptions, Manifest, build as build_dataset, is_stal
 use clause_data::recipe::LoadedRecipe;
 use clause_infer::classifier::{BatchPlan, Classifier};
 use clause_infer::input::Passage;
+use clause_infer::reading::MAX_WINDOWS;
 
 /// Texts from which a progress bar is worth drawing.
 const PROGRESS_FROM: usize = 256;
@@ -45,25 +46,25 @@ pub fn load_model(dir: &Path, device_spec: &str) -> anyhow::Result<Classifier> {
 }
 
 /// Probabilities of every passage, read as the model was trained to read
-/// it (with its headings or without), with a progress bar on a terminal
+/// it (with its headings or without, in windows, sentence by sentence), with a progress bar on a terminal
 /// when the job is long enough to want one.
 pub fn predict_with_progress(
     classifier: &Classifier,
     passages: &[Passage<'_>],
     plan: BatchPlan,
 ) -> anyhow::Result<Vec<Vec<f32>>> {
+    let started = std::time::Instant::now();
+    let views = classifier.views(passages)?;
+    warn_of_cut_texts(&views.cut, passages.len());
     let bar = (passages.len() >= PROGRESS_FROM && std::io::stderr().is_terminal()).then(|| {
-        let bar = indicatif::ProgressBar::new(passages.len() as u64);
+        let bar = indicatif::ProgressBar::new(views.ids.len() as u64);
         bar.set_style(
-            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} provisions {per_sec} eta {eta}")
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} sequences {per_sec} eta {eta}")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         bar
     });
-    let started = std::time::Instant::now();
-    let ids = classifier.passage_ids(passages)?;
-    warn_of_truncation(&ids, classifier.max_length());
-    let scores = classifier.predict_ids(&ids, plan, &mut |done| {
+    let scores = classifier.score_views(&views, plan, &mut |done| {
         if let Some(bar) = &bar {
             bar.inc(done as u64);
         }
@@ -73,22 +74,26 @@ pub fn predict_with_progress(
     }
     let seconds = started.elapsed().as_secs_f64();
     let texts = passages.len();
-    tracing::info!(texts, seconds, per_second = texts as f64 / seconds.max(1e-9), "classified");
+    tracing::info!(
+        texts,
+        sequences = views.ids.len(),
+        seconds,
+        per_second = texts as f64 / seconds.max(1e-9),
+        "classified"
+    );
     Ok(scores)
 }
 
-/// Say how many texts filled the model's whole token window: the model reads
-/// nothing past it, so a label that only their later words would raise is
-/// missed. A reviewer of long provisions needs to know that.
-fn warn_of_truncation(ids: &[Vec<u32>], max_length: usize) {
-    let at_limit: Vec<usize> =
-        ids.iter().enumerate().filter(|(_, ids)| ids.len() >= max_length).map(|(i, _)| i).collect();
-    if let Some(&first) = at_limit.first() {
+/// Say how many texts were too long to read whole: the model reads a long
+/// text in overlapping windows, up to [`MAX_WINDOWS`] of them, and nothing
+/// past the last. A reviewer needs to know that a label raised only by
+/// their later words is missed.
+fn warn_of_cut_texts(cut: &[usize], texts: usize) {
+    if let Some(&first) = cut.first() {
         tracing::warn!(
-            "{} of {} texts reach the model's limit of {max_length} tokens and are read only up to it \
-             (the first is text {}); a label raised only by their later words is missed",
-            at_limit.len(),
-            ids.len(),
+            "{} of {texts} texts are longer than the model reads ({MAX_WINDOWS} windows) and are read only up to \
+             that (the first is text {}); a label raised only by their later words is missed",
+            cut.len(),
             first + 1,
         );
     }

@@ -10,12 +10,14 @@ use clause_data::example::Example;
 use clause_data::recipe::LoadedRecipe;
 use clause_data::split::Split;
 use clause_data::table::{TableColumns, TableFormat, read_table};
+use clause_eval::calibration::{Band, REVIEW_BANDS, bands};
 use clause_eval::decision::flagged;
 use clause_eval::evaluation::{
     Calibration, Intervals, RankingMetrics, bootstrap_intervals_by_group, calibration, ranking_metrics,
 };
 use clause_eval::metrics::{Metrics, evaluate};
 use clause_infer::classifier::{BatchPlan, Classifier};
+use clause_review::report::{Bin, Curve};
 use clause_infer::input::Passage;
 
 use crate::cli::{EvalArgs, SplitArg};
@@ -37,6 +39,10 @@ struct Scored {
     metrics: Metrics,
     ranking: Vec<RankingMetrics>,
     calibration: Calibration,
+    /// Expected calibration error of each label's scores alone.
+    label_calibration_error: Vec<f64>,
+    /// How often scores in the bands a reviewer reads are right.
+    bands: Vec<Band>,
     intervals: Intervals,
     #[serde(skip)]
     probabilities: Vec<Vec<f32>>,
@@ -108,6 +114,9 @@ pub fn run(args: &EvalArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         bail!("{}: no labelled examples to score", args.data.display());
     }
     let truth: Vec<Vec<bool>> = examples.iter().map(|e| names.iter().map(|n| e.labels.contains(n)).collect()).collect();
+    if let Some(kind) = args.probe {
+        return crate::commands::probe::run(args, kind, &model, &examples, &truth, out);
+    }
     let passages: Vec<Passage<'_>> = examples.iter().map(Example::passage).collect();
     let units = resampling_units(&examples);
     let scored = score(&model, &names, &passages, &truth, &units, args.threshold)?;
@@ -119,6 +128,9 @@ pub fn run(args: &EvalArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         None => None,
     };
     let report = Report { data: args.data.display().to_string(), split, examples: examples.len(), scored, comparison };
+    if let Some(path) = &args.reliability_svg {
+        std::fs::write(path, reliability_diagram(&report)).with_context(|| path.display().to_string())?;
+    }
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&report).context("serialising the report")?)?;
     } else {
@@ -219,10 +231,41 @@ fn score(
         metrics: evaluate(names, truth, &predicted)?,
         ranking: ranking_metrics(names, &probabilities, truth)?,
         calibration: calibration(&probabilities, truth, CALIBRATION_BINS)?,
+        label_calibration_error: label_calibration_errors(&probabilities, truth)?,
+        bands: bands(&probabilities, truth, &REVIEW_BANDS),
         intervals: bootstrap_intervals_by_group(names, truth, &predicted, units, RESAMPLES, BOOTSTRAP_SEED)?,
         probabilities,
         predicted,
     })
+}
+
+/// Each label's expected calibration error, its scores alone: a pooled
+/// figure hides a badly calibrated label among the many near-zero scores
+/// of the others.
+fn label_calibration_errors(probabilities: &[Vec<f32>], truth: &[Vec<bool>]) -> anyhow::Result<Vec<f64>> {
+    let labels = truth.first().map_or(0, Vec::len);
+    (0..labels)
+        .map(|j| {
+            let scores: Vec<Vec<f32>> = probabilities.iter().map(|row| vec![row[j]]).collect();
+            let column: Vec<Vec<bool>> = truth.iter().map(|row| vec![row[j]]).collect();
+            Ok(calibration(&scores, &column, CALIBRATION_BINS)?.expected_calibration_error)
+        })
+        .collect()
+}
+
+/// The reliability diagram of the model's scores (and the baseline's), as
+/// SVG.
+fn reliability_diagram(report: &Report) -> String {
+    let curve = |scored: &Scored| -> Vec<Bin> {
+        scored.calibration.bins.iter().map(|b| (b.mean_probability, b.fraction_positive, b.count)).collect()
+    };
+    let model = curve(&report.scored);
+    let baseline = report.comparison.as_ref().map(|c| curve(&c.baseline));
+    let mut curves: Vec<Curve<'_>> = vec![("model", &model)];
+    if let Some(baseline) = &baseline {
+        curves.push(("baseline", baseline));
+    }
+    clause_review::report::reliability_svg(&curves)
 }
 
 fn compare(names: &[String], examples: &[Example], truth: &[Vec<bool>], old: Scored, new: &Scored) -> Comparison {
@@ -268,8 +311,8 @@ fn write_text(report: &Report, flips_shown: usize, out: &mut dyn Write) -> anyho
     let extra = if comparison.is_some() { format!("  {:>7} {:>7}", "F1 base", "ΔF1") } else { String::new() };
     writeln!(
         out,
-        "\n{:<16} {:>7} {:>9} {:>6} {:>6} {:>7} {:>6}{extra}",
-        "label", "support", "precision", "recall", "F1", "ROC-AUC", "AP"
+        "\n{:<16} {:>7} {:>9} {:>6} {:>6} {:>7} {:>6} {:>6}{extra}",
+        "label", "support", "precision", "recall", "F1", "ROC-AUC", "AP", "ECE"
     )?;
     for (j, label) in scored.metrics.labels.iter().enumerate() {
         let ranking = &scored.ranking[j];
@@ -278,14 +321,15 @@ fn write_text(report: &Report, flips_shown: usize, out: &mut dyn Write) -> anyho
             .unwrap_or_default();
         writeln!(
             out,
-            "{:<16} {:>7} {:>9.3} {:>6.3} {:>6.3} {:>7} {:>6}{extra}",
+            "{:<16} {:>7} {:>9.3} {:>6.3} {:>6.3} {:>7} {:>6} {:>6.3}{extra}",
             label.label,
             label.support,
             label.precision,
             label.recall,
             label.f1,
             optional(ranking.roc_auc),
-            optional(ranking.average_precision)
+            optional(ranking.average_precision),
+            scored.label_calibration_error[j]
         )?;
     }
     let none = &scored.metrics.none;
@@ -320,6 +364,14 @@ fn write_text(report: &Report, flips_shown: usize, out: &mut dyn Write) -> anyho
         if intervals.units == report.examples { "examples" } else { "documents" },
         intervals.seed
     )?;
+    writeln!(out, "\nscore band    labels  mean score  share true")?;
+    for band in &scored.bands {
+        writeln!(
+            out,
+            "{:.2}–{:<7.2} {:>7} {:>11.3} {:>11.3}",
+            band.low, band.high, band.count, band.mean_score, band.share_true
+        )?;
+    }
     if let Some(comparison) = comparison {
         write_flips(comparison, flips_shown, out)?;
     }

@@ -2,9 +2,11 @@
 
 mod classify;
 mod common;
+mod cross_validate;
 mod dataset;
 mod diff;
 mod eval;
+mod probe;
 mod report;
 mod segment;
 mod serve;

@@ -9,7 +9,7 @@ use std::time::Instant;
 use crate::commands::common::device;
 use crate::commands::common::ensure_built;
 use anyhow::{Context, bail};
-use clause_data::build::{MANIFEST_FILE, read_split};
+use clause_data::build::{MANIFEST_FILE, read_rationale_spans, read_split};
 use clause_data::recipe::LoadedRecipe;
 use clause_data::split::Split;
 use clause_infer::model::Pooling;
@@ -24,6 +24,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::cli::{PoolingArg, TrainArgs};
 
 pub fn run(args: &TrainArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    if let Some(folds) = args.cross_validate {
+        return crate::commands::cross_validate::run(args, folds, out);
+    }
     let recipe = LoadedRecipe::load(&args.dataset)?;
     let config = training_config(args, &recipe.dir)?;
     check_out_dir(&args.out)?;
@@ -45,6 +48,7 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         train: read_split(&recipe, Split::Train)?,
         validation: read_split(&recipe, Split::Validation)?,
         test: if args.no_test { Vec::new() } else { read_split(&recipe, Split::Test)? },
+        rationales: read_rationale_spans(&recipe)?,
     };
     let interrupt = interrupt_flag()?;
     let options = TrainOptions {
@@ -82,7 +86,7 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> anyhow::Result<()> {
 
 /// A flag that Ctrl-C sets, so that training stops at the next batch with a
 /// checkpoint; a second Ctrl-C quits at once.
-fn interrupt_flag() -> anyhow::Result<Arc<AtomicBool>> {
+pub(crate) fn interrupt_flag() -> anyhow::Result<Arc<AtomicBool>> {
     let interrupt = Arc::new(AtomicBool::new(false));
     let flag = interrupt.clone();
     ctrlc::set_handler(move || {
@@ -143,7 +147,7 @@ fn write_summary(out: &mut dyn Write, card: &TrainedCard) -> anyhow::Result<()> 
 
 /// Refuse, before any work, an output directory that cannot be created:
 /// one that is a file, or whose nearest existing ancestor is one.
-fn check_out_dir(dir: &Path) -> anyhow::Result<()> {
+pub(crate) fn check_out_dir(dir: &Path) -> anyhow::Result<()> {
     let existing = dir.ancestors().filter(|a| !a.as_os_str().is_empty()).find(|a| a.exists());
     if let Some(ancestor) = existing
         && !ancestor.is_dir()
@@ -155,7 +159,7 @@ fn check_out_dir(dir: &Path) -> anyhow::Result<()> {
 
 /// The defaults, then the recipe's own settings (`train.toml` beside its
 /// `dataset.toml`, if any), then `--config`, then flags.
-fn training_config(args: &TrainArgs, recipe_dir: &Path) -> anyhow::Result<TrainConfig> {
+pub(crate) fn training_config(args: &TrainArgs, recipe_dir: &Path) -> anyhow::Result<TrainConfig> {
     let recipe_settings = recipe_dir.join(RECIPE_SETTINGS_FILE);
     let mut files = Vec::new();
     if recipe_settings.is_file() {
@@ -195,7 +199,7 @@ fn training_config(args: &TrainArgs, recipe_dir: &Path) -> anyhow::Result<TrainC
 }
 
 /// Progress bars on a terminal; a log line every 50 batches otherwise.
-struct Progress {
+pub(crate) struct Progress {
     bar: Option<ProgressBar>,
     terminal: bool,
     epoch: usize,
@@ -208,7 +212,7 @@ struct Progress {
 }
 
 impl Progress {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             bar: None,
             terminal: std::io::stderr().is_terminal(),
@@ -256,6 +260,15 @@ impl Observer for Progress {
             ),
             None => {}
         }
+    }
+
+    fn fold_started(&mut self, fold: usize, folds: usize, held_out: &[clause_data::example::Example]) {
+        let documents: std::collections::BTreeSet<&str> = held_out.iter().map(|e| e.document.as_str()).collect();
+        eprintln!(
+            "fold {fold} of {folds}: holding out {} examples of {}",
+            held_out.len(),
+            documents.into_iter().collect::<Vec<_>>().join(", ")
+        );
     }
 
     fn member_started(&mut self, member: usize, members: usize, done: bool) {

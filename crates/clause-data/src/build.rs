@@ -113,6 +113,9 @@ pub struct RationaleOutput {
 /// the span's byte range in the provision's `text` (as in the split files).
 pub const RATIONALE_COLUMNS: [&str; 5] = ["id", "split", "label", "start", "end"];
 
+/// The file of built rationale spans.
+pub const RATIONALES_FILE: &str = "rationales.parquet";
+
 /// Options for a build.
 #[derive(Debug, Clone, Default)]
 pub struct BuildOptions {
@@ -550,7 +553,7 @@ fn write_outputs(staging: &Path, by_split: &BTreeMap<Split, Vec<&Example>>) -> R
 
 /// Write `rationales.parquet` into `staging`.
 fn write_rationales(staging: &Path, located: &[Located], split_of: &HashMap<&str, Split>) -> Result<OutputDigest> {
-    let file = "rationales.parquet";
+    let file = RATIONALES_FILE;
     let path = staging.join(file);
     let polars_error = |source| Error::Polars { path: path.clone(), source };
     let strings = |name: &str, values: Vec<&str>| Column::new(name.into(), values);
@@ -653,6 +656,33 @@ pub fn is_stale(recipe: &LoadedRecipe, manifest: &Manifest) -> bool {
                 })
         },
     )
+}
+
+/// Read the built rationale spans back (`rationales.parquet`): each span's
+/// provision, label and byte range in its text. A recipe without rationales
+/// has none.
+pub fn read_rationale_spans(recipe: &LoadedRecipe) -> Result<Vec<crate::rationales::Located>> {
+    let path = recipe.build_dir().join(RATIONALES_FILE);
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let frame = crate::table::read_frame(&path)?;
+    let polars = |source| Error::Polars { path: path.clone(), source };
+    let strings = |name: &str| -> Result<Vec<String>> {
+        let column = frame.column(name).map_err(polars)?;
+        Ok(column.str().map_err(polars)?.iter().map(|s| s.unwrap_or_default().to_string()).collect())
+    };
+    let offsets = |name: &str| -> Result<Vec<usize>> {
+        let column = frame.column(name).map_err(polars)?;
+        Ok(column.u64().map_err(polars)?.iter().map(|v| v.unwrap_or_default() as usize).collect())
+    };
+    let (ids, labels, starts, ends) = (strings("id")?, strings("label")?, offsets("start")?, offsets("end")?);
+    Ok(ids
+        .into_iter()
+        .zip(labels)
+        .zip(starts.into_iter().zip(ends))
+        .map(|((id, label), (start, end))| crate::rationales::Located { id, label, start, end })
+        .collect())
 }
 
 /// Read one built split back into examples.

@@ -7,8 +7,10 @@
 //! [`metrics`] scores decisions (per-label, micro, macro and LexGLUE F1) and
 //! tunes per-label thresholds; [`evaluation`] adds the figures that need no
 //! threshold or that say how sure a figure is: ROC-AUC, average precision,
-//! bootstrap intervals and calibration.
+//! bootstrap intervals and calibration; [`calibration`] maps raw scores to
+//! probabilities and measures them in the bands a reviewer reads.
 
+pub mod calibration;
 pub mod decision;
 pub mod evaluation;
 pub mod metrics;

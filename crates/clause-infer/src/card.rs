@@ -16,6 +16,8 @@ use serde::{Deserialize, Serialize};
 use crate::Error;
 use crate::input::Context;
 use crate::model::{BertConfig, Pooling};
+use crate::reading::Reading;
+use clause_eval::calibration::Platt;
 use clause_eval::metrics::Metrics;
 
 /// The file name.
@@ -35,8 +37,14 @@ pub struct ModelLabel {
     pub name: String,
     /// What it means.
     pub description: String,
-    /// Probability at or above which it is predicted, tuned on validation.
+    /// Probability at or above which it is predicted, tuned on validation
+    /// (on calibrated scores, where the label has a calibration).
     pub threshold: f32,
+    /// The map from the model's raw score to a probability, fitted on
+    /// validation scores; absent in cards written before calibration, whose
+    /// raw scores are shown as they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<Platt>,
 }
 
 /// What every reader of a model directory needs from `clause.json`.
@@ -55,6 +63,10 @@ pub struct ModelCard {
     /// before models could read headings: the text alone).
     #[serde(default)]
     pub context: Context,
+    /// How a provision is read: whole (in overlapping windows when long),
+    /// or also sentence by sentence (absent in older cards: whole).
+    #[serde(default)]
+    pub reading: Reading,
     /// An ensemble's members, whose probabilities are averaged; empty for a
     /// single model.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -95,11 +107,17 @@ impl ModelCard {
             format: FORMAT_VERSION,
             labels: label_names
                 .iter()
-                .map(|name| ModelLabel { name: name.clone(), description: String::new(), threshold: 0.5 })
+                .map(|name| ModelLabel {
+                    name: name.clone(),
+                    description: String::new(),
+                    threshold: 0.5,
+                    calibration: None,
+                })
                 .collect(),
             max_length: config.max_position_embeddings.min(UNCARDED_MAX_LENGTH),
             pooling: Pooling::Cls,
             context: Context::Text,
+            reading: Reading::Whole,
             ensemble: Vec::new(),
         }
     }
@@ -220,10 +238,16 @@ mod tests {
     fn card() -> ModelCard {
         ModelCard {
             format: FORMAT_VERSION,
-            labels: vec![ModelLabel { name: "secrecy".into(), description: "kept hidden".into(), threshold: 0.4 }],
+            labels: vec![ModelLabel {
+                name: "secrecy".into(),
+                description: "kept hidden".into(),
+                threshold: 0.4,
+                calibration: Some(Platt { slope: 0.5, intercept: -1.0 }),
+            }],
             max_length: 256,
             pooling: Pooling::Mean,
             context: Context::Headings,
+            reading: Reading::Sentences,
             ensemble: Vec::new(),
         }
     }

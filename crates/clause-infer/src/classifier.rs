@@ -7,7 +7,6 @@
 //! fine-tuned elsewhere) still loads: BERT pooler, threshold 0.5, and the
 //! model's maximum length, as `BertForSequenceClassification` would run it.
 
-use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -19,8 +18,10 @@ use crate::card::{self, ModelCard};
 use crate::input::{Context, Passage};
 use crate::model::{BertClassifier, BertConfig, Pooling};
 use crate::ops;
+use crate::reading::{Reading, Views};
 use crate::tokenize::TextEncoder;
 use crate::{Error, LabelSet};
+use clause_eval::calibration::apply_per_label;
 
 pub use crate::card::{CARD_FILE, ModelLabel};
 
@@ -76,6 +77,7 @@ pub struct Classifier {
     labels: Vec<ModelLabel>,
     pooling: Pooling,
     context: Context,
+    reading: Reading,
     device: Device,
     dir: PathBuf,
 }
@@ -154,6 +156,7 @@ impl Classifier {
             labels: card.labels,
             pooling: card.pooling,
             context: card.context,
+            reading: card.reading,
             device: device.clone(),
             dir: dir.into(),
         })
@@ -189,14 +192,60 @@ impl Classifier {
         self.context
     }
 
-    /// Token ids of each passage as the model reads it: its text, with the
-    /// headings it was trained to read before it ([`Context::compose`]), cut
-    /// as [`Classifier::token_ids`] cuts. What [`Classifier::predict_ids`]
-    /// takes.
-    pub fn passage_ids(&self, passages: &[Passage<'_>]) -> Result<Vec<Vec<u32>>, Error> {
-        let inputs: Vec<Cow<'_, str>> = passages.iter().map(|passage| self.context.compose(passage)).collect();
-        let texts: Vec<&str> = inputs.iter().map(|input| input.as_ref()).collect();
-        self.token_ids(&texts)
+    /// How the model reads a provision: whole, or also sentence by sentence.
+    pub fn reading(&self) -> Reading {
+        self.reading
+    }
+
+    /// The sequences that read `passages` as the model was trained to read
+    /// them: with its headings, in windows, and sentence by sentence where
+    /// its card says so. What [`Classifier::score_views`] takes.
+    pub fn views(&self, passages: &[Passage<'_>]) -> Result<Views, Error> {
+        Views::of(&self.encoder, self.context, self.reading, passages)
+    }
+
+    /// Every label's probability for every passage, read through `views`
+    /// ([`Classifier::views`]): each sequence scored, the highest score per
+    /// label kept, then calibrated. `progress` is told how many sequences
+    /// each finished batch held.
+    pub fn score_views(
+        &self,
+        views: &Views,
+        plan: BatchPlan,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<Vec<Vec<f32>>, Error> {
+        let mut scores = self.raw_scores(views, plan, progress)?;
+        self.calibrate(&mut scores);
+        Ok(scores)
+    }
+
+    /// [`Classifier::score_views`] before calibration: what calibration is
+    /// fitted on.
+    pub fn raw_scores(
+        &self,
+        views: &Views,
+        plan: BatchPlan,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<Vec<Vec<f32>>, Error> {
+        Ok(views.combine(&self.predict_ids(&views.ids, plan, progress)?))
+    }
+
+    /// Map raw scores to probabilities with each label's calibration, where
+    /// its card has one.
+    pub fn calibrate(&self, scores: &mut [Vec<f32>]) {
+        let maps: Vec<_> = self.labels.iter().map(|l| l.calibration).collect();
+        apply_per_label(scores, &maps);
+    }
+
+    /// Every label's probability for every passage ([`Classifier::views`],
+    /// then [`Classifier::score_views`]).
+    pub fn predict_passages(
+        &self,
+        passages: &[Passage<'_>],
+        plan: BatchPlan,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<Vec<Vec<f32>>, Error> {
+        self.score_views(&self.views(passages)?, plan, progress)
     }
 
     /// Tokens per text at most; longer texts are truncated.
@@ -204,7 +253,8 @@ impl Classifier {
         self.encoder.max_length()
     }
 
-    /// Token ids of each text (truncated), tokenised in parallel. Texts are
+    /// Token ids of each text, truncated to one window, tokenised in
+    /// parallel: for measuring the encoder alone (the benchmark). Texts are
     /// cut to [`MAX_BYTES_PER_TOKEN`] bytes per token of the maximum length
     /// first: the tokenizer would otherwise align every byte of a
     /// megabyte-long provision (gigabytes of memory) only to keep its first
@@ -215,19 +265,20 @@ impl Classifier {
         self.encoder.token_ids(&cut)
     }
 
-    /// Every label's probability for every text, in input order. `progress`
-    /// is told how many texts each finished batch held.
+    /// Every label's probability for every bare text (no headings), in
+    /// input order: [`Classifier::predict_passages`].
     pub fn predict(
         &self,
         texts: &[&str],
         plan: BatchPlan,
         progress: &mut dyn FnMut(usize),
     ) -> Result<Vec<Vec<f32>>, Error> {
-        let ids = self.token_ids(texts)?;
-        self.predict_ids(&ids, plan, progress)
+        let passages: Vec<Passage<'_>> = texts.iter().map(|t| Passage::text(t)).collect();
+        self.predict_passages(&passages, plan, progress)
     }
 
-    /// [`Classifier::predict`] on texts already tokenised.
+    /// The raw scores of sequences already tokenised, one row per sequence,
+    /// uncalibrated; what the views of passages are scored with.
     ///
     /// On a CPU with several threads, each batch is shared out as one part a
     /// thread, and the threads run their parts side by side, each on one
@@ -459,17 +510,20 @@ mod tests {
         let input = classifier.context().compose(&passage);
         assert_eq!(input, "the. data the data, the the data, data data the, the data data");
         let score = |text: &str| classifier.predict(&[text], BatchPlan::default(), &mut |_| {}).expect("predict");
-        let ids = classifier.passage_ids(&[passage]).expect("ids");
-        let by_ids = classifier.predict_ids(&ids, BatchPlan::default(), &mut |_| {}).expect("predict");
-        assert_eq!(by_ids, score(&input));
-        let whole = score(&input);
+        let score_passage = |text: &str| {
+            let passage = Passage { text, ..passage };
+            classifier.predict_passages(&[passage], BatchPlan::default(), &mut |_| {}).expect("predict")
+        };
+        // Short enough for one window: the headings read as text before it.
+        assert_eq!(score_passage("data the data"), score("the. data the data"));
+        let whole = score_passage(passage.text);
         let explained = classifier.explain(&[passage], &whole, &[vec![0, 1]], 8).expect("explain");
         let mut spans = 0;
         for explanation in &explained[0] {
             for span in &explanation.spans {
                 // The drop is measured with the heading still in front.
                 let rest = crate::explain::without(passage.text, &(span.start..span.end));
-                let occluded = score(&format!("the. {rest}"));
+                let occluded = score_passage(&rest);
                 let drop = whole[0][explanation.label] - occluded[0][explanation.label];
                 assert!((span.drop - drop).abs() < 1e-6, "{} against {drop}", span.drop);
                 assert_eq!(span.text, passage.text[span.start..span.end]);
@@ -477,6 +531,42 @@ mod tests {
             }
         }
         assert!(spans > 0, "a random model lowers some label when a span goes");
+    }
+
+    #[test]
+    fn long_texts_are_read_in_windows_sentences_one_by_one_and_scores_calibrated() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        model_dir(dir.path());
+        let card = serde_json::json!({
+            "labels": [
+                {"name": "a", "description": "", "threshold": 0.5, "calibration": {"slope": 0.5, "intercept": -1.0}},
+                {"name": "b", "description": "", "threshold": 0.5}
+            ],
+            "max_length": 8, "pooling": "cls", "reading": "sentences"
+        });
+        std::fs::write(dir.path().join(CARD_FILE), card.to_string()).expect("write");
+        let classifier = Classifier::load(dir.path(), &Device::Cpu).expect("load");
+        assert_eq!(classifier.reading(), Reading::Sentences);
+        let long = "the data ".repeat(20);
+        let two = "the data the data the data. data the data the data the.";
+        let passages = [Passage::text(&long), Passage::text(two)];
+        let views = classifier.views(&passages).expect("views");
+        // 40 tokens in windows of 8 overlapping by 2: 7 windows, and no
+        // sentence boundary; the second text whole (14 tokens, full stops
+        // included: 2 windows) and its two sentences.
+        let counts: Vec<usize> = (0..2).map(|p| views.owners.iter().filter(|&&o| o == p).count()).collect();
+        assert_eq!(counts, [7, 4]);
+        assert!(views.cut.is_empty() && views.ids.iter().all(|ids| ids.len() <= 8));
+        let raw = classifier.predict_ids(&views.ids, BatchPlan::default(), &mut |_| {}).expect("raw");
+        let scores = classifier.predict_passages(&passages, BatchPlan::default(), &mut |_| {}).expect("scores");
+        for (p, row) in scores.iter().enumerate() {
+            let best = |label: usize| {
+                raw.iter().zip(&views.owners).filter(|(_, o)| **o == p).map(|(r, _)| r[label]).fold(0.0f32, f32::max)
+            };
+            let map = clause_eval::calibration::Platt { slope: 0.5, intercept: -1.0 };
+            assert_eq!(row[0], map.apply(best(0)));
+            assert_eq!(row[1], best(1));
+        }
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod hub;
 pub use clause_segment::input;
 pub mod model;
 pub mod ops;
+pub mod reading;
 pub mod rng;
 pub mod runtime;
 pub mod tokenize;

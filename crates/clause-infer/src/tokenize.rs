@@ -14,6 +14,13 @@ use crate::Error;
 /// A tokenizer configured for classification batches.
 pub struct TextEncoder {
     tokenizer: Tokenizer,
+    /// The same vocabulary without truncation, padding or special tokens,
+    /// for texts that are read in pieces ([`crate::reading`]).
+    pieces: Tokenizer,
+    /// What the tokenizer puts before and after a text's tokens
+    /// (`[CLS]` and `[SEP]` for BERT).
+    head: Vec<u32>,
+    tail: Vec<u32>,
     max_length: usize,
     path: PathBuf,
 }
@@ -35,6 +42,10 @@ impl TextEncoder {
             return Err(tokenizer_error("file not found".to_string()));
         }
         let mut tokenizer = Tokenizer::from_file(path).map_err(|err| tokenizer_error(err.to_string()))?;
+        let mut pieces = tokenizer.clone();
+        pieces.with_truncation(None).map_err(|err| tokenizer_error(err.to_string()))?;
+        pieces.with_padding(None);
+        let (head, tail) = special_tokens(&pieces).map_err(tokenizer_error)?;
         let (pad_id, pad_token, pad_type_id) = match tokenizer.get_padding() {
             Some(p) => (p.pad_id, p.pad_token.clone(), p.pad_type_id),
             None => {
@@ -59,7 +70,7 @@ impl TextEncoder {
             pad_type_id,
             pad_token,
         }));
-        Ok(Self { tokenizer, max_length, path: path.to_path_buf() })
+        Ok(Self { tokenizer, pieces, head, tail, max_length, path: path.to_path_buf() })
     }
 
     /// The truncation length.
@@ -87,6 +98,34 @@ impl TextEncoder {
             .collect())
     }
 
+    /// Token ids of each text in full, without special tokens: pieces that
+    /// [`TextEncoder::sequence`] joins into sequences.
+    pub fn piece_ids(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>, Error> {
+        let encodings = self
+            .pieces
+            .encode_batch(texts.to_vec(), false)
+            .map_err(|err| Error::Tokenizer { path: self.path.clone(), message: err.to_string() })?;
+        Ok(encodings.iter().map(|e| e.get_ids().to_vec()).collect())
+    }
+
+    /// `[CLS] parts... [SEP]`: one sequence as the model reads it, with
+    /// the special tokens the tokenizer adds to a single text.
+    pub fn sequence(&self, parts: &[&[u32]]) -> Vec<u32> {
+        let len = parts.iter().map(|p| p.len()).sum::<usize>() + self.head.len() + self.tail.len();
+        let mut ids = Vec::with_capacity(len);
+        ids.extend_from_slice(&self.head);
+        for part in parts {
+            ids.extend_from_slice(part);
+        }
+        ids.extend_from_slice(&self.tail);
+        ids
+    }
+
+    /// Tokens every sequence spends on special tokens.
+    pub fn special_length(&self) -> usize {
+        self.head.len() + self.tail.len()
+    }
+
     /// Pad token-id sequences to the longest one and put them on `device`.
     pub fn batch(&self, sequences: &[&[u32]], device: &Device) -> Result<EncodedBatch, Error> {
         let pad = self.tokenizer.get_padding().map_or(0, |p| p.pad_id);
@@ -112,4 +151,17 @@ impl TextEncoder {
         let sequences: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
         self.batch(&sequences, device)
     }
+}
+
+/// The ids the tokenizer's post-processor puts before and after a single
+/// text's tokens, found by encoding one word with and without them.
+fn special_tokens(tokenizer: &Tokenizer) -> Result<(Vec<u32>, Vec<u32>), String> {
+    let probe = "the";
+    let bare = tokenizer.encode(probe, false).map_err(|err| err.to_string())?;
+    let full = tokenizer.encode(probe, true).map_err(|err| err.to_string())?;
+    let (bare, full) = (bare.get_ids(), full.get_ids());
+    let at = (0..=full.len().saturating_sub(bare.len())).find(|&i| full[i..].starts_with(bare)).ok_or_else(|| {
+        "its post-processor changes a text's own tokens; expected it only to add special tokens".to_string()
+    })?;
+    Ok((full[..at].to_vec(), full[at + bare.len()..].to_vec()))
 }

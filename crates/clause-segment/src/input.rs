@@ -57,22 +57,28 @@ impl Context {
     /// co-operation"); the outer ones repeat for hundreds of provisions and
     /// would only spend tokens.
     pub fn compose<'a>(self, passage: &Passage<'a>) -> Cow<'a, str> {
+        let prefix = self.prefix(passage);
+        if prefix.is_empty() {
+            return Cow::Borrowed(passage.text);
+        }
+        Cow::Owned(prefix + passage.text)
+    }
+
+    /// What the model reads before `passage`'s text: its headings, each
+    /// ending in ". ", or nothing. Readers that cut a long text into windows
+    /// or sentences put it before each piece.
+    pub fn prefix(self, passage: &Passage<'_>) -> String {
         match self {
-            Self::Text => Cow::Borrowed(passage.text),
+            Self::Text => String::new(),
             Self::Headings => {
                 let division = passage.chapter.and_then(|c| c.rsplit(CHAPTER_SEPARATOR).next());
-                let headings: Vec<&str> =
-                    [division, passage.title].into_iter().flatten().map(str::trim).filter(|h| !h.is_empty()).collect();
-                if headings.is_empty() {
-                    return Cow::Borrowed(passage.text);
+                let mut prefix = String::new();
+                for heading in [division, passage.title].into_iter().flatten().map(str::trim).filter(|h| !h.is_empty())
+                {
+                    prefix.push_str(heading.trim_end_matches(['.', ':']));
+                    prefix.push_str(". ");
                 }
-                let mut input = String::with_capacity(passage.text.len() + 64);
-                for heading in headings {
-                    input.push_str(heading.trim_end_matches(['.', ':']));
-                    input.push_str(". ");
-                }
-                input.push_str(passage.text);
-                Cow::Owned(input)
+                prefix
             }
         }
     }

@@ -112,6 +112,7 @@ pub fn segment(document: &str, source: &str) -> Vec<Provision> {
 
 mod classify;
 pub mod input;
+pub mod spans;
 #[cfg(test)]
 mod tests;
 

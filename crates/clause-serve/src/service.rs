@@ -524,7 +524,12 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn model() -> ModelInfo {
-        let label = |name: &str| ModelLabel { name: name.into(), description: format!("{name} words"), threshold: 0.5 };
+        let label = |name: &str| ModelLabel {
+            name: name.into(),
+            description: format!("{name} words"),
+            threshold: 0.5,
+            calibration: None,
+        };
         ModelInfo {
             name: "m".into(),
             labels: vec![label("long"), label("half")],

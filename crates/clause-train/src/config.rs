@@ -4,6 +4,7 @@ use std::path::Path;
 
 use clause_infer::input::Context;
 use clause_infer::model::Pooling;
+use clause_infer::reading::Reading;
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
@@ -59,6 +60,21 @@ pub struct TrainConfig {
     /// read as with `text`). Recorded in `clause.json`, so that
     /// classifying feeds the model alike.
     pub context: Context,
+    /// With `context = "headings"`, the share of training examples that
+    /// each epoch reads without their headings (drawn afresh per epoch), so
+    /// that a title helps the model but is not needed: a draft's titles can
+    /// be missing, wrong or benign over a risky sentence. 0 always reads
+    /// them.
+    pub headings_dropout: f64,
+    /// How validation, test and every later use read a provision: `whole`
+    /// (in overlapping windows when long) or `sentences` (also each
+    /// sentence on its own, the highest score kept). Recorded in
+    /// `clause.json`.
+    pub reading: Reading,
+    /// Add the examples the rationale spans make (each sentence that holds
+    /// a span, alone and buried in a label-less provision; see
+    /// [`crate::augment`]) to the training split.
+    pub rationale_examples: bool,
     /// Dropout on hidden states and the head; `None` keeps the base config's.
     pub hidden_dropout: Option<f64>,
     /// Cap on each label's positive weight (negatives / positives among the
@@ -107,6 +123,9 @@ impl Default for TrainConfig {
             // its pooler was not, and learns slowly from a cold start.
             pooling: Pooling::Mean,
             context: Context::Text,
+            headings_dropout: 0.0,
+            reading: Reading::Whole,
+            rationale_examples: false,
             hidden_dropout: None,
             pos_weight_cap: 10.0,
             negative_ratio: 3.0,
@@ -197,6 +216,9 @@ impl TrainConfig {
             && !(0.0..1.0).contains(&p)
         {
             return Err(format!("`hidden_dropout` = {p} must be in [0, 1)"));
+        }
+        if !(0.0..1.0).contains(&self.headings_dropout) {
+            return Err(format!("`headings_dropout` = {} must be in [0, 1)", self.headings_dropout));
         }
         if !(self.negative_ratio >= 0.0 && self.negative_ratio.is_finite()) {
             return Err(format!("`negative_ratio` = {} must be 0 (keep all) or positive", self.negative_ratio));

@@ -17,14 +17,15 @@
 use std::path::{Path, PathBuf};
 
 use clause_data::example::Example;
+use clause_eval::calibration::{apply_per_label, fit_per_label};
 use clause_eval::metrics::{decide, evaluate, tune_thresholds};
-use clause_infer::classifier::{BatchPlan, Classifier, ModelLabel, mean_probabilities};
+use clause_infer::classifier::{BatchPlan, Classifier, mean_probabilities};
 use clause_infer::input::Passage;
 
 use crate::Error;
 use crate::checkpoint::checkpoint_dir;
 use crate::export::{EnsembleMember, ModelCard, TrainedCard, read_trained_card, write_ensemble_dir};
-use crate::trainer::{Observer, TrainData, TrainOptions, TrainOutcome, train};
+use crate::trainer::{Observer, TrainData, TrainOptions, TrainOutcome, model_labels, train};
 
 /// The directory of member `k` (1-based) of an ensemble written to `out`.
 pub fn member_dir(out: &Path, k: usize) -> PathBuf {
@@ -53,6 +54,7 @@ pub fn train_ensemble(
         train: data.train.clone(),
         validation: data.validation.clone(),
         test: Vec::new(),
+        rationales: data.rationales.clone(),
     };
     let mut cards = Vec::with_capacity(members);
     for k in 1..=members {
@@ -86,8 +88,9 @@ pub fn train_ensemble(
     Ok(TrainOutcome::Finished(Box::new(card)))
 }
 
-/// The ensemble's card: thresholds tuned on the members' mean validation
-/// probabilities, and validation and test scored on that mean.
+/// The ensemble's card: calibration fitted and thresholds tuned on the
+/// members' mean raw validation scores, and validation and test scored on
+/// that mean, calibrated.
 fn combine(data: &TrainData, options: &TrainOptions, cards: &[TrainedCard]) -> Result<TrainedCard, Error> {
     let config = &options.config;
     let classifiers: Vec<Classifier> = (1..=cards.len())
@@ -102,33 +105,32 @@ fn combine(data: &TrainData, options: &TrainOptions, cards: &[TrainedCard]) -> R
         let plan = BatchPlan { batch_size: config.batch_size * 2, by_length: true };
         let mut members = Vec::with_capacity(classifiers.len());
         for classifier in &classifiers {
-            members.push(classifier.predict_ids(&classifier.passage_ids(&passages)?, plan, &mut |_| {})?);
+            members.push(classifier.raw_scores(&classifier.views(&passages)?, plan, &mut |_| {})?);
         }
         Ok(mean_probabilities(members))
     };
     let metrics = |probabilities: &[Vec<f32>], truth: &[Vec<bool>], thresholds: &[f32]| {
         evaluate(&names, truth, &decide(probabilities, thresholds)).map_err(|err| Error::Data(err.to_string()))
     };
+    // Calibrated on the mean validation scores, thresholds tuned after.
     let validation_truth = truth(&data.validation);
-    let validation = mean(&data.validation)?;
+    let mut validation = mean(&data.validation)?;
+    let calibration = fit_per_label(&validation, &validation_truth);
+    apply_per_label(&mut validation, &calibration);
     let thresholds = tune_thresholds(&validation, &validation_truth, config.threshold_min_positives, 0.5);
-    let test =
-        if data.test.is_empty() { None } else { Some(metrics(&mean(&data.test)?, &truth(&data.test), &thresholds)?) };
+    let test = if data.test.is_empty() {
+        None
+    } else {
+        let mut test = mean(&data.test)?;
+        apply_per_label(&mut test, &calibration);
+        Some(metrics(&test, &truth(&data.test), &thresholds)?)
+    };
     let first = &cards[0];
     let seconds: f64 = cards.iter().map(|c| c.training_seconds).sum();
     let sequences: f64 = cards.iter().map(|c| c.training_seconds * c.sequences_per_second).sum();
     Ok(TrainedCard {
         model: ModelCard {
-            labels: data
-                .labels
-                .iter()
-                .zip(&thresholds)
-                .map(|(label, &threshold)| ModelLabel {
-                    name: label.name.clone(),
-                    description: label.description.clone(),
-                    threshold,
-                })
-                .collect(),
+            labels: model_labels(&data.labels, &thresholds, &calibration),
             ensemble: cards
                 .iter()
                 .enumerate()

@@ -9,9 +9,11 @@
 //! directory at the end ([`export`]). [`ensemble::train_ensemble`] trains
 //! several such runs and averages them.
 
+pub mod augment;
 pub mod batches;
 pub mod checkpoint;
 pub mod config;
+pub mod cross_validate;
 pub mod ensemble;
 pub mod export;
 pub mod fixtures;

@@ -9,8 +9,12 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
 use clause_data::example::Example;
+use clause_data::rationales::Located;
+use clause_eval::calibration::{Platt, apply_per_label, fit_per_label};
 use clause_eval::metrics::{Metrics, decide, evaluate, tune_thresholds};
+use clause_infer::input::Context;
 use clause_infer::model::{BertClassifier, BertConfig, TrainableModel};
+use clause_infer::reading::Views;
 use clause_infer::rng::SplitMix64;
 use clause_infer::tokenize::TextEncoder;
 
@@ -46,9 +50,13 @@ pub struct TrainData {
     pub validation: Vec<Example>,
     /// Test split: evaluated once, at the end, to report.
     pub test: Vec<Example>,
+    /// Rationale spans of the training split's provisions (others are
+    /// ignored), for [`TrainConfig::rationale_examples`].
+    pub rationales: Vec<Located>,
 }
 
 /// How to train.
+#[derive(Clone)]
 pub struct TrainOptions {
     /// Base model directory (`config.json`, `tokenizer.json`, `model.safetensors`).
     pub base: PathBuf,
@@ -78,6 +86,9 @@ pub trait Observer {
     /// Member `member` (1-based) of an ensemble of `members` begins (or
     /// was finished before a resume, `done`).
     fn member_started(&mut self, _member: usize, _members: usize, _done: bool) {}
+    /// Cross-validation began training fold `fold` of `folds`, which holds
+    /// `held_out` out.
+    fn fold_started(&mut self, _fold: usize, _folds: usize, _held_out: &[Example]) {}
 }
 
 /// An observer that reports nothing.
@@ -103,12 +114,15 @@ struct Prepared {
     config: BertConfig,
     encoder: TextEncoder,
     train_ids: Vec<Vec<u32>>,
+    /// The same examples without their headings, where headings dropout
+    /// reads some of them so.
+    train_ids_bare: Option<Vec<Vec<u32>>>,
     train_targets: Vec<Vec<f32>>,
     /// Whether each training example carries at least one label.
     train_has_label: Vec<bool>,
-    validation_ids: Vec<Vec<u32>>,
+    validation_views: Views,
     validation_truth: Vec<Vec<bool>>,
-    test_ids: Vec<Vec<u32>>,
+    test_views: Views,
     test_truth: Vec<Vec<bool>>,
     pos_weight: Tensor,
     label_names: Vec<String>,
@@ -255,10 +269,12 @@ impl<'a> Run<'a> {
             }
             crate::pause::here(|| format!("epoch {} batch {}", state.epoch + 1, state.batch));
             let batch = &batches[state.batch];
+            let headings = HeadingsDraw { dropout: config.headings_dropout, seed: config.seed, epoch: state.epoch };
             let loss = train_batch(
                 &self.trainable.model,
                 &self.prepared,
                 batch,
+                headings,
                 &mut state.rng,
                 config.grad_accumulation,
                 &mut self.optimizer,
@@ -303,8 +319,13 @@ impl<'a> Run<'a> {
             }
             None => None,
         };
-        let probabilities =
-            predict(&self.trainable.model, &prepared.encoder, &prepared.validation_ids, config.batch_size * 2, device)?;
+        let probabilities = predict_views(
+            &self.trainable.model,
+            &prepared.encoder,
+            &prepared.validation_views,
+            config.batch_size * 2,
+            device,
+        )?;
         if let Some(trained) = &trained {
             set_weights(&self.trainable, trained)?;
         }
@@ -356,14 +377,36 @@ impl<'a> Run<'a> {
         if let Some(weights) = best_weights {
             set_weights(&self.trainable, weights)?;
         }
-        let test = if prepared.test_ids.is_empty() {
+        // Calibration is fitted on the kept weights' validation scores, and
+        // the thresholds tuned again on the calibrated scores.
+        let raw = predict_views(
+            &self.trainable.model,
+            &prepared.encoder,
+            &prepared.validation_views,
+            config.batch_size * 2,
+            device,
+        )?;
+        let calibration = fit_per_label(&raw, &prepared.validation_truth);
+        let mut validation_scores = raw;
+        apply_per_label(&mut validation_scores, &calibration);
+        let thresholds =
+            tune_thresholds(&validation_scores, &prepared.validation_truth, config.threshold_min_positives, 0.5);
+        let validation = score(&prepared.label_names, &prepared.validation_truth, &validation_scores, &thresholds)?;
+        let test = if prepared.test_views.passages == 0 {
             None
         } else {
-            let probabilities =
-                predict(&self.trainable.model, &prepared.encoder, &prepared.test_ids, config.batch_size * 2, device)?;
-            Some(score(&prepared.label_names, &prepared.test_truth, &probabilities, &best.thresholds)?)
+            let mut probabilities = predict_views(
+                &self.trainable.model,
+                &prepared.encoder,
+                &prepared.test_views,
+                config.batch_size * 2,
+                device,
+            )?;
+            apply_per_label(&mut probabilities, &calibration);
+            Some(score(&prepared.label_names, &prepared.test_truth, &probabilities, &thresholds)?)
         };
-        let card = self.card(state, best, test)?;
+        let kept = Kept { best, validation, thresholds, calibration };
+        let card = self.card(state, &kept, test)?;
         write_model_dir(
             &options.out,
             &prepared.config,
@@ -376,26 +419,18 @@ impl<'a> Run<'a> {
         Ok(TrainOutcome::Finished(Box::new(card)))
     }
 
-    /// The model card of a finished run whose kept epoch is `best`.
-    fn card(&self, state: &RunState, best: &EpochRecord, test: Option<Metrics>) -> Result<TrainedCard, Error> {
+    /// The model card of a finished run and what it kept.
+    fn card(&self, state: &RunState, kept: &Kept<'_>, test: Option<Metrics>) -> Result<TrainedCard, Error> {
         let (config, data, options) = (&self.options.config, self.data, self.options);
         let trained_sequences: f64 = state.history.iter().map(|r| r.sequences_per_second * r.seconds).sum();
         Ok(TrainedCard {
             model: ModelCard {
                 format: FORMAT_VERSION,
-                labels: data
-                    .labels
-                    .iter()
-                    .zip(&best.thresholds)
-                    .map(|(label, threshold)| ModelLabel {
-                        name: label.name.clone(),
-                        description: label.description.clone(),
-                        threshold: *threshold,
-                    })
-                    .collect(),
+                labels: model_labels(&data.labels, &kept.thresholds, &kept.calibration),
                 max_length: config.max_length,
                 pooling: config.pooling,
                 context: config.context,
+                reading: config.reading,
                 ensemble: Vec::new(),
             },
             base_model: BaseModel {
@@ -404,8 +439,8 @@ impl<'a> Run<'a> {
             },
             dataset: DatasetRef { name: data.dataset.clone(), manifest_sha256: data.manifest_sha256.clone() },
             training: config.clone(),
-            best_epoch: best.epoch,
-            validation: best.validation.clone(),
+            best_epoch: kept.best.epoch,
+            validation: kept.validation.clone(),
             history: state.history.clone(),
             test,
             training_seconds: state.seconds,
@@ -455,8 +490,9 @@ fn prepare(data: &TrainData, options: &TrainOptions) -> Result<Prepared, Error> 
     let truth = |examples: &[Example]| -> Vec<Vec<bool>> {
         examples.iter().map(|e| label_names.iter().map(|l| e.labels.contains(l)).collect()).collect()
     };
-    let ids = |examples: &[Example]| -> Result<Vec<Vec<u32>>, Error> {
-        let inputs: Vec<Cow<'_, str>> = examples.iter().map(|e| options.config.context.compose(&e.passage())).collect();
+    let settings = &options.config;
+    let ids = |examples: &[Example], context: Context| -> Result<Vec<Vec<u32>>, Error> {
+        let inputs: Vec<Cow<'_, str>> = examples.iter().map(|e| context.compose(&e.passage())).collect();
         let texts: Vec<&str> = inputs.iter().map(|t| t.as_ref()).collect();
         let mut out = Vec::with_capacity(texts.len());
         for chunk in texts.chunks(2048) {
@@ -464,23 +500,35 @@ fn prepare(data: &TrainData, options: &TrainOptions) -> Result<Prepared, Error> 
         }
         Ok(out)
     };
-    let train_truth = truth(&data.train);
+    let views = |examples: &[Example]| -> Result<Views, Error> {
+        let passages: Vec<_> = examples.iter().map(Example::passage).collect();
+        Ok(Views::of(&encoder, settings.context, settings.reading, &passages)?)
+    };
+    let mut train: Cow<'_, [Example]> = Cow::Borrowed(&data.train);
+    if settings.rationale_examples {
+        let extra = crate::augment::rationale_examples(&data.train, &data.rationales, &label_names, settings.seed);
+        tracing::info!(examples = extra.len(), "sentence and buried-sentence examples from rationales");
+        train.to_mut().extend(extra);
+    }
+    let train_truth = truth(&train);
     let positives: Vec<usize> =
         (0..label_names.len()).map(|j| train_truth.iter().filter(|row| row[j]).count()).collect();
     let train_has_label: Vec<bool> = train_truth.iter().map(|row| row.contains(&true)).collect();
     let labelled = train_has_label.iter().filter(|&&b| b).count();
     let examples_per_epoch =
-        labelled + negatives_kept(train_has_label.len() - labelled, labelled, options.config.negative_ratio);
-    let weights = pos_weights(&positives, examples_per_epoch, options.config.pos_weight_cap);
+        labelled + negatives_kept(train_has_label.len() - labelled, labelled, settings.negative_ratio);
+    let weights = pos_weights(&positives, examples_per_epoch, settings.pos_weight_cap);
     tracing::info!(?positives, ?weights, "positive weights");
+    let dropout = settings.headings_dropout > 0.0 && settings.context != Context::Text;
     Ok(Prepared {
         pos_weight: Tensor::new(weights.as_slice(), &options.device)?,
         train_targets: train_truth.iter().map(|row| row.iter().map(|&b| f32::from(u8::from(b))).collect()).collect(),
-        train_ids: ids(&data.train)?,
+        train_ids: ids(&train, settings.context)?,
+        train_ids_bare: if dropout { Some(ids(&train, Context::Text)?) } else { None },
         train_has_label,
-        validation_ids: ids(&data.validation)?,
+        validation_views: views(&data.validation)?,
         validation_truth: truth(&data.validation),
-        test_ids: ids(&data.test)?,
+        test_views: views(&data.test)?,
         test_truth: truth(&data.test),
         encoder,
         config,
@@ -488,24 +536,89 @@ fn prepare(data: &TrainData, options: &TrainOptions) -> Result<Prepared, Error> 
     })
 }
 
+/// Whether training example `index` reads its headings in `epoch`: all do
+/// but a `dropout` share, drawn from the seed, the epoch and the index
+/// alone, so that a resumed run draws alike.
+fn reads_headings(dropout: f64, seed: u64, epoch: usize, index: usize) -> bool {
+    let mut rng = SplitMix64::new(
+        seed ^ 0x6865_6164_696e_6773
+            ^ (epoch as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            ^ (index as u64 + 1).wrapping_mul(0xbf58_476d_1ce4_e5b9),
+    );
+    f64::from(rng.next_f32()) >= dropout
+}
+
+/// What decides, per example, whether it reads its headings this epoch.
+#[derive(Debug, Clone, Copy)]
+struct HeadingsDraw {
+    dropout: f64,
+    seed: u64,
+    epoch: usize,
+}
+
 /// Train on one micro-batch: its gradients, scaled for accumulation, go
 /// into `optimizer`; returns its mean loss.
+#[allow(clippy::too_many_arguments)] // one micro-batch step needs the run's parts; a struct of them would be built per batch
 fn train_batch(
     model: &BertClassifier,
     prepared: &Prepared,
     batch: &[usize],
+    headings: HeadingsDraw,
     rng: &mut SplitMix64,
     accumulation: usize,
     optimizer: &mut AdamW,
     device: &Device,
 ) -> Result<f64, Error> {
-    let sequences: Vec<&[u32]> = batch.iter().map(|&i| prepared.train_ids[i].as_slice()).collect();
+    let sequences: Vec<&[u32]> = batch
+        .iter()
+        .map(|&i| match &prepared.train_ids_bare {
+            Some(bare) if !reads_headings(headings.dropout, headings.seed, headings.epoch, i) => bare[i].as_slice(),
+            _ => prepared.train_ids[i].as_slice(),
+        })
+        .collect();
     let encoded = prepared.encoder.batch(&sequences, device)?;
     let targets: Vec<f32> = batch.iter().flat_map(|&i| prepared.train_targets[i].iter().copied()).collect();
     let targets = Tensor::from_vec(targets, (batch.len(), prepared.label_names.len()), device)?;
     let micro_batch = MicroBatch { ids: &encoded.ids, attention_mask: &encoded.attention_mask, targets: &targets };
     let mut rngs = dropout_generators(rng, batch.len());
     accumulate_gradients(model, micro_batch, &prepared.pos_weight, &mut rngs, 1.0 / accumulation as f64, optimizer)
+}
+
+/// What a finished run keeps: its best epoch, and the calibration, the
+/// thresholds and the validation figures of that epoch's weights.
+struct Kept<'a> {
+    best: &'a EpochRecord,
+    validation: Metrics,
+    thresholds: Vec<f32>,
+    calibration: Vec<Option<Platt>>,
+}
+
+/// The labels of a model card: names and descriptions, with each label's
+/// threshold and calibration.
+pub fn model_labels(labels: &[LabelInfo], thresholds: &[f32], calibration: &[Option<Platt>]) -> Vec<ModelLabel> {
+    labels
+        .iter()
+        .zip(thresholds)
+        .zip(calibration)
+        .map(|((label, &threshold), &calibration)| ModelLabel {
+            name: label.name.clone(),
+            description: label.description.clone(),
+            threshold,
+            calibration,
+        })
+        .collect()
+}
+
+/// Raw scores of every passage `views` reads: each sequence scored, the
+/// highest per label kept ([`Views::combine`]), as a classifier reads.
+pub fn predict_views(
+    model: &BertClassifier,
+    encoder: &TextEncoder,
+    views: &Views,
+    batch_size: usize,
+    device: &Device,
+) -> Result<Vec<Vec<f32>>, Error> {
+    Ok(views.combine(&predict(model, encoder, &views.ids, batch_size, device)?))
 }
 
 /// Sigmoid probabilities of every sequence, in input order.

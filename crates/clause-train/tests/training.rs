@@ -64,6 +64,7 @@ fn data(train: Vec<Example>, validation: Vec<Example>) -> TrainData {
         test: validation.clone(),
         train,
         validation,
+        rationales: Vec::new(),
     }
 }
 

@@ -8,6 +8,9 @@
 use std::collections::HashSet;
 use std::fmt::Write as _;
 
+mod reliability;
+pub use reliability::{Bin, Curve, reliability_svg};
+
 /// Writes formatted text to a `String`. Writing to a `String` cannot fail, so the `fmt::Result`
 /// is dropped here once instead of at every call.
 macro_rules! w {

@@ -1,0 +1,277 @@
+//! Clause- and sentence-sized spans of a provision's text.
+//!
+//! Two readers cut a provision into pieces. Explanations remove one clause
+//! at a time (at commas too) to see which words drive a label; clause-level
+//! classification scores each sentence or sub-paragraph on its own, so that
+//! one risky sentence in a long paragraph of boilerplate is read by itself
+//! rather than averaged away. Both cut with [`spans`], at different
+//! granularity ([`Granularity`]), so that what counts as a boundary is
+//! decided in one place.
+
+use std::ops::Range;
+
+/// How finely [`spans`] cuts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Granularity {
+    /// At sentence ends, semicolons, colons, commas and sub-paragraph
+    /// markers; pieces of at least 3 words; at most 16 pieces. What
+    /// explanations remove one at a time.
+    Clauses,
+    /// At sentence ends, semicolons, colons and sub-paragraph markers;
+    /// pieces of at least 6 words; at most 12 pieces. What clause-level
+    /// classification scores one at a time.
+    Sentences,
+}
+
+impl Granularity {
+    fn ends_piece(self, word: &str) -> bool {
+        match self {
+            Self::Clauses => word.ends_with([',', ';', ':', '.', '!', '?']),
+            Self::Sentences => word.ends_with([';', ':', '.', '!', '?']) && !is_abbreviation(word),
+        }
+    }
+
+    /// Words a piece has at least, so that it means something on its own.
+    fn min_words(self) -> usize {
+        match self {
+            Self::Clauses => 3,
+            Self::Sentences => 6,
+        }
+    }
+
+    /// Pieces at most: each costs a forward pass.
+    pub fn max_pieces(self) -> usize {
+        match self {
+            Self::Clauses => 16,
+            Self::Sentences => 12,
+        }
+    }
+}
+
+/// Words per window when a text has no boundaries to cut at (clauses only).
+const WINDOW_WORDS: usize = 8;
+
+/// Byte ranges of the pieces of `text`, covering every word once, in order.
+pub fn spans(text: &str, granularity: Granularity) -> Vec<Range<usize>> {
+    let words = word_ranges(text);
+    if words.is_empty() {
+        return Vec::new();
+    }
+    // A piece ends after a word that ends with the granularity's
+    // punctuation, or before a sub-paragraph marker such as "(a)" or "(iv)".
+    let mut pieces: Vec<Range<usize>> = Vec::new();
+    let mut first = 0;
+    for (i, word) in words.iter().enumerate() {
+        let next_is_marker = words.get(i + 1).is_some_and(|next| is_marker(&text[next.clone()]));
+        if granularity.ends_piece(&text[word.clone()]) || next_is_marker || i + 1 == words.len() {
+            pieces.push(words[first].start..word.end);
+            first = i + 1;
+        }
+    }
+    let word_count = |span: &Range<usize>| words.iter().filter(|w| w.start >= span.start && w.end <= span.end).count();
+    // Merge pieces too short to mean anything into their successor (the
+    // last into its predecessor).
+    let mut merged: Vec<Range<usize>> = Vec::new();
+    let mut pending: Option<Range<usize>> = None;
+    for span in pieces {
+        let span = match pending.take() {
+            Some(p) => p.start..span.end,
+            None => span,
+        };
+        if word_count(&span) < granularity.min_words() {
+            pending = Some(span);
+        } else {
+            merged.push(span);
+        }
+    }
+    if let Some(rest) = pending {
+        match merged.last_mut() {
+            Some(last) => last.end = rest.end,
+            None => merged.push(rest),
+        }
+    }
+    if granularity == Granularity::Clauses && merged.len() == 1 && words.len() > WINDOW_WORDS * 3 / 2 {
+        merged = words.chunks(WINDOW_WORDS).map(|chunk| chunk[0].start..chunk[chunk.len() - 1].end).collect();
+    }
+    while merged.len() > granularity.max_pieces() {
+        merged = merged
+            .chunks(2)
+            .map(|pair| match pair {
+                [a, b] => a.start..b.end,
+                [a] => a.clone(),
+                _ => 0..0,
+            })
+            .collect();
+    }
+    merged
+}
+
+/// `text` without the bytes of `span`, joined with one space.
+pub fn without(text: &str, span: &Range<usize>) -> String {
+    let before = text[..span.start].trim_end();
+    let after = text[span.end..].trim_start();
+    match (before.is_empty(), after.is_empty()) {
+        (true, _) => after.to_string(),
+        (_, true) => before.to_string(),
+        _ => format!("{before} {after}"),
+    }
+}
+
+/// Byte offsets at which a sentence can be inserted into `text`: its start
+/// and the end of each of its sentences ([`Granularity::Sentences`]).
+pub fn sentence_boundaries(text: &str) -> Vec<usize> {
+    std::iter::once(0).chain(spans(text, Granularity::Sentences).into_iter().map(|p| p.end)).collect()
+}
+
+/// `text` with `sentence` inserted at byte offset `at` (one of
+/// [`sentence_boundaries`]), joined with single spaces.
+pub fn insert_at(text: &str, at: usize, sentence: &str) -> String {
+    let mut at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    let (before, after) = (text[..at].trim_end(), text[at..].trim_start());
+    [before, sentence, after].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" ")
+}
+
+fn word_ranges(text: &str) -> Vec<Range<usize>> {
+    let mut ranges = Vec::new();
+    let mut start = None;
+    for (i, c) in text.char_indices() {
+        match (c.is_whitespace(), start) {
+            (true, Some(s)) => {
+                ranges.push(s..i);
+                start = None;
+            }
+            (false, None) => start = Some(i),
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        ranges.push(s..text.len());
+    }
+    ranges
+}
+
+/// `(a)`, `(iv)`, `a)`, `(1)`: a sub-paragraph marker begins a new piece.
+fn is_marker(token: &str) -> bool {
+    let inner = token.strip_prefix('(').unwrap_or(token);
+    let Some(inner) = inner.strip_suffix(')') else {
+        return false;
+    };
+    !inner.is_empty() && inner.len() <= 4 && inner.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
+/// "Art.", "No.", "para.", "e.g.": a full stop that does not end a sentence.
+fn is_abbreviation(word: &str) -> bool {
+    const ABBREVIATIONS: [&str; 9] = ["art.", "arts.", "no.", "nos.", "para.", "paras.", "e.g.", "i.e.", "etc."];
+    let lower = word.trim_start_matches(['(', '"', '\'']).to_lowercase();
+    ABBREVIATIONS.contains(&lower.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pieces(text: &str, granularity: Granularity) -> Vec<&str> {
+        spans(text, granularity).into_iter().map(|r| &text[r]).collect()
+    }
+
+    #[test]
+    fn clauses_cut_at_clause_punctuation_and_markers() {
+        let text = "Each Party shall adopt measures to empower its authorities to order a service provider \
+                    to preserve data; such orders shall be kept confidential: (a) for ninety days, \
+                    (b) subject to judicial review.";
+        assert_eq!(
+            pieces(text, Granularity::Clauses),
+            [
+                "Each Party shall adopt measures to empower its authorities to order a service provider to preserve data;",
+                "such orders shall be kept confidential:",
+                "(a) for ninety days,",
+                "(b) subject to judicial review."
+            ]
+        );
+    }
+
+    #[test]
+    fn sentences_keep_commas_and_abbreviations_inside() {
+        let text = "Each Party shall, under Art. 5, adopt measures to order a service provider to preserve \
+                    data. The provider shall keep the order confidential, and shall not tell the user: \
+                    (a) for ninety days, or (b) until a court decides otherwise.";
+        assert_eq!(
+            pieces(text, Granularity::Sentences),
+            [
+                "Each Party shall, under Art. 5, adopt measures to order a service provider to preserve data.",
+                "The provider shall keep the order confidential, and shall not tell the user:",
+                "(a) for ninety days, or (b) until a court decides otherwise."
+            ]
+        );
+    }
+
+    #[test]
+    fn short_pieces_merge_and_every_word_is_covered_once() {
+        let text = "Yes, indeed, the Party shall, in all cases, extradite the person sought.";
+        let spans = spans(text, Granularity::Clauses);
+        assert_eq!(
+            pieces(text, Granularity::Clauses),
+            ["Yes, indeed, the Party shall,", "in all cases,", "extradite the person sought."]
+        );
+        let covered: usize = spans.iter().map(|r| text[r.clone()].split_whitespace().count()).sum();
+        assert_eq!(covered, text.split_whitespace().count());
+        assert!(spans.windows(2).all(|w| w[0].end <= w[1].start));
+        assert_eq!(pieces(text, Granularity::Sentences), [text]);
+    }
+
+    #[test]
+    fn long_unpunctuated_text_falls_back_to_windows_and_many_spans_are_capped() {
+        let long: Vec<String> = (0..30).map(|i| format!("w{i}")).collect();
+        let text = long.join(" ");
+        assert_eq!(spans(&text, Granularity::Clauses).len(), 4);
+        assert_eq!(spans(&text, Granularity::Sentences).len(), 1);
+        for granularity in [Granularity::Clauses, Granularity::Sentences] {
+            let many: Vec<String> = (0..100).map(|i| format!("one two three four five six{i};")).collect();
+            let text = many.join(" ");
+            let spans = spans(&text, granularity);
+            let cap = granularity.max_pieces();
+            assert!(spans.len() <= cap && spans.len() > cap / 2, "{}", spans.len());
+            assert_eq!(spans.first().map(|r| r.start), Some(0));
+            assert_eq!(spans.last().map(|r| r.end), Some(text.len()));
+        }
+    }
+
+    #[test]
+    fn degenerate_texts() {
+        for granularity in [Granularity::Clauses, Granularity::Sentences] {
+            assert!(spans("", granularity).is_empty());
+            assert!(spans("   \n ", granularity).is_empty());
+            assert_eq!(pieces("Hi.", granularity), ["Hi."]);
+            assert_eq!(pieces("é, ü; ß", granularity), ["é, ü; ß"]);
+        }
+    }
+
+    #[test]
+    fn sentences_go_in_at_boundaries() {
+        let host = "One two three four five six. Seven eight nine ten eleven twelve.";
+        let inserted: Vec<String> =
+            sentence_boundaries(host).into_iter().map(|at| insert_at(host, at, "NEW.")).collect();
+        assert_eq!(
+            inserted,
+            [
+                "NEW. One two three four five six. Seven eight nine ten eleven twelve.",
+                "One two three four five six. NEW. Seven eight nine ten eleven twelve.",
+                "One two three four five six. Seven eight nine ten eleven twelve. NEW.",
+            ]
+        );
+        assert_eq!(sentence_boundaries(""), [0]);
+        assert_eq!(insert_at("", 0, "Alone."), "Alone.");
+        assert_eq!(insert_at("é", 1, "x"), "x é");
+    }
+
+    #[test]
+    fn removing_a_span_joins_the_rest() {
+        let text = "one two, three four, five";
+        assert_eq!(without(text, &(9..20)), "one two, five");
+        assert_eq!(without(text, &(0..8)), "three four, five");
+        assert_eq!(without(text, &(21..25)), "one two, three four,");
+    }
+}

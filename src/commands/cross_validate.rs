@@ -1,0 +1,347 @@
+//! `clause train --cross-validate K`: figures that predict a new document.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context as _, bail};
+use clause_data::build::{MANIFEST_FILE, read_rationale_spans, read_split};
+use clause_data::example::Example;
+use clause_data::folds::{fold_splits, instrument_folds, instruments};
+use clause_data::recipe::{LoadedRecipe, SplitRule};
+use clause_data::split::Split;
+use clause_eval::calibration::{Band, REVIEW_BANDS, bands};
+use clause_eval::evaluation::{Intervals, bootstrap_intervals_by_group, calibration};
+use clause_eval::metrics::{Metrics, evaluate};
+use clause_train::cross_validate::{CrossValidation, FoldPlan, OutOfFold, cross_validate};
+use clause_train::trainer::{LabelInfo, TrainData, TrainOptions};
+use serde::Serialize;
+
+use crate::cli::TrainArgs;
+use crate::commands::common::{device, ensure_built};
+use crate::commands::train::{Progress, check_out_dir, interrupt_flag, training_config};
+
+/// The validation share and seed of each fold's training folds when the
+/// recipe's split rule has none (its held-out rule's are used otherwise).
+const DEFAULT_VALIDATION: f64 = 0.15;
+const DEFAULT_SEED: u64 = 20261206;
+
+/// Bootstrap resamples of the intervals, and their seed.
+const RESAMPLES: usize = 1000;
+const BOOTSTRAP_SEED: u64 = 20261129;
+
+/// Labels with fewer positives than this are left out of the macro-F1 the
+/// README reports (their F1 moves by a third with one provision).
+const MACRO_MIN_SUPPORT: usize = 10;
+
+/// The fold plan file: one line per fold and example, `fold<TAB>id<TAB>split`.
+const FOLDS_FILE: &str = "folds.tsv";
+
+/// What a cross-validation reports.
+#[derive(Debug, Serialize)]
+struct Summary {
+    dataset: String,
+    folds: usize,
+    fold_members: usize,
+    examples: usize,
+    instruments: usize,
+    pooled: Metrics,
+    /// Mean F1 over labels with at least [`MACRO_MIN_SUPPORT`] positives.
+    macro_f1_supported: f64,
+    supported_labels: Vec<String>,
+    intervals: Intervals,
+    macro_f1_supported_interval: (f64, f64),
+    per_instrument: Vec<InstrumentFigures>,
+    /// Per label: positives, and expected calibration error (10 bins) of
+    /// the raw and of the calibrated scores.
+    calibration: Vec<(String, usize, f64, f64)>,
+    bands_raw: Vec<Band>,
+    bands_calibrated: Vec<Band>,
+}
+
+#[derive(Debug, Serialize)]
+struct InstrumentFigures {
+    instrument: String,
+    fold: usize,
+    examples: usize,
+    labels: usize,
+    micro_f1: f64,
+}
+
+pub fn run(args: &TrainArgs, folds: usize, out: &mut dyn Write) -> anyhow::Result<()> {
+    if folds < 2 {
+        bail!("--cross-validate {folds}: expected at least 2 folds");
+    }
+    let recipe = LoadedRecipe::load(&args.dataset)?;
+    let mut config = training_config(args, &recipe.dir)?;
+    config.ensemble = args.fold_members.max(1);
+    check_out_dir(&args.out)?;
+    let base = clause_infer::hub::resolve(&args.base)?;
+    let manifest = ensure_built(&recipe, args.data_root.data_root.clone())?;
+    let manifest_path = recipe.build_dir().join(MANIFEST_FILE);
+    let manifest_sha256 = clause_data::hash::sha256_hex(
+        &std::fs::read(&manifest_path).with_context(|| manifest_path.display().to_string())?,
+    );
+    let mut all = Vec::new();
+    for split in Split::ALL {
+        all.extend(read_split(&recipe, split)?);
+    }
+    let names: Vec<String> = recipe.recipe.labels.iter().map(|l| l.name.clone()).collect();
+    let plan = plan(&recipe, &all, &names, folds)?;
+    std::fs::create_dir_all(&args.out).with_context(|| args.out.display().to_string())?;
+    write_plan(&args.out.join(FOLDS_FILE), &all, &plan)?;
+    if args.plan_only {
+        writeln!(out, "folds written to {}", args.out.join(FOLDS_FILE).display())?;
+        return Ok(());
+    }
+    let data = TrainData {
+        dataset: manifest.dataset.clone(),
+        manifest_sha256,
+        labels: recipe
+            .recipe
+            .labels
+            .iter()
+            .map(|l| LabelInfo { name: l.name.clone(), description: l.description.clone() })
+            .collect(),
+        train: all,
+        validation: Vec::new(),
+        test: Vec::new(),
+        rationales: read_rationale_spans(&recipe)?,
+    };
+    let options = TrainOptions {
+        base: base.dir,
+        base_source: base.source,
+        out: args.out.clone(),
+        config,
+        device: device(&args.device)?,
+        resume: false,
+        interrupt: Some(interrupt_flag()?),
+    };
+    eprintln!(
+        "cross-validating {} over {folds} folds of whole instruments ({} examples)",
+        data.dataset,
+        data.train.len()
+    );
+    let mut progress = Progress::new();
+    let rows = match cross_validate(&data, &plan, &options, args.keep_fold_models, &mut progress)? {
+        CrossValidation::Interrupted { fold } => {
+            writeln!(out, "stopped in fold {fold}; run the same command again to continue")?;
+            std::process::exit(130);
+        }
+        CrossValidation::Finished(rows) => rows,
+    };
+    let summary = summarise(&data.dataset, &names, &data.train, &rows, folds, options.config.ensemble)?;
+    let path = args.out.join("summary.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&summary)?).with_context(|| path.display().to_string())?;
+    let svg = args.out.join("reliability.svg");
+    std::fs::write(&svg, reliability_diagram(&names, &rows)?).with_context(|| svg.display().to_string())?;
+    write_summary(&summary, out)?;
+    writeln!(
+        out,
+        "\nout-of-fold predictions in {}/fold-*/, figures in {}, reliability diagram {}",
+        args.out.display(),
+        path.display(),
+        svg.display()
+    )?;
+    Ok(())
+}
+
+/// Folds of whole instruments, each with its validation share drawn as the
+/// recipe's held-out rule draws it.
+fn plan(recipe: &LoadedRecipe, all: &[Example], names: &[String], folds: usize) -> anyhow::Result<FoldPlan> {
+    let fold_of = instrument_folds(all, folds);
+    let used: std::collections::BTreeSet<usize> = fold_of.iter().copied().collect();
+    if used.len() < folds {
+        bail!("{}: {} instruments cannot fill {folds} folds", recipe.path.display(), used.len());
+    }
+    let (validation, seed) = match &recipe.recipe.split {
+        SplitRule::HeldOut { seed, validation, .. } => (*validation, *seed),
+        SplitRule::Stratified { seed, validation, train, .. } => (validation / (train + validation), *seed),
+        SplitRule::Documents { .. } => (DEFAULT_VALIDATION, DEFAULT_SEED),
+    };
+    let index: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
+    let labels: Vec<Vec<usize>> =
+        all.iter().map(|e| e.labels.iter().filter_map(|l| index.get(l.as_str()).copied()).collect()).collect();
+    let splits = (0..folds).map(|k| fold_splits(all, &fold_of, k, &labels, names.len(), validation, seed)).collect();
+    Ok(FoldPlan { folds, splits })
+}
+
+/// `fold<TAB>id<TAB>split` for every fold and example: what each fold
+/// trained, validated and held out, for a baseline scored on the same folds.
+fn write_plan(path: &Path, all: &[Example], plan: &FoldPlan) -> anyhow::Result<()> {
+    let mut text = String::from("fold\tid\tsplit\n");
+    for (k, splits) in plan.splits.iter().enumerate() {
+        for (example, split) in all.iter().zip(splits) {
+            text.push_str(&format!("{}\t{}\t{}\n", k + 1, example.id, split.name()));
+        }
+    }
+    std::fs::write(path, text).with_context(|| path.display().to_string())
+}
+
+fn summarise(
+    dataset: &str,
+    names: &[String],
+    all: &[Example],
+    rows: &[OutOfFold],
+    folds: usize,
+    fold_members: usize,
+) -> anyhow::Result<Summary> {
+    let instrument_of: HashMap<&str, String> =
+        all.iter().zip(instruments(all)).map(|(e, name)| (e.id.as_str(), name)).collect();
+    let matrix = |pick: &dyn Fn(&OutOfFold, &str) -> bool| -> Vec<Vec<bool>> {
+        rows.iter().map(|r| names.iter().map(|n| pick(r, n)).collect()).collect()
+    };
+    let truth = matrix(&|r, n| r.labels.iter().any(|l| l == n));
+    let predicted = matrix(&|r, n| r.flagged.iter().any(|l| l == n));
+    let pooled = evaluate(names, &truth, &predicted)?;
+    let mut numbers: HashMap<&str, usize> = HashMap::new();
+    let units: Vec<usize> = rows
+        .iter()
+        .map(|r| {
+            let next = numbers.len();
+            *numbers.entry(instrument_of.get(r.id.as_str()).map_or(r.document.as_str(), |s| s.as_str())).or_insert(next)
+        })
+        .collect();
+    let intervals = bootstrap_intervals_by_group(names, &truth, &predicted, &units, RESAMPLES, BOOTSTRAP_SEED)?;
+    let supported: Vec<usize> = (0..names.len()).filter(|&j| pooled.labels[j].support >= MACRO_MIN_SUPPORT).collect();
+    let columns =
+        |m: &[Vec<bool>]| -> Vec<Vec<bool>> { m.iter().map(|r| supported.iter().map(|&j| r[j]).collect()).collect() };
+    let supported_names: Vec<String> = supported.iter().map(|&j| names[j].clone()).collect();
+    let supported_intervals = bootstrap_intervals_by_group(
+        &supported_names,
+        &columns(&truth),
+        &columns(&predicted),
+        &units,
+        RESAMPLES,
+        BOOTSTRAP_SEED,
+    )?;
+    let mut per_instrument: BTreeMap<String, (usize, Vec<usize>)> = BTreeMap::new();
+    for (i, row) in rows.iter().enumerate() {
+        let name = instrument_of.get(row.id.as_str()).cloned().unwrap_or_else(|| row.document.clone());
+        per_instrument.entry(name).or_insert((row.fold, Vec::new())).1.push(i);
+    }
+    let per_instrument = per_instrument
+        .into_iter()
+        .map(|(instrument, (fold, members))| {
+            let pick = |m: &[Vec<bool>]| -> Vec<Vec<bool>> { members.iter().map(|&i| m[i].clone()).collect() };
+            let figures = evaluate(names, &pick(&truth), &pick(&predicted))?;
+            Ok(InstrumentFigures {
+                instrument,
+                fold,
+                examples: members.len(),
+                labels: figures.labels.iter().map(|l| l.support).sum(),
+                micro_f1: figures.micro_f1,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let raw: Vec<Vec<f32>> = rows.iter().map(|r| r.raw_scores.clone()).collect();
+    let calibrated: Vec<Vec<f32>> = rows.iter().map(|r| r.scores.clone()).collect();
+    let label_calibration = (0..names.len())
+        .map(|j| {
+            let column = |m: &[Vec<f32>]| -> Vec<Vec<f32>> { m.iter().map(|r| vec![r[j]]).collect() };
+            let truth_column: Vec<Vec<bool>> = truth.iter().map(|r| vec![r[j]]).collect();
+            let ece = |m: &[Vec<f32>]| calibration(&column(m), &truth_column, 10).map(|c| c.expected_calibration_error);
+            Ok((names[j].clone(), pooled.labels[j].support, ece(&raw)?, ece(&calibrated)?))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Summary {
+        dataset: dataset.to_string(),
+        folds,
+        fold_members,
+        examples: rows.len(),
+        instruments: numbers.len(),
+        macro_f1_supported: supported.iter().map(|&j| pooled.labels[j].f1).sum::<f64>() / supported.len().max(1) as f64,
+        supported_labels: supported_names,
+        pooled,
+        intervals,
+        macro_f1_supported_interval: (supported_intervals.macro_f1.low, supported_intervals.macro_f1.high),
+        per_instrument,
+        calibration: label_calibration,
+        bands_raw: bands(&raw, &truth, &REVIEW_BANDS),
+        bands_calibrated: bands(&calibrated, &truth, &REVIEW_BANDS),
+    })
+}
+
+fn write_summary(s: &Summary, out: &mut dyn Write) -> anyhow::Result<()> {
+    writeln!(
+        out,
+        "{}: {} examples of {} instruments, {} folds ({} run{} per fold), out-of-fold\n",
+        s.dataset,
+        s.examples,
+        s.instruments,
+        s.folds,
+        s.fold_members,
+        if s.fold_members == 1 { "" } else { "s" }
+    )?;
+    writeln!(
+        out,
+        "{:<16} {:>7} {:>9} {:>6} {:>6} {:>9} {:>9}",
+        "label", "support", "precision", "recall", "F1", "ECE raw", "ECE cal"
+    )?;
+    for (label, (_, _, raw, cal)) in s.pooled.labels.iter().zip(&s.calibration) {
+        writeln!(
+            out,
+            "{:<16} {:>7} {:>9.3} {:>6.3} {:>6.3} {raw:>9.3} {cal:>9.3}",
+            label.label, label.support, label.precision, label.recall, label.f1
+        )?;
+    }
+    let i = &s.intervals;
+    writeln!(
+        out,
+        "\nmicro-F1          {:.3}  95% CI [{:.3}, {:.3}]",
+        s.pooled.micro_f1, i.micro_f1.low, i.micro_f1.high
+    )?;
+    writeln!(
+        out,
+        "macro-F1 (≥{MACRO_MIN_SUPPORT})    {:.3}  95% CI [{:.3}, {:.3}]  ({})",
+        s.macro_f1_supported,
+        s.macro_f1_supported_interval.0,
+        s.macro_f1_supported_interval.1,
+        s.supported_labels.join(", ")
+    )?;
+    writeln!(
+        out,
+        "macro-F1 (all)    {:.3}  95% CI [{:.3}, {:.3}]",
+        s.pooled.macro_f1, i.macro_f1.low, i.macro_f1.high
+    )?;
+    writeln!(
+        out,
+        "LexGLUE macro-F1  {:.3}  95% CI [{:.3}, {:.3}]",
+        s.pooled.lexglue_macro_f1, i.lexglue_macro_f1.low, i.lexglue_macro_f1.high
+    )?;
+    writeln!(out, "(intervals: {} resamples of the {} instruments)", i.resamples, i.units)?;
+    writeln!(
+        out,
+        "\n{:<12} {:>7} {:>10} {:>8} {:>10} {:>8}",
+        "score band", "raw n", "raw mean", "raw true", "cal n", "cal mean"
+    )?;
+    for (raw, cal) in s.bands_raw.iter().zip(&s.bands_calibrated) {
+        writeln!(
+            out,
+            "{:.2}–{:<7.2} {:>7} {:>10.3} {:>8.3} {:>10} {:>8.3}  true {:.3}",
+            raw.low, raw.high, raw.count, raw.mean_score, raw.share_true, cal.count, cal.mean_score, cal.share_true
+        )?;
+    }
+    writeln!(out, "\n{:<44} {:>4} {:>8} {:>6} {:>8}", "instrument", "fold", "examples", "labels", "micro-F1")?;
+    for f in &s.per_instrument {
+        writeln!(out, "{:<44} {:>4} {:>8} {:>6} {:>8.3}", f.instrument, f.fold, f.examples, f.labels, f.micro_f1)?;
+    }
+    Ok(())
+}
+
+/// The reliability diagram of the out-of-fold scores, raw and calibrated,
+/// pooled over labels, as a self-contained SVG.
+fn reliability_diagram(names: &[String], rows: &[OutOfFold]) -> anyhow::Result<String> {
+    let truth: Vec<Vec<bool>> =
+        rows.iter().map(|r| names.iter().map(|n| r.labels.iter().any(|l| l == n)).collect()).collect();
+    let curve = |scores: Vec<Vec<f32>>| -> anyhow::Result<Vec<clause_review::report::Bin>> {
+        Ok(calibration(&scores, &truth, 10)?
+            .bins
+            .iter()
+            .map(|b| (b.mean_probability, b.fraction_positive, b.count))
+            .collect())
+    };
+    let raw = curve(rows.iter().map(|r| r.raw_scores.clone()).collect())?;
+    let calibrated = curve(rows.iter().map(|r| r.scores.clone()).collect())?;
+    Ok(clause_review::report::reliability_svg(&[("raw scores", &raw), ("calibrated", &calibrated)]))
+}

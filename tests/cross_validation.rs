@@ -1,0 +1,118 @@
+//! `clause train --cross-validate` and `clause eval --probe` end to end, on
+//! the tiny project of `train.rs` and the previous release's model.
+
+use std::collections::BTreeMap;
+
+use crate::train::project;
+use crate::util::{clause, clause_in, project_root, read, write};
+
+#[test]
+fn cross_validation_predicts_every_example_once_out_of_fold_and_resumes() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    project(dir);
+    let args = [
+        "train",
+        "datasets/x",
+        "--base",
+        "base",
+        "--out",
+        "cv",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "8",
+        "--data-root",
+        "data",
+        "--cross-validate",
+        "3",
+    ];
+    let first = clause_in(dir, &args);
+    let report = first.ok();
+    for needle in ["micro-F1", "95% CI", "score band", "instrument", "ECE raw"] {
+        assert!(report.contains(needle), "{needle} missing:\n{report}");
+    }
+    // Every example is held out by exactly one fold, whole documents at a time.
+    let plan = read(&dir.join("cv/folds.tsv"));
+    let mut held_out: BTreeMap<String, String> = BTreeMap::new();
+    for line in plan.lines().skip(1) {
+        let fields: Vec<&str> = line.split('\t').collect();
+        if fields[2] == "test" {
+            assert!(held_out.insert(fields[1].to_string(), fields[0].to_string()).is_none(), "{line}");
+        }
+    }
+    assert_eq!(held_out.len(), 48);
+    let mut predicted = Vec::new();
+    for k in 1..=3 {
+        let fold = dir.join(format!("cv/fold-{k}"));
+        for line in read(&fold.join("predictions.jsonl")).lines() {
+            let row: serde_json::Value = serde_json::from_str(line).expect("json");
+            assert_eq!(held_out[row["id"].as_str().expect("id")], k.to_string());
+            assert_eq!(row["scores"].as_array().expect("scores").len(), 2);
+            predicted.push(row["id"].as_str().expect("id").to_string());
+        }
+        assert!(fold.join("clause.json").is_file() && !fold.join("model.safetensors").exists());
+    }
+    predicted.sort();
+    assert_eq!(predicted, held_out.keys().cloned().collect::<Vec<_>>());
+    let summary: serde_json::Value = serde_json::from_str(&read(&dir.join("cv/summary.json"))).expect("json");
+    assert_eq!(summary["examples"], 48);
+    assert!(read(&dir.join("cv/reliability.svg")).starts_with("<svg"));
+    // A second run reads the written folds instead of training again.
+    let again = clause_in(dir, &args);
+    assert_eq!(again.ok(), report);
+    assert!(!again.stderr.contains("epoch 1"), "{}", again.stderr);
+    // Folds need instruments to fill them.
+    let mut more = args.to_vec();
+    more[13] = "4";
+    clause_in(dir, &more).fails_with(&["3 instruments cannot fill 4 folds"]);
+    more[13] = "1";
+    clause_in(dir, &more).fails_with(&["--cross-validate 1", "at least 2"]);
+}
+
+#[test]
+fn probes_bury_sentences_in_label_less_provisions_and_remove_headings() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let model = project_root().join("tests/fixtures/previous-release/model");
+    let data = tmp.path().join("data.jsonl");
+    let mut rows = String::new();
+    for i in 0..6 {
+        let labels = if i < 4 { "[]" } else { "[\"secrecy\"]" };
+        rows.push_str(&format!(
+            "{{\"id\": \"p{i}\", \"text\": \"The party shall act. It may act.\", \"labels\": {labels}}}\n"
+        ));
+    }
+    write(&data, rows);
+    let suite = tmp.path().join("suite.tsv");
+    write(
+        &suite,
+        "label\trule\tsentence\nsurveillance\t1\tThe party shall search the data.\nnone\tcontrol\tThe party may act.\n",
+    );
+    let (model, data_arg, suite_arg) =
+        (model.to_str().expect("utf-8"), data.to_str().expect("utf-8"), suite.to_str().expect("utf-8"));
+    let run = clause(&[
+        "eval",
+        "--model",
+        model,
+        data_arg,
+        "--probe",
+        "buried",
+        "--probe-sentences",
+        suite_arg,
+        "--probe-hosts",
+        "3",
+        "--json",
+    ]);
+    let report: serde_json::Value = serde_json::from_str(run.ok()).expect("json");
+    assert_eq!(report["hosts"], 4);
+    assert_eq!(report["labels"][0]["label"], "surveillance");
+    assert_eq!(report["labels"][0]["insertions"], 3);
+    assert_eq!(report["control_insertions"], 3);
+    let removed = clause(&["eval", "--model", model, data_arg, "--probe", "headings-removed"]);
+    assert!(removed.ok().contains("probe headings-removed: 6 examples"), "{}", removed.stdout);
+    // A table has no suite of its own; a bad suite names its line.
+    clause(&["eval", "--model", model, data_arg, "--probe", "buried"]).fails_with(&["--probe-sentences"]);
+    write(&suite, "label\trule\tsentence\nsurveillance\t1\n");
+    clause(&["eval", "--model", model, data_arg, "--probe", "buried", "--probe-sentences", suite_arg])
+        .fails_with(&["suite.tsv:2:", "3 tab-separated fields"]);
+}
