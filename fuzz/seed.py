@@ -133,6 +133,11 @@ def seed_annotations():
         yield from lines_pieces(path.read_bytes(), 25)
     for path in sorted(PROJECT.glob("datasets/*/rationales/*.tsv")):
         yield from lines_pieces(path.read_bytes(), 25)
+    for path in sorted(PROJECT.glob("datasets/*/probes/*.tsv")):
+        # The header first, as the probe parser wants it.
+        lines = path.read_bytes().splitlines(keepends=True)
+        yield b"".join(lines[:12])
+        yield b"".join(lines[:1] + lines[-12:])
     yield b"# comment\r\ndoc:art1\t0123456789ABCDEF\tsecrecy, safeguard\tText\r\n\r\ndoc:art2\t0123456789abcdef\t-\n"
 
 

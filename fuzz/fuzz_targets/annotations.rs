@@ -2,7 +2,8 @@
 //! error or annotations with known labels and 16-hex-digit hashes, and an
 //! annotation formatted by `format_annotation` reads back as itself; a clean
 //! error or rationales with known labels and non-empty, whitespace-normalised
-//! spans.
+//! spans; a clean error or probe sentences with a known label (or none) and a
+//! non-empty, whitespace-normalised sentence.
 #![no_main]
 
 use std::collections::BTreeSet;
@@ -10,6 +11,7 @@ use std::path::Path;
 use std::sync::LazyLock;
 
 use clause_data::annotations::{format_annotation, parse_annotations, parse_labels};
+use clause_data::probes::parse_probe_sentences;
 use clause_data::rationales::parse_rationales;
 use libfuzzer_sys::fuzz_target;
 
@@ -44,6 +46,14 @@ fuzz_target!(|data: &[u8]| {
             assert!(LABELS.contains(&rationale.label) && !rationale.id.is_empty());
             assert!(!rationale.span.is_empty());
             assert_eq!(rationale.span.split_whitespace().collect::<Vec<_>>().join(" "), rationale.span);
+        }
+    }
+    if let Ok(sentences) = parse_probe_sentences(Path::new("probes/fuzz.tsv"), text, &LABELS) {
+        assert!(!sentences.is_empty());
+        for sentence in &sentences {
+            assert!(sentence.label.as_ref().is_none_or(|l| LABELS.contains(l)));
+            assert!(!sentence.sentence.is_empty());
+            assert_eq!(sentence.sentence.split_whitespace().collect::<Vec<_>>().join(" "), sentence.sentence);
         }
     }
 });

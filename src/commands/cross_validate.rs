@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{Context as _, bail};
 use clause_data::build::{MANIFEST_FILE, read_rationale_spans, read_split};
 use clause_data::example::Example;
-use clause_data::folds::{fold_splits, instrument_folds, instruments};
+use clause_data::folds::{fold_splits, instrument_folds, instruments, named_folds};
 use clause_data::recipe::{LoadedRecipe, SplitRule};
 use clause_data::split::Split;
 use clause_eval::calibration::{Band, REVIEW_BANDS, bands};
@@ -87,7 +87,8 @@ pub fn run(args: &TrainArgs, folds: usize, out: &mut dyn Write) -> anyhow::Resul
         all.extend(read_split(&recipe, split)?);
     }
     let names: Vec<String> = recipe.recipe.labels.iter().map(|l| l.name.clone()).collect();
-    let plan = plan(&recipe, &all, &names, folds)?;
+    let (all, fold_of) = assign_folds(&recipe, all, folds)?;
+    let plan = plan(&recipe, &all, &fold_of, &names, folds);
     std::fs::create_dir_all(&args.out).with_context(|| args.out.display().to_string())?;
     write_plan(&args.out.join(FOLDS_FILE), &all, &plan)?;
     if args.plan_only {
@@ -146,14 +147,29 @@ pub fn run(args: &TrainArgs, folds: usize, out: &mut dyn Write) -> anyhow::Resul
     Ok(())
 }
 
-/// Folds of whole instruments, each with its validation share drawn as the
-/// recipe's held-out rule draws it.
-fn plan(recipe: &LoadedRecipe, all: &[Example], names: &[String], folds: usize) -> anyhow::Result<FoldPlan> {
-    let fold_of = instrument_folds(all, folds);
-    let used: std::collections::BTreeSet<usize> = fold_of.iter().copied().collect();
-    if used.len() < folds {
-        bail!("{}: {} instruments cannot fill {folds} folds", recipe.path.display(), used.len());
+/// The examples cross-validated and each one's fold: the recipe's own folds
+/// where it names them (examples of other documents left out), else
+/// `folds` folds of whole instruments.
+fn assign_folds(recipe: &LoadedRecipe, all: Vec<Example>, folds: usize) -> anyhow::Result<(Vec<Example>, Vec<usize>)> {
+    let Some(spec) = &recipe.recipe.cross_validation else {
+        let fold_of = instrument_folds(&all, folds);
+        let used: std::collections::BTreeSet<usize> = fold_of.iter().copied().collect();
+        if used.len() < folds {
+            bail!("{}: {} instruments cannot fill {folds} folds", recipe.path.display(), used.len());
+        }
+        return Ok((all, fold_of));
+    };
+    if spec.folds.len() != folds {
+        bail!("--cross-validate {folds}: {} names {} folds", recipe.path.display(), spec.folds.len());
     }
+    let named =
+        named_folds(&all, &spec.folds).map_err(|message| anyhow::anyhow!("{}: {message}", recipe.path.display()))?;
+    Ok(all.into_iter().zip(named).filter_map(|(example, fold)| fold.map(|k| (example, k))).unzip())
+}
+
+/// Each fold's splits, its validation share drawn as the recipe's held-out
+/// rule draws it.
+fn plan(recipe: &LoadedRecipe, all: &[Example], fold_of: &[usize], names: &[String], folds: usize) -> FoldPlan {
     let (validation, seed) = match &recipe.recipe.split {
         SplitRule::HeldOut { seed, validation, .. } => (*validation, *seed),
         SplitRule::Stratified { seed, validation, train, .. } => (validation / (train + validation), *seed),
@@ -162,8 +178,8 @@ fn plan(recipe: &LoadedRecipe, all: &[Example], names: &[String], folds: usize) 
     let index: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
     let labels: Vec<Vec<usize>> =
         all.iter().map(|e| e.labels.iter().filter_map(|l| index.get(l.as_str()).copied()).collect()).collect();
-    let splits = (0..folds).map(|k| fold_splits(all, &fold_of, k, &labels, names.len(), validation, seed)).collect();
-    Ok(FoldPlan { folds, splits })
+    let splits = (0..folds).map(|k| fold_splits(all, fold_of, k, &labels, names.len(), validation, seed)).collect();
+    FoldPlan { folds, splits }
 }
 
 /// `fold<TAB>id<TAB>split` for every fold and example: what each fold

@@ -17,8 +17,8 @@ use clause_eval::evaluation::{
 };
 use clause_eval::metrics::{Metrics, evaluate};
 use clause_infer::classifier::{BatchPlan, Classifier};
-use clause_review::report::{Bin, Curve};
 use clause_infer::input::Passage;
+use clause_review::report::{Bin, Curve};
 
 use crate::cli::{EvalArgs, SplitArg};
 use crate::commands::common::ensure_built;

@@ -60,6 +60,19 @@ pub fn instrument_folds(examples: &[Example], folds: usize) -> Vec<usize> {
     names.iter().map(|n| fold_of[n.as_str()]).collect()
 }
 
+/// The fold (0-based) of every example whose document a recipe's
+/// `[cross_validation]` names, `None` for the others. A named document with
+/// no example is an error naming it.
+pub fn named_folds(examples: &[Example], folds: &[Vec<String>]) -> Result<Vec<Option<usize>>, String> {
+    let fold_of: HashMap<&str, usize> =
+        folds.iter().enumerate().flat_map(|(k, documents)| documents.iter().map(move |d| (d.as_str(), k))).collect();
+    let present: BTreeSet<&str> = examples.iter().map(|e| e.document.as_str()).collect();
+    if let Some(missing) = folds.iter().flatten().find(|d| !present.contains(d.as_str())) {
+        return Err(format!("[cross_validation] names document `{missing}`, which has no examples"));
+    }
+    Ok(examples.iter().map(|e| fold_of.get(e.document.as_str()).copied()).collect())
+}
+
 /// The splits of fold `k`: its examples are test; of the rest, a
 /// `validation` share goes to validation by seeded iterative stratification
 /// over whole articles (and identical texts), the rest to train.
@@ -100,6 +113,15 @@ mod tests {
             chapter: None,
             origin: String::new(),
         }
+    }
+
+    #[test]
+    fn named_folds_follow_the_recipe_and_leave_the_rest_out() {
+        let examples = [example(0, "A", 1, &[]), example(1, "B", 1, &[]), example(2, "T", 1, &[])];
+        let folds = vec![vec!["B".to_string()], vec!["A".to_string()]];
+        assert_eq!(named_folds(&examples, &folds), Ok(vec![Some(1), Some(0), None]));
+        let err = named_folds(&examples, &[vec!["A".into()], vec!["Z".into()]]).expect_err("unknown");
+        assert!(err.contains("`Z`"), "{err}");
     }
 
     #[test]

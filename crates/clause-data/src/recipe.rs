@@ -41,6 +41,21 @@ pub struct Recipe {
     /// What counts as a text shared between splits, and whether it fails the build.
     #[serde(default)]
     pub leakage: LeakagePolicy,
+    /// Cross-validation folds the recipe names (`clause train
+    /// --cross-validate`); without them, folds of whole instruments are
+    /// formed by size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cross_validation: Option<CrossValidationSpec>,
+}
+
+/// Cross-validation folds named document by document, such as a corpus's
+/// own folds. Documents in no fold (a benchmark's test documents) are left
+/// out of cross-validation.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrossValidationSpec {
+    /// The documents of each fold.
+    pub folds: Vec<Vec<String>>,
 }
 
 /// One label of the label set.
@@ -293,6 +308,24 @@ impl Recipe {
                 ));
             }
         }
+        if let Some(spec) = &self.cross_validation {
+            if spec.folds.len() < 2 || spec.folds.iter().any(Vec::is_empty) {
+                return fail("[cross_validation] folds must list at least 2 folds, each naming documents".to_string());
+            }
+            let mut named = BTreeSet::new();
+            if let Some(twice) = spec.folds.iter().flatten().find(|d| !named.insert(d.as_str())) {
+                return fail(format!("[cross_validation] document `{twice}` is in two folds"));
+            }
+            let test = match &self.split {
+                SplitRule::Documents { test, .. } | SplitRule::HeldOut { test, .. } => test.as_slice(),
+                SplitRule::Stratified { .. } => &[],
+            };
+            if let Some(held) = test.iter().find(|d| named.contains(d.as_str())) {
+                return fail(format!(
+                    "[cross_validation] document `{held}` is in the test split, which cross-validation must leave out"
+                ));
+            }
+        }
         if let SplitRule::HeldOut { validation, test, .. } = &self.split {
             if !validation.is_finite() || *validation <= 0.0 || *validation >= 1.0 {
                 return fail(format!("[split] validation = {validation} must be a fraction between 0 and 1"));
@@ -308,6 +341,27 @@ impl Recipe {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cross_validation_folds_name_each_document_once_and_not_the_test_ones() {
+        let base = format!(
+            "name = \"x\"\ndescription = \"d\"\n[[labels]]\nname = \"a\"\ndescription = \"d\"\n[[sources]]\nformat = \"table\"\npath = \"t.csv\"\nsha256 = \"{SHA}\"\n[split]\nmethod = \"documents\"\nvalidation = [\"V\"]\ntest = [\"T\"]\n"
+        );
+        let parse = |extra: &str| Recipe::parse(Path::new("dataset.toml"), &format!("{base}{extra}"));
+        let recipe = parse("[cross_validation]\nfolds = [[\"A\", \"B\"], [\"C\"]]\n").expect("valid");
+        assert_eq!(recipe.cross_validation.map(|c| c.folds.len()), Some(2));
+        assert!(parse("").expect("none").cross_validation.is_none());
+        for (extra, needle) in [
+            ("[cross_validation]\nfolds = [[\"A\"]]\n", "at least 2 folds"),
+            ("[cross_validation]\nfolds = [[\"A\"], []]\n", "at least 2 folds"),
+            ("[cross_validation]\nfolds = [[\"A\"], [\"A\"]]\n", "`A` is in two folds"),
+            ("[cross_validation]\nfolds = [[\"A\"], [\"T\"]]\n", "`T` is in the test split"),
+            ("[cross_validation]\nfold = [[\"A\"]]\n", "fold"),
+        ] {
+            let err = parse(extra).expect_err(needle).to_string();
+            assert!(err.contains(needle) && err.contains("dataset.toml"), "{err}");
+        }
+    }
 
     fn write(dir: &Path, body: &str) -> PathBuf {
         let path = dir.join(RECIPE_FILE);
