@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use clause_eval::decision::flagged;
 use clause_infer::classifier::{BatchPlan, Classifier, ModelLabel};
-use clause_infer::input::Context;
+use clause_infer::input::Passage;
 use serde::Serialize;
 use serde::ser::SerializeMap;
 use serde_json::Value;
@@ -28,24 +28,48 @@ pub struct ModelInfo {
     pub labels: Vec<ModelLabel>,
     /// Decision thresholds in label order (the model's, or the override).
     pub thresholds: Vec<f32>,
-    /// What the model reads besides each text: a document's provisions are
-    /// sent with their headings when it was trained with them.
-    pub context: Context,
 }
 
-/// Something that turns texts into every label's probability: the
+/// One text waiting for the model, with the headings a document's provision
+/// has (the model reads them when it was trained with them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedText {
+    /// The text that is classified.
+    pub text: String,
+    /// Its article's title.
+    pub title: Option<String>,
+    /// The division headings above it.
+    pub chapter: Option<String>,
+}
+
+impl QueuedText {
+    /// A bare text.
+    pub fn bare(text: String) -> Self {
+        Self { text, title: None, chapter: None }
+    }
+
+    /// The text and headings as the model reads them.
+    pub fn passage(&self) -> Passage<'_> {
+        Passage { text: &self.text, title: self.title.as_deref(), chapter: self.chapter.as_deref() }
+    }
+}
+
+/// Something that turns passages into every label's probability: the
 /// classifier, or a fake in tests.
 pub trait Scorer: Send {
-    /// Probabilities of `texts`, in their order, `batch_size` per forward
-    /// pass.
-    fn score(&mut self, texts: &[&str], batch_size: usize) -> Result<Vec<Vec<f32>>, String>;
+    /// Probabilities of `passages`, in their order, `batch_size` sequences
+    /// per forward pass.
+    fn score(&mut self, passages: &[Passage<'_>], batch_size: usize) -> Result<Vec<Vec<f32>>, String>;
 }
 
 impl Scorer for Classifier {
-    fn score(&mut self, texts: &[&str], batch_size: usize) -> Result<Vec<Vec<f32>>, String> {
-        // Length buckets cost nothing in results (padding does not change the
-        // logits) and save compute when requests mix short and long texts.
-        self.predict(texts, BatchPlan { batch_size, by_length: true }, &mut |_| {}).map_err(|err| err.to_string())
+    fn score(&mut self, passages: &[Passage<'_>], batch_size: usize) -> Result<Vec<Vec<f32>>, String> {
+        // Read as every other command reads (headings, windows, sentences,
+        // calibration). Length buckets cost nothing in results (padding does
+        // not change the logits) and save compute when requests mix short
+        // and long texts.
+        self.predict_passages(passages, BatchPlan { batch_size, by_length: true }, &mut |_| {})
+            .map_err(|err| err.to_string())
     }
 }
 
@@ -54,7 +78,7 @@ type Scored = Result<Vec<Vec<f32>>, ApiError>;
 
 /// Texts of one request, waiting for the model.
 struct Job {
-    texts: Arc<Vec<String>>,
+    texts: Arc<Vec<QueuedText>>,
     reply: SyncSender<Scored>,
 }
 
@@ -102,7 +126,7 @@ impl Queue {
     }
 
     /// Queue `texts`; `wait` for room instead of failing when full.
-    fn submit(&self, texts: Arc<Vec<String>>, wait: bool) -> Result<Receiver<Scored>, SubmitError> {
+    fn submit(&self, texts: Arc<Vec<QueuedText>>, wait: bool) -> Result<Receiver<Scored>, SubmitError> {
         let (reply, receiver) = sync_channel(1);
         let mut state = self.lock();
         loop {
@@ -186,7 +210,7 @@ impl Queue {
 /// several jobs is retried one job at a time, so that one bad request does
 /// not fail the others.
 fn score_jobs(scorer: &mut dyn Scorer, jobs: Vec<Job>, max_batch: usize) {
-    let texts: Vec<&str> = jobs.iter().flat_map(|j| j.texts.iter().map(String::as_str)).collect();
+    let texts: Vec<Passage<'_>> = jobs.iter().flat_map(|j| j.texts.iter().map(QueuedText::passage)).collect();
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| scorer.score(&texts, max_batch)))
         .unwrap_or_else(|_| Err("the model panicked".to_string()));
     let outcome = match outcome {
@@ -246,7 +270,7 @@ impl std::fmt::Debug for Service {
 pub struct InFlight {
     pub(crate) id: Option<Value>,
     work: Work,
-    texts: Arc<Vec<String>>,
+    texts: Arc<Vec<QueuedText>>,
     reply: Option<Receiver<Scored>>,
 }
 
@@ -298,13 +322,14 @@ impl Service {
     /// queue is full.
     pub fn submit(&self, request: Request, wait: bool) -> Result<InFlight, ApiError> {
         let Request { id, mut work } = request;
-        let texts: Vec<String> = match &mut work {
-            Work::Texts(texts) => std::mem::take(texts),
+        let texts: Vec<QueuedText> = match &mut work {
+            Work::Texts(texts) => std::mem::take(texts).into_iter().map(QueuedText::bare).collect(),
             // The provisions keep their texts for the answer; the model gets
-            // them with the headings it reads.
-            Work::Document { provisions } => {
-                provisions.iter().map(|p| self.model.context.compose(&p.passage()).into_owned()).collect()
-            }
+            // them with their headings, and reads those it was trained to.
+            Work::Document { provisions } => provisions
+                .iter()
+                .map(|p| QueuedText { text: p.text.clone(), title: p.title.clone(), chapter: p.chapter.clone() })
+                .collect(),
         };
         let texts = Arc::new(texts);
         let reply = if texts.is_empty() {
@@ -353,7 +378,7 @@ impl Service {
                     .enumerate()
                     .map(|(index, (text, row))| TextRecord {
                         index,
-                        text,
+                        text: &text.text,
                         labels: labels(row),
                         scores: Scores { names, values: row },
                     })
@@ -492,6 +517,7 @@ struct ProvisionRecord<'a> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use clause_infer::input::Context;
 
     /// Scores each text by its length; fails on "boom"; optionally blocks
     /// each batch until released, to fill the queue on purpose.
@@ -501,7 +527,10 @@ pub(crate) mod tests {
     }
 
     impl Scorer for Fake {
-        fn score(&mut self, texts: &[&str], _batch_size: usize) -> Result<Vec<Vec<f32>>, String> {
+        fn score(&mut self, passages: &[Passage<'_>], _batch_size: usize) -> Result<Vec<Vec<f32>>, String> {
+            // Read as a model trained with headings reads.
+            let inputs: Vec<String> = passages.iter().map(|p| Context::Headings.compose(p).into_owned()).collect();
+            let texts: Vec<&str> = inputs.iter().map(String::as_str).collect();
             self.batches.lock().expect("lock").push(texts.len());
             if let Some((started, release)) = &self.gate {
                 let _ = started.send(());
@@ -519,8 +548,8 @@ pub(crate) mod tests {
         (Fake { batches: Arc::clone(&batches), gate: None }, batches)
     }
 
-    fn texts(list: &[&str]) -> Arc<Vec<String>> {
-        Arc::new(list.iter().map(|s| s.to_string()).collect())
+    fn texts(list: &[&str]) -> Arc<Vec<QueuedText>> {
+        Arc::new(list.iter().map(|s| QueuedText::bare(s.to_string())).collect())
     }
 
     pub(crate) fn model() -> ModelInfo {
@@ -530,12 +559,7 @@ pub(crate) mod tests {
             threshold: 0.5,
             calibration: None,
         };
-        ModelInfo {
-            name: "m".into(),
-            labels: vec![label("long"), label("half")],
-            thresholds: vec![0.3, 0.5],
-            context: Context::Text,
-        }
+        ModelInfo { name: "m".into(), labels: vec![label("long"), label("half")], thresholds: vec![0.3, 0.5] }
     }
 
     #[test]
@@ -564,8 +588,7 @@ pub(crate) mod tests {
     #[test]
     fn a_model_that_reads_headings_gets_them_and_the_answer_keeps_the_text() {
         let (scorer, _) = fake();
-        let model = ModelInfo { context: Context::Headings, ..model() };
-        let service = Service::start(Box::new(scorer), model, Limits::default()).expect("start");
+        let service = Service::start(Box::new(scorer), model(), Limits::default()).expect("start");
         let document =
             validate(serde_json::json!({"document": "Article 3 – Title\n1. Abc.", "name": "d"}), &service.limits)
                 .expect("document");

@@ -14,7 +14,12 @@
 //! - **buried sentences**: the same sentence inserted at a sentence
 //!   boundary of a label-less training provision (under that provision's
 //!   headings), labelled with the sentence's labels — the case a reviewer
-//!   most needs found.
+//!   most needs found;
+//! - **label-less sentences**: each sentence of a label-less provision on
+//!   its own, with no label, so that a model that scores sentences one by
+//!   one has seen benign ones alone too (a sentence of a labelled
+//!   provision without a span is not used: its label may come from a
+//!   sentence beside it).
 //!
 //! Both come only from the training split, so validation and test stay
 //! what they were.
@@ -30,8 +35,8 @@ use clause_segment::spans::{Granularity, insert_at, sentence_boundaries, spans};
 /// sentence of a hundred words is a provision of its own.
 const MAX_BURIED_WORDS: usize = 80;
 
-/// The sentence and buried-sentence examples of `train` (see the module
-/// documentation), in a fixed order that depends only on the inputs and
+/// The sentence, buried-sentence and label-less sentence examples of
+/// `train` (see the module documentation), in a fixed order that depends only on the inputs and
 /// `seed`. `label_order` orders each example's labels as the recipe does.
 pub fn rationale_examples(
     train: &[Example],
@@ -46,6 +51,20 @@ pub fn rationale_examples(
     let hosts: Vec<&Example> = train.iter().filter(|e| e.labels.is_empty()).collect();
     let mut rng = SplitMix64::new(seed ^ 0x6275_7269_6564_0001);
     let mut out = Vec::new();
+    for host in &hosts {
+        let pieces = spans(&host.text, Granularity::Sentences);
+        if pieces.len() < 2 {
+            continue;
+        }
+        for (k, piece) in pieces.into_iter().enumerate() {
+            out.push(Example {
+                id: format!("{}#sentence{}", host.id, k + 1),
+                text: host.text[piece].to_string(),
+                origin: format!("{} (sentence {})", host.origin, k + 1),
+                ..(*host).clone()
+            });
+        }
+    }
     for example in train {
         let Some(located) = by_id.get(example.id.as_str()) else {
             continue;
@@ -119,7 +138,11 @@ mod tests {
                      authorities to intercept content data in real time.";
         let train = vec![
             example("a", risky, &["surveillance", "cross_border"]),
-            example("host", "This Convention enters into force on signature by both sides. It may be amended.", &[]),
+            example(
+                "host",
+                "This Convention enters into force on signature by both sides. It may be amended by the parties.",
+                &[],
+            ),
         ];
         let at = risky.find("Each Party").expect("span");
         let rationales = vec![
@@ -129,13 +152,18 @@ mod tests {
         let order = ["surveillance".to_string(), "cross_border".to_string()];
         let extra = rationale_examples(&train, &rationales, &order, 7);
         let ids: Vec<&str> = extra.iter().map(|e| e.id.as_str()).collect();
-        assert_eq!(ids, ["a#sentence1", "a#buried-in:host", "a#sentence2", "a#buried-in:host"]);
-        assert_eq!(extra[0].text, "The parties shall cooperate on all matters here.");
-        assert_eq!(extra[0].labels, ["cross_border"]);
-        assert_eq!(extra[2].labels, ["surveillance"]);
-        assert_eq!(extra[2].title.as_deref(), Some("title of a"));
+        assert_eq!(
+            ids,
+            ["host#sentence1", "host#sentence2", "a#sentence1", "a#buried-in:host", "a#sentence2", "a#buried-in:host"]
+        );
+        assert_eq!(extra[1].text, "It may be amended by the parties.");
+        assert!(extra[1].labels.is_empty());
+        assert_eq!(extra[2].text, "The parties shall cooperate on all matters here.");
+        assert_eq!(extra[2].labels, ["cross_border"]);
+        assert_eq!(extra[4].labels, ["surveillance"]);
+        assert_eq!(extra[4].title.as_deref(), Some("title of a"));
         // Buried: the host's headings, the sentence's labels, all words kept.
-        let buried = &extra[3];
+        let buried = &extra[5];
         assert_eq!(buried.title.as_deref(), Some("title of host"));
         assert_eq!(buried.labels, ["surveillance"]);
         assert!(buried.text.contains(&risky[at..]) && buried.text.contains("enters into force"));
