@@ -103,11 +103,16 @@ fn combine(data: &TrainData, options: &TrainOptions, cards: &[TrainedCard]) -> R
     let mean = |examples: &[Example]| -> Result<Vec<Vec<f32>>, Error> {
         let passages: Vec<Passage<'_>> = examples.iter().map(Example::passage).collect();
         let plan = BatchPlan { batch_size: config.batch_size * 2, by_length: true };
+        // As inference scores an ensemble: the members' mean for each
+        // sequence, then the highest over a passage's sequences. (The mean of
+        // each member's highest would differ where members peak on different
+        // sentences.) The members share the base tokenizer and the reading.
+        let views = classifiers.first().map(|c| c.views(&passages)).transpose()?.unwrap_or_default();
         let mut members = Vec::with_capacity(classifiers.len());
         for classifier in &classifiers {
-            members.push(classifier.raw_scores(&classifier.views(&passages)?, plan, &mut |_| {})?);
+            members.push(classifier.predict_ids(&views.ids, plan, &mut |_| {})?);
         }
-        Ok(mean_probabilities(members))
+        Ok(views.combine(&mean_probabilities(members)))
     };
     let metrics = |probabilities: &[Vec<f32>], truth: &[Vec<bool>], thresholds: &[f32]| {
         evaluate(&names, truth, &decide(probabilities, thresholds)).map_err(|err| Error::Data(err.to_string()))
