@@ -120,18 +120,21 @@ def cross_validated(build, labels, run):
     with open(run / "baseline-predictions.jsonl", "w") as f:
         for row in out:
             f.write(json.dumps(row) + "\n")
+    baseline = {r["id"]: r["flagged"] for r in out}
     ids = [r["id"] for r in out]
+    model = {}
+    for path in sorted(run.glob("fold-*/predictions.jsonl")):
+        for line in path.read_text().splitlines():
+            row = json.loads(line)
+            model[row["id"]] = row["flagged"]
+    if model and set(model) != set(ids):
+        # A run still going: compare on the folds it has finished.
+        ids = [i for i in ids if i in model]
+        print(f"\nthe model has finished {len(ids)} of {len(baseline)} examples: both are scored on those")
     y = truth([rows[i] for i in ids], labels)
-    systems = {"TF-IDF + SVM": truth([{"labels": r["flagged"]} for r in out], labels)}
-    model_files = sorted(run.glob("fold-*/predictions.jsonl"))
-    if model_files:
-        model = {}
-        for path in model_files:
-            for line in path.read_text().splitlines():
-                row = json.loads(line)
-                model[row["id"]] = row["flagged"]
-        if set(model) == set(ids):
-            systems["model"] = truth([{"labels": model[i]} for i in ids], labels)
+    systems = {"TF-IDF + SVM": truth([{"labels": baseline[i]} for i in ids], labels)}
+    if model:
+        systems["model"] = truth([{"labels": model[i]} for i in ids], labels)
     documents = {rows[i]["document"] for i in ids}
     units = [instrument(rows[i]["document"], documents) for i in ids]
     frequent = [j for j, n in enumerate(y.sum(axis=0)) if n >= 10]
