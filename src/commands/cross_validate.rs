@@ -231,35 +231,10 @@ fn summarise(
         RESAMPLES,
         BOOTSTRAP_SEED,
     )?;
-    let mut per_instrument: BTreeMap<String, (usize, Vec<usize>)> = BTreeMap::new();
-    for (i, row) in rows.iter().enumerate() {
-        let name = instrument_of.get(row.id.as_str()).cloned().unwrap_or_else(|| row.document.clone());
-        per_instrument.entry(name).or_insert((row.fold, Vec::new())).1.push(i);
-    }
-    let per_instrument = per_instrument
-        .into_iter()
-        .map(|(instrument, (fold, members))| {
-            let pick = |m: &[Vec<bool>]| -> Vec<Vec<bool>> { members.iter().map(|&i| m[i].clone()).collect() };
-            let figures = evaluate(names, &pick(&truth), &pick(&predicted))?;
-            Ok(InstrumentFigures {
-                instrument,
-                fold,
-                examples: members.len(),
-                labels: figures.labels.iter().map(|l| l.support).sum(),
-                micro_f1: figures.micro_f1,
-            })
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let per_instrument = per_instrument(names, rows, &instrument_of, &truth, &predicted)?;
     let raw: Vec<Vec<f32>> = rows.iter().map(|r| r.raw_scores.clone()).collect();
     let calibrated: Vec<Vec<f32>> = rows.iter().map(|r| r.scores.clone()).collect();
-    let label_calibration = (0..names.len())
-        .map(|j| {
-            let column = |m: &[Vec<f32>]| -> Vec<Vec<f32>> { m.iter().map(|r| vec![r[j]]).collect() };
-            let truth_column: Vec<Vec<bool>> = truth.iter().map(|r| vec![r[j]]).collect();
-            let ece = |m: &[Vec<f32>]| calibration(&column(m), &truth_column, 10).map(|c| c.expected_calibration_error);
-            Ok((names[j].clone(), pooled.labels[j].support, ece(&raw)?, ece(&calibrated)?))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let label_calibration = label_calibration(names, &pooled, &truth, &raw, &calibrated)?;
     Ok(Summary {
         dataset: dataset.to_string(),
         folds,
@@ -276,6 +251,54 @@ fn summarise(
         bands_raw: bands(&raw, &truth, &REVIEW_BANDS),
         bands_calibrated: bands(&calibrated, &truth, &REVIEW_BANDS),
     })
+}
+
+/// Micro-F1 of each instrument's out-of-fold predictions.
+fn per_instrument(
+    names: &[String],
+    rows: &[OutOfFold],
+    instrument_of: &HashMap<&str, String>,
+    truth: &[Vec<bool>],
+    predicted: &[Vec<bool>],
+) -> anyhow::Result<Vec<InstrumentFigures>> {
+    let mut per_instrument: BTreeMap<String, (usize, Vec<usize>)> = BTreeMap::new();
+    for (i, row) in rows.iter().enumerate() {
+        let name = instrument_of.get(row.id.as_str()).cloned().unwrap_or_else(|| row.document.clone());
+        per_instrument.entry(name).or_insert((row.fold, Vec::new())).1.push(i);
+    }
+    per_instrument
+        .into_iter()
+        .map(|(instrument, (fold, members))| {
+            let pick = |m: &[Vec<bool>]| -> Vec<Vec<bool>> { members.iter().map(|&i| m[i].clone()).collect() };
+            let figures = evaluate(names, &pick(truth), &pick(predicted))?;
+            Ok(InstrumentFigures {
+                instrument,
+                fold,
+                examples: members.len(),
+                labels: figures.labels.iter().map(|l| l.support).sum(),
+                micro_f1: figures.micro_f1,
+            })
+        })
+        .collect()
+}
+
+/// Per label: positives, and the expected calibration error of its raw and
+/// calibrated scores alone.
+fn label_calibration(
+    names: &[String],
+    pooled: &Metrics,
+    truth: &[Vec<bool>],
+    raw: &[Vec<f32>],
+    calibrated: &[Vec<f32>],
+) -> anyhow::Result<Vec<(String, usize, f64, f64)>> {
+    (0..names.len())
+        .map(|j| {
+            let column = |m: &[Vec<f32>]| -> Vec<Vec<f32>> { m.iter().map(|r| vec![r[j]]).collect() };
+            let truth_column: Vec<Vec<bool>> = truth.iter().map(|r| vec![r[j]]).collect();
+            let ece = |m: &[Vec<f32>]| calibration(&column(m), &truth_column, 10).map(|c| c.expected_calibration_error);
+            Ok((names[j].clone(), pooled.labels[j].support, ece(raw)?, ece(calibrated)?))
+        })
+        .collect()
 }
 
 fn write_summary(s: &Summary, out: &mut dyn Write) -> anyhow::Result<()> {
