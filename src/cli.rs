@@ -500,6 +500,11 @@ pub struct TrainArgs {
     #[arg(long)]
     pub plan_only: bool,
 
+    /// With --cross-validate: train nothing, and report on the folds that
+    /// are finished (while a run is going, or after one was stopped).
+    #[arg(long)]
+    pub finished_folds_only: bool,
+
     /// `cpu`, `cuda` or `cuda:N` (GPU needs a build with `--features cuda`).
     #[arg(long, default_value = "cpu")]
     pub device: String,

@@ -27,6 +27,9 @@ fn cross_validation_predicts_every_example_once_out_of_fold_and_resumes() {
         "--cross-validate",
         "3",
     ];
+    let mut finished_only = args.to_vec();
+    finished_only.push("--finished-folds-only");
+    clause_in(dir, &finished_only).fails_with(&["no fold is finished yet"]);
     let first = clause_in(dir, &args);
     let report = first.ok();
     for needle in ["micro-F1", "95% CI", "score band", "instrument", "ECE raw"] {
@@ -61,6 +64,7 @@ fn cross_validation_predicts_every_example_once_out_of_fold_and_resumes() {
     // A second run reads the written folds instead of training again.
     let again = clause_in(dir, &args);
     assert_eq!(again.ok(), report);
+    assert_eq!(clause_in(dir, &finished_only).ok(), report);
     assert!(!again.stderr.contains("epoch 1"), "{}", again.stderr);
     // Folds need instruments to fill them.
     let mut more = args.to_vec();

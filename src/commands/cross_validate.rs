@@ -10,9 +10,9 @@ use clause_data::example::Example;
 use clause_data::folds::{fold_splits, instrument_folds, instruments, named_folds};
 use clause_data::recipe::{LoadedRecipe, SplitRule};
 use clause_data::split::Split;
-use clause_eval::calibration::{Band, REVIEW_BANDS, bands};
+use clause_eval::calibration::{Band, REVIEW_BANDS, apply_per_label, bands, fit_per_label};
 use clause_eval::evaluation::{Intervals, bootstrap_intervals_by_group, calibration};
-use clause_eval::metrics::{Metrics, evaluate};
+use clause_eval::metrics::{Metrics, decide, evaluate, tune_thresholds};
 use clause_train::cross_validate::{CrossValidation, FoldPlan, OutOfFold, cross_validate};
 use clause_train::trainer::{LabelInfo, TrainData, TrainOptions};
 use serde::Serialize;
@@ -42,6 +42,9 @@ const FOLDS_FILE: &str = "folds.tsv";
 struct Summary {
     dataset: String,
     folds: usize,
+    /// Folds whose predictions are in the figures (fewer than `folds` in a
+    /// report on a run still going).
+    folds_finished: usize,
     fold_members: usize,
     examples: usize,
     instruments: usize,
@@ -57,6 +60,21 @@ struct Summary {
     calibration: Vec<(String, usize, f64, f64)>,
     bands_raw: Vec<Band>,
     bands_calibrated: Vec<Band>,
+    /// What calibration and thresholds fitted on out-of-fold scores would
+    /// do: each fold scored with maps and thresholds fitted on the other
+    /// folds' raw out-of-fold scores.
+    cross_fitted: CrossFitted,
+}
+
+/// Figures of [`Summary::cross_fitted`].
+#[derive(Debug, Serialize)]
+struct CrossFitted {
+    micro_f1: f64,
+    micro_f1_interval: (f64, f64),
+    macro_f1_supported: f64,
+    /// Per label, in label order.
+    calibration_error: Vec<f64>,
+    bands: Vec<Band>,
 }
 
 #[derive(Debug, Serialize)]
@@ -124,13 +142,17 @@ pub fn run(args: &TrainArgs, folds: usize, out: &mut dyn Write) -> anyhow::Resul
         data.train.len()
     );
     let mut progress = Progress::new();
-    let rows = match cross_validate(&data, &plan, &options, args.keep_fold_models, &mut progress)? {
+    let finished_only = args.finished_folds_only;
+    let rows = match cross_validate(&data, &plan, &options, args.keep_fold_models, finished_only, &mut progress)? {
         CrossValidation::Interrupted { fold } => {
             writeln!(out, "stopped in fold {fold}; run the same command again to continue")?;
             std::process::exit(130);
         }
         CrossValidation::Finished(rows) => rows,
     };
+    if rows.is_empty() {
+        bail!("{}: no fold is finished yet", args.out.display());
+    }
     let summary = summarise(&data.dataset, &names, &data.train, &rows, folds, options.config.ensemble)?;
     let path = args.out.join("summary.json");
     std::fs::write(&path, serde_json::to_string_pretty(&summary)?).with_context(|| path.display().to_string())?;
@@ -235,9 +257,22 @@ fn summarise(
     let raw: Vec<Vec<f32>> = rows.iter().map(|r| r.raw_scores.clone()).collect();
     let calibrated: Vec<Vec<f32>> = rows.iter().map(|r| r.scores.clone()).collect();
     let label_calibration = label_calibration(names, &pooled, &truth, &raw, &calibrated)?;
+    let (fitted, fitted_predicted) = cross_fit(rows, &raw, &truth);
+    let fitted_metrics = evaluate(names, &truth, &fitted_predicted)?;
+    let fitted_intervals =
+        bootstrap_intervals_by_group(names, &truth, &fitted_predicted, &units, RESAMPLES, BOOTSTRAP_SEED)?;
+    let cross_fitted = CrossFitted {
+        micro_f1: fitted_metrics.micro_f1,
+        micro_f1_interval: (fitted_intervals.micro_f1.low, fitted_intervals.micro_f1.high),
+        macro_f1_supported: supported.iter().map(|&j| fitted_metrics.labels[j].f1).sum::<f64>()
+            / supported.len().max(1) as f64,
+        calibration_error: label_calibration_errors(&fitted, &truth)?,
+        bands: bands(&fitted, &truth, &REVIEW_BANDS),
+    };
     Ok(Summary {
         dataset: dataset.to_string(),
         folds,
+        folds_finished: rows.iter().map(|r| r.fold).collect::<std::collections::BTreeSet<_>>().len(),
         fold_members,
         examples: rows.len(),
         instruments: numbers.len(),
@@ -250,7 +285,50 @@ fn summarise(
         calibration: label_calibration,
         bands_raw: bands(&raw, &truth, &REVIEW_BANDS),
         bands_calibrated: bands(&calibrated, &truth, &REVIEW_BANDS),
+        cross_fitted,
     })
+}
+
+/// Each fold's raw scores calibrated, and decided, with Platt maps and
+/// thresholds fitted on the other folds' raw out-of-fold scores: what
+/// fitting them on unseen instruments, rather than on a validation share
+/// of the training instruments, would give. With one fold there is nothing
+/// to fit on, and its scores and decisions stay raw at 0.5.
+fn cross_fit(rows: &[OutOfFold], raw: &[Vec<f32>], truth: &[Vec<bool>]) -> (Vec<Vec<f32>>, Vec<Vec<bool>>) {
+    let mut scores = raw.to_vec();
+    let mut decided = decide(raw, &vec![0.5; truth.first().map_or(0, Vec::len)]);
+    let folds: std::collections::BTreeSet<usize> = rows.iter().map(|r| r.fold).collect();
+    if folds.len() < 2 {
+        return (scores, decided);
+    }
+    for &fold in &folds {
+        let (inside, outside): (Vec<usize>, Vec<usize>) = (0..rows.len()).partition(|&i| rows[i].fold == fold);
+        let pick = |m: &[Vec<f32>], at: &[usize]| -> Vec<Vec<f32>> { at.iter().map(|&i| m[i].clone()).collect() };
+        let outside_truth: Vec<Vec<bool>> = outside.iter().map(|&i| truth[i].clone()).collect();
+        let maps = fit_per_label(&pick(raw, &outside), &outside_truth);
+        let mut outside_scores = pick(raw, &outside);
+        apply_per_label(&mut outside_scores, &maps);
+        let thresholds = tune_thresholds(&outside_scores, &outside_truth, 3, 0.5);
+        let mut inside_scores = pick(raw, &inside);
+        apply_per_label(&mut inside_scores, &maps);
+        for (&i, (row, flags)) in inside.iter().zip(inside_scores.iter().zip(decide(&inside_scores, &thresholds))) {
+            scores[i].clone_from(row);
+            decided[i] = flags;
+        }
+    }
+    (scores, decided)
+}
+
+/// Each label's expected calibration error, its scores alone (10 bins).
+fn label_calibration_errors(scores: &[Vec<f32>], truth: &[Vec<bool>]) -> anyhow::Result<Vec<f64>> {
+    let labels = truth.first().map_or(0, Vec::len);
+    (0..labels)
+        .map(|j| {
+            let column: Vec<Vec<f32>> = scores.iter().map(|r| vec![r[j]]).collect();
+            let truth_column: Vec<Vec<bool>> = truth.iter().map(|r| vec![r[j]]).collect();
+            Ok(calibration(&column, &truth_column, 10)?.expected_calibration_error)
+        })
+        .collect()
 }
 
 /// Micro-F1 of each instrument's out-of-fold predictions.
@@ -291,23 +369,18 @@ fn label_calibration(
     raw: &[Vec<f32>],
     calibrated: &[Vec<f32>],
 ) -> anyhow::Result<Vec<(String, usize, f64, f64)>> {
-    (0..names.len())
-        .map(|j| {
-            let column = |m: &[Vec<f32>]| -> Vec<Vec<f32>> { m.iter().map(|r| vec![r[j]]).collect() };
-            let truth_column: Vec<Vec<bool>> = truth.iter().map(|r| vec![r[j]]).collect();
-            let ece = |m: &[Vec<f32>]| calibration(&column(m), &truth_column, 10).map(|c| c.expected_calibration_error);
-            Ok((names[j].clone(), pooled.labels[j].support, ece(raw)?, ece(calibrated)?))
-        })
-        .collect()
+    let (raw, calibrated) = (label_calibration_errors(raw, truth)?, label_calibration_errors(calibrated, truth)?);
+    Ok((0..names.len()).map(|j| (names[j].clone(), pooled.labels[j].support, raw[j], calibrated[j])).collect())
 }
 
 fn write_summary(s: &Summary, out: &mut dyn Write) -> anyhow::Result<()> {
     writeln!(
         out,
-        "{}: {} examples of {} instruments, {} folds ({} run{} per fold), out-of-fold\n",
+        "{}: {} examples of {} instruments, {} of {} folds ({} run{} per fold), out-of-fold\n",
         s.dataset,
         s.examples,
         s.instruments,
+        s.folds_finished,
         s.folds,
         s.fold_members,
         if s.fold_members == 1 { "" } else { "s" }
@@ -361,9 +434,41 @@ fn write_summary(s: &Summary, out: &mut dyn Write) -> anyhow::Result<()> {
             raw.low, raw.high, raw.count, raw.mean_score, raw.share_true, cal.count, cal.mean_score, cal.share_true
         )?;
     }
+    let f = &s.cross_fitted;
+    if s.folds_finished < 2 {
+        writeln!(out, "\n(calibration and thresholds fitted on other folds need two finished folds)")?;
+    } else {
+        write_cross_fitted(s, f, out)?;
+    }
     writeln!(out, "\n{:<44} {:>4} {:>8} {:>6} {:>8}", "instrument", "fold", "examples", "labels", "micro-F1")?;
     for f in &s.per_instrument {
         writeln!(out, "{:<44} {:>4} {:>8} {:>6} {:>8.3}", f.instrument, f.fold, f.examples, f.labels, f.micro_f1)?;
+    }
+    Ok(())
+}
+
+/// What calibration and thresholds fitted on the other folds would give.
+fn write_cross_fitted(s: &Summary, f: &CrossFitted, out: &mut dyn Write) -> anyhow::Result<()> {
+    writeln!(
+        out,
+        "\nwith calibration and thresholds fitted on the other folds' out-of-fold scores:\n  micro-F1 {:.3}  95% CI [{:.3}, {:.3}]; macro-F1 (≥{MACRO_MIN_SUPPORT}) {:.3}; ECE {}",
+        f.micro_f1,
+        f.micro_f1_interval.0,
+        f.micro_f1_interval.1,
+        f.macro_f1_supported,
+        s.calibration
+            .iter()
+            .zip(&f.calibration_error)
+            .map(|(l, e)| format!("{} {e:.3}", l.0))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )?;
+    for band in &f.bands {
+        writeln!(
+            out,
+            "  {:.2}–{:<5.2} n {:>5}  mean {:.3}  true {:.3}",
+            band.low, band.high, band.count, band.mean_score, band.share_true
+        )?;
     }
     Ok(())
 }

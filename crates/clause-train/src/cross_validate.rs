@@ -74,12 +74,14 @@ pub enum CrossValidation {
 /// Train one model per fold of `plan` on `data`'s examples (`data.train`
 /// holds them all; its other splits are ignored) and predict each fold's
 /// held-out examples. `options.out` is the run's directory; `keep_models`
-/// keeps each fold's weights.
+/// keeps each fold's weights; `finished_only` trains nothing and returns
+/// the predictions of the folds already finished.
 pub fn cross_validate(
     data: &TrainData,
     plan: &FoldPlan,
     options: &TrainOptions,
     keep_models: bool,
+    finished_only: bool,
     observer: &mut dyn Observer,
 ) -> Result<CrossValidation, Error> {
     let all = &data.train;
@@ -89,6 +91,9 @@ pub fn cross_validate(
         let predictions = dir.join(PREDICTIONS_FILE);
         if predictions.is_file() {
             out.extend(read_predictions(&predictions)?);
+            continue;
+        }
+        if finished_only {
             continue;
         }
         let splits = &plan.splits[k - 1];
