@@ -5,21 +5,23 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context as _, bail};
-use clause_data::build::{MANIFEST_FILE, read_rationale_spans, read_split};
+use clause_data::build::read_split;
 use clause_data::example::Example;
 use clause_data::folds::{fold_splits, instrument_folds, instruments, named_folds};
 use clause_data::recipe::{LoadedRecipe, SplitRule};
 use clause_data::split::Split;
 use clause_eval::calibration::{Band, REVIEW_BANDS, apply_per_label, bands, fit_per_label};
-use clause_eval::evaluation::{Intervals, bootstrap_intervals_by_group, calibration};
+use clause_eval::evaluation::{
+    Intervals, bootstrap_intervals_by_group, calibration, expected_calibration_error_per_label,
+};
 use clause_eval::metrics::{Metrics, decide, evaluate, tune_thresholds};
 use clause_train::cross_validate::{CrossValidation, FoldPlan, OutOfFold, cross_validate};
-use clause_train::trainer::{LabelInfo, TrainData, TrainOptions};
+use clause_train::trainer::TrainOptions;
 use serde::Serialize;
 
 use crate::cli::TrainArgs;
 use crate::commands::common::{device, ensure_built};
-use crate::commands::train::{Progress, check_out_dir, interrupt_flag, training_config};
+use crate::commands::train::{Progress, check_out_dir, interrupt_flag, recipe_train_data, training_config};
 
 /// The validation share and seed of each fold's training folds when the
 /// recipe's split rule has none (its held-out rule's are used otherwise).
@@ -33,6 +35,9 @@ const BOOTSTRAP_SEED: u64 = 20261129;
 /// Labels with fewer positives than this are left out of the macro-F1 the
 /// README reports (their F1 moves by a third with one provision).
 const MACRO_MIN_SUPPORT: usize = 10;
+
+/// Equal-width score bins of the calibration figures.
+const CALIBRATION_BINS: usize = 10;
 
 /// The fold plan file: one line per fold and example, `fold<TAB>id<TAB>split`.
 const FOLDS_FILE: &str = "folds.tsv";
@@ -96,10 +101,6 @@ pub fn run(args: &TrainArgs, folds: usize, out: &mut dyn Write) -> anyhow::Resul
     check_out_dir(&args.out)?;
     let base = clause_infer::hub::resolve(&args.base)?;
     let manifest = ensure_built(&recipe, args.data_root.data_root.clone())?;
-    let manifest_path = recipe.build_dir().join(MANIFEST_FILE);
-    let manifest_sha256 = clause_data::hash::sha256_hex(
-        &std::fs::read(&manifest_path).with_context(|| manifest_path.display().to_string())?,
-    );
     let mut all = Vec::new();
     for split in Split::ALL {
         all.extend(read_split(&recipe, split)?);
@@ -113,20 +114,7 @@ pub fn run(args: &TrainArgs, folds: usize, out: &mut dyn Write) -> anyhow::Resul
         writeln!(out, "folds written to {}", args.out.join(FOLDS_FILE).display())?;
         return Ok(());
     }
-    let data = TrainData {
-        dataset: manifest.dataset.clone(),
-        manifest_sha256,
-        labels: recipe
-            .recipe
-            .labels
-            .iter()
-            .map(|l| LabelInfo { name: l.name.clone(), description: l.description.clone() })
-            .collect(),
-        train: all,
-        validation: Vec::new(),
-        test: Vec::new(),
-        rationales: read_rationale_spans(&recipe)?,
-    };
+    let data = recipe_train_data(&recipe, &manifest, all, Vec::new(), Vec::new())?;
     let options = TrainOptions {
         base: base.dir,
         base_source: base.source,
@@ -266,7 +254,7 @@ fn summarise(
         micro_f1_interval: (fitted_intervals.micro_f1.low, fitted_intervals.micro_f1.high),
         macro_f1_supported: supported.iter().map(|&j| fitted_metrics.labels[j].f1).sum::<f64>()
             / supported.len().max(1) as f64,
-        calibration_error: label_calibration_errors(&fitted, &truth)?,
+        calibration_error: expected_calibration_error_per_label(&fitted, &truth, CALIBRATION_BINS)?,
         bands: bands(&fitted, &truth, &REVIEW_BANDS),
     };
     Ok(Summary {
@@ -319,18 +307,6 @@ fn cross_fit(rows: &[OutOfFold], raw: &[Vec<f32>], truth: &[Vec<bool>]) -> (Vec<
     (scores, decided)
 }
 
-/// Each label's expected calibration error, its scores alone (10 bins).
-fn label_calibration_errors(scores: &[Vec<f32>], truth: &[Vec<bool>]) -> anyhow::Result<Vec<f64>> {
-    let labels = truth.first().map_or(0, Vec::len);
-    (0..labels)
-        .map(|j| {
-            let column: Vec<Vec<f32>> = scores.iter().map(|r| vec![r[j]]).collect();
-            let truth_column: Vec<Vec<bool>> = truth.iter().map(|r| vec![r[j]]).collect();
-            Ok(calibration(&column, &truth_column, 10)?.expected_calibration_error)
-        })
-        .collect()
-}
-
 /// Micro-F1 of each instrument's out-of-fold predictions.
 fn per_instrument(
     names: &[String],
@@ -369,7 +345,10 @@ fn label_calibration(
     raw: &[Vec<f32>],
     calibrated: &[Vec<f32>],
 ) -> anyhow::Result<Vec<(String, usize, f64, f64)>> {
-    let (raw, calibrated) = (label_calibration_errors(raw, truth)?, label_calibration_errors(calibrated, truth)?);
+    let (raw, calibrated) = (
+        expected_calibration_error_per_label(raw, truth, CALIBRATION_BINS)?,
+        expected_calibration_error_per_label(calibrated, truth, CALIBRATION_BINS)?,
+    );
     Ok((0..names.len()).map(|j| (names[j].clone(), pooled.labels[j].support, raw[j], calibrated[j])).collect())
 }
 
@@ -479,7 +458,7 @@ fn reliability_diagram(names: &[String], rows: &[OutOfFold]) -> anyhow::Result<S
     let truth: Vec<Vec<bool>> =
         rows.iter().map(|r| names.iter().map(|n| r.labels.iter().any(|l| l == n)).collect()).collect();
     let curve = |scores: Vec<Vec<f32>>| -> anyhow::Result<Vec<clause_review::report::Bin>> {
-        Ok(calibration(&scores, &truth, 10)?
+        Ok(calibration(&scores, &truth, CALIBRATION_BINS)?
             .bins
             .iter()
             .map(|b| (b.mean_probability, b.fraction_positive, b.count))

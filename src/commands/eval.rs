@@ -13,7 +13,8 @@ use clause_data::table::{TableColumns, TableFormat, read_table};
 use clause_eval::calibration::{Band, REVIEW_BANDS, bands};
 use clause_eval::decision::flagged;
 use clause_eval::evaluation::{
-    Calibration, Intervals, RankingMetrics, bootstrap_intervals_by_group, calibration, ranking_metrics,
+    Calibration, Intervals, RankingMetrics, bootstrap_intervals_by_group, calibration,
+    expected_calibration_error_per_label, ranking_metrics,
 };
 use clause_eval::metrics::{Metrics, evaluate};
 use clause_infer::classifier::{BatchPlan, Classifier};
@@ -231,26 +232,12 @@ fn score(
         metrics: evaluate(names, truth, &predicted)?,
         ranking: ranking_metrics(names, &probabilities, truth)?,
         calibration: calibration(&probabilities, truth, CALIBRATION_BINS)?,
-        label_calibration_error: label_calibration_errors(&probabilities, truth)?,
+        label_calibration_error: expected_calibration_error_per_label(&probabilities, truth, CALIBRATION_BINS)?,
         bands: bands(&probabilities, truth, &REVIEW_BANDS),
         intervals: bootstrap_intervals_by_group(names, truth, &predicted, units, RESAMPLES, BOOTSTRAP_SEED)?,
         probabilities,
         predicted,
     })
-}
-
-/// Each label's expected calibration error, its scores alone: a pooled
-/// figure hides a badly calibrated label among the many near-zero scores
-/// of the others.
-fn label_calibration_errors(probabilities: &[Vec<f32>], truth: &[Vec<bool>]) -> anyhow::Result<Vec<f64>> {
-    let labels = truth.first().map_or(0, Vec::len);
-    (0..labels)
-        .map(|j| {
-            let scores: Vec<Vec<f32>> = probabilities.iter().map(|row| vec![row[j]]).collect();
-            let column: Vec<Vec<bool>> = truth.iter().map(|row| vec![row[j]]).collect();
-            Ok(calibration(&scores, &column, CALIBRATION_BINS)?.expected_calibration_error)
-        })
-        .collect()
 }
 
 /// The reliability diagram of the model's scores (and the baseline's), as

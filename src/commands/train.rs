@@ -9,7 +9,8 @@ use std::time::Instant;
 use crate::commands::common::device;
 use crate::commands::common::ensure_built;
 use anyhow::{Context, bail};
-use clause_data::build::{MANIFEST_FILE, read_rationale_spans, read_split};
+use clause_data::build::{MANIFEST_FILE, Manifest, read_rationale_spans, read_split};
+use clause_data::example::Example;
 use clause_data::recipe::LoadedRecipe;
 use clause_data::split::Split;
 use clause_infer::model::Pooling;
@@ -32,24 +33,14 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     check_out_dir(&args.out)?;
     let base = clause_infer::hub::resolve(&args.base)?;
     let manifest = ensure_built(&recipe, args.data_root.data_root.clone())?;
-    let manifest_path = recipe.build_dir().join(MANIFEST_FILE);
-    let manifest_sha256 = clause_data::hash::sha256_hex(
-        &std::fs::read(&manifest_path).with_context(|| manifest_path.display().to_string())?,
-    );
-    let data = TrainData {
-        dataset: manifest.dataset.clone(),
-        manifest_sha256,
-        labels: recipe
-            .recipe
-            .labels
-            .iter()
-            .map(|l| LabelInfo { name: l.name.clone(), description: l.description.clone() })
-            .collect(),
-        train: read_split(&recipe, Split::Train)?,
-        validation: read_split(&recipe, Split::Validation)?,
-        test: if args.no_test { Vec::new() } else { read_split(&recipe, Split::Test)? },
-        rationales: read_rationale_spans(&recipe)?,
-    };
+    let test = if args.no_test { Vec::new() } else { read_split(&recipe, Split::Test)? };
+    let data = recipe_train_data(
+        &recipe,
+        &manifest,
+        read_split(&recipe, Split::Train)?,
+        read_split(&recipe, Split::Validation)?,
+        test,
+    )?;
     let interrupt = interrupt_flag()?;
     let options = TrainOptions {
         base: base.dir,
@@ -82,6 +73,35 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// What training reads of a built recipe: its name, the hash of its
+/// manifest, its labels and rationale spans, and the given splits.
+pub(crate) fn recipe_train_data(
+    recipe: &LoadedRecipe,
+    manifest: &Manifest,
+    train: Vec<Example>,
+    validation: Vec<Example>,
+    test: Vec<Example>,
+) -> anyhow::Result<TrainData> {
+    let manifest_path = recipe.build_dir().join(MANIFEST_FILE);
+    let manifest_sha256 = clause_data::hash::sha256_hex(
+        &std::fs::read(&manifest_path).with_context(|| manifest_path.display().to_string())?,
+    );
+    Ok(TrainData {
+        dataset: manifest.dataset.clone(),
+        manifest_sha256,
+        labels: recipe
+            .recipe
+            .labels
+            .iter()
+            .map(|l| LabelInfo { name: l.name.clone(), description: l.description.clone() })
+            .collect(),
+        train,
+        validation,
+        test,
+        rationales: read_rationale_spans(recipe)?,
+    })
 }
 
 /// A flag that Ctrl-C sets, so that training stops at the next batch with a

@@ -18,7 +18,7 @@ use crate::card::{self, ModelCard};
 use crate::input::{Context, Passage};
 use crate::model::{BertClassifier, BertConfig, Pooling};
 use crate::ops;
-use crate::reading::{Reading, Views};
+use crate::reading::{Reading, Views, prefix};
 use crate::tokenize::TextEncoder;
 use crate::{Error, LabelSet};
 use clause_eval::calibration::apply_per_label;
@@ -370,19 +370,6 @@ impl Classifier {
 /// word piece spans at most 100 characters (400 bytes), so in text with
 /// ordinary words and gaps this cut never reaches a token the model sees.
 pub const MAX_BYTES_PER_TOKEN: usize = 512;
-
-/// The longest prefix of `text` of at most `max` bytes that ends on a
-/// character boundary.
-fn prefix(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
-}
 
 /// The weights, memory-mapped rather than read into a buffer first: the
 /// tensors are copied out of the map once, into the model's own storage.

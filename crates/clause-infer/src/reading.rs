@@ -151,8 +151,8 @@ fn windows(len: usize, room: usize) -> Vec<Range<usize>> {
 }
 
 /// The longest prefix of `text` of at most `max` bytes that ends on a
-/// character boundary.
-fn prefix(text: &str, max: usize) -> &str {
+/// character boundary: how readers cut a huge text before tokenising it.
+pub(crate) fn prefix(text: &str, max: usize) -> &str {
     if text.len() <= max {
         return text;
     }

@@ -306,7 +306,7 @@ impl<'a> Run<'a> {
         best_weights: &mut Option<Weights>,
         observer: &mut dyn Observer,
     ) -> Result<(), Error> {
-        let (config, device, prepared) = (&self.options.config, &self.options.device, &self.prepared);
+        let (config, prepared) = (&self.options.config, &self.prepared);
         let clock = Instant::now();
         // With averaging on, the averaged weights are the ones judged and
         // kept; the trained ones go back in place to continue from.
@@ -319,13 +319,7 @@ impl<'a> Run<'a> {
             }
             None => None,
         };
-        let probabilities = predict_views(
-            &self.trainable.model,
-            &prepared.encoder,
-            &prepared.validation_views,
-            config.batch_size * 2,
-            device,
-        )?;
+        let probabilities = self.validation_scores()?;
         if let Some(trained) = &trained {
             set_weights(&self.trainable, trained)?;
         }
@@ -379,13 +373,7 @@ impl<'a> Run<'a> {
         }
         // Calibration is fitted on the kept weights' validation scores, and
         // the thresholds tuned again on the calibrated scores.
-        let raw = predict_views(
-            &self.trainable.model,
-            &prepared.encoder,
-            &prepared.validation_views,
-            config.batch_size * 2,
-            device,
-        )?;
+        let raw = self.validation_scores()?;
         let calibration = fit_per_label(&raw, &prepared.validation_truth);
         let mut validation_scores = raw;
         apply_per_label(&mut validation_scores, &calibration);
@@ -417,6 +405,18 @@ impl<'a> Run<'a> {
         let dir = checkpoint_dir(&options.out);
         std::fs::remove_dir_all(&dir).map_err(io_error(&dir))?;
         Ok(TrainOutcome::Finished(Box::new(card)))
+    }
+
+    /// Raw scores of the validation split with the weights now in place.
+    fn validation_scores(&self) -> Result<Vec<Vec<f32>>, Error> {
+        let (config, prepared) = (&self.options.config, &self.prepared);
+        predict_views(
+            &self.trainable.model,
+            &prepared.encoder,
+            &prepared.validation_views,
+            config.batch_size * 2,
+            &self.options.device,
+        )
     }
 
     /// The model card of a finished run and what it kept.

@@ -274,6 +274,24 @@ pub fn expected_calibration_error(
     calibration(probabilities, truth, bins).map(|c| c.expected_calibration_error)
 }
 
+/// Each label's expected calibration error, its scores alone (`bins`
+/// equal-width bins): pooled over labels, the many scores near 0 that are
+/// right would hide a badly calibrated label.
+pub fn expected_calibration_error_per_label(
+    probabilities: &[Vec<f32>],
+    truth: &[Vec<bool>],
+    bins: usize,
+) -> Result<Vec<f64>, MetricsError> {
+    let labels = truth.first().map_or(0, Vec::len);
+    (0..labels)
+        .map(|j| {
+            let scores: Vec<Vec<f32>> = probabilities.iter().map(|row| vec![row[j]]).collect();
+            let column: Vec<Vec<bool>> = truth.iter().map(|row| vec![row[j]]).collect();
+            expected_calibration_error(&scores, &column, bins)
+        })
+        .collect()
+}
+
 /// A confidence interval of one score.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Interval {

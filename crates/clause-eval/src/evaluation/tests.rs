@@ -381,3 +381,16 @@ fn a_bootstrap_by_document_draws_whole_documents() {
     let err = bootstrap_intervals_by_group(&names, &truth, &predicted, &documents[..3], 400, 3).expect_err("short");
     assert_eq!(err, MetricsError::GroupCount { examples: 20, groups: 3 });
 }
+
+#[test]
+fn calibration_error_per_label_scores_each_label_alone() {
+    // Label 0 is perfectly calibrated; label 1 scores 0.9 where nothing is true.
+    let probabilities = vec![vec![1.0, 0.9], vec![0.0, 0.9]];
+    let truth = vec![vec![true, false], vec![false, false]];
+    let errors = expected_calibration_error_per_label(&probabilities, &truth, 10).expect("shapes");
+    assert_eq!(errors.len(), 2);
+    assert!(errors[0].abs() < 1e-9, "{errors:?}");
+    assert!((errors[1] - 0.9).abs() < 1e-6, "{errors:?}");
+    let pooled = expected_calibration_error(&probabilities, &truth, 10).expect("shapes");
+    assert!(pooled < errors[1], "the pooled figure hides label 1: {pooled}");
+}
