@@ -168,8 +168,21 @@ def seed_serve_request():
         yield request("POST", "/v1/classify", json.dumps({"document": piece}).encode())
 
 
+def seed_documents():
+    # The readers' own fixtures: Word files whole (a zip cut short is only
+    # an error), HTML pages in pieces as well.
+    for path in sorted((PROJECT / "crates" / "clause-read" / "tests" / "fixtures").iterdir()):
+        data = path.read_bytes()
+        if path.suffix == ".docx":
+            yield data
+        elif path.suffix == ".html":
+            yield data[:CHUNK]
+            yield from chunks(data, 1024, 8)
+
+
 TARGETS = {
     "segment": seed_segment,
+    "documents": seed_documents,
     "claudette": seed_claudette,
     "table": seed_table,
     "recipe": seed_recipe,

@@ -1,0 +1,94 @@
+//! What can go wrong reading a document. Every variant names the file (as
+//! the caller named it) and what the reader expected to find, so that a
+//! message alone tells a user what to fix.
+
+/// A document that could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The file could not be read from disk.
+    #[error("{file}: cannot read the file: {source}")]
+    Io {
+        /// The file as the caller named it.
+        file: String,
+        /// Why the operating system refused.
+        source: std::io::Error,
+    },
+    /// The file's extension names no format this crate reads.
+    #[error("{file}: unknown document format (expected .docx, .html, .htm, .md, .markdown or .txt)")]
+    UnknownFormat {
+        /// The file as the caller named it.
+        file: String,
+    },
+    /// A .docx file that is not a zip archive at all.
+    #[error("{file}: not a Word .docx file (expected a zip archive): {reason}")]
+    NotZip {
+        /// The file as the caller named it.
+        file: String,
+        /// What the zip reader found wrong.
+        reason: String,
+    },
+    /// A zip archive without the main part of a Word document.
+    #[error("{file}: not a Word document (expected a Word body in {part})")]
+    NotWord {
+        /// The file as the caller named it.
+        file: String,
+        /// The part that should hold the body, normally `word/document.xml`:
+        /// missing, or holding something else.
+        part: String,
+    },
+    /// A part of the archive that cannot be unpacked (corrupt data, a
+    /// compression method other than deflate, encryption).
+    #[error("{file}: cannot unpack {part} (expected a stored or deflated zip entry): {reason}")]
+    Unpack {
+        /// The file as the caller named it.
+        file: String,
+        /// The part of the archive.
+        part: String,
+        /// What the zip reader found wrong.
+        reason: String,
+    },
+    /// A part that unpacks to more than [`crate::MAX_PART_BYTES`]: a zip
+    /// bomb, or no document a reviewer reads.
+    #[error("{file}: {part} unpacks to more than {limit} bytes (expected a document part of reasonable size)")]
+    TooLarge {
+        /// The file as the caller named it.
+        file: String,
+        /// The part of the archive.
+        part: String,
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// A part whose XML is not well formed (or not UTF-8).
+    #[error("{file}: malformed XML in {part} at byte {position} (expected well-formed UTF-8 XML): {reason}")]
+    Xml {
+        /// The file as the caller named it.
+        file: String,
+        /// The part of the archive.
+        part: String,
+        /// Byte offset in the unpacked part where the parser stopped.
+        position: u64,
+        /// What the parser found wrong.
+        reason: String,
+    },
+    /// Text or HTML that is neither UTF-8 nor declares windows-1252 / ISO-8859-1.
+    #[error("{file}: not UTF-8 text{} (expected UTF-8, or HTML that declares windows-1252 or ISO-8859-1)", declared_charset(.declared))]
+    Encoding {
+        /// The file as the caller named it.
+        file: String,
+        /// The charset an HTML `<meta>` declares, if any.
+        declared: Option<String>,
+    },
+    /// A document that was read but holds no text.
+    #[error("{file}: no text (expected at least one paragraph with text)")]
+    NoText {
+        /// The file as the caller named it.
+        file: String,
+    },
+}
+
+fn declared_charset(declared: &Option<String>) -> String {
+    match declared {
+        Some(charset) => format!(" (it declares charset {charset})"),
+        None => String::new(),
+    }
+}

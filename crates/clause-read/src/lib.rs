@@ -1,0 +1,214 @@
+//! Readers for drafts as they are published: Word `.docx` and HTML pages,
+//! besides the Markdown and plain text the segmenter reads directly.
+//!
+//! A reader turns a file into the kind of text `clause_segment::segment`
+//! reads: one block (a paragraph, a heading, a list item, a table cell) per
+//! line, a blank line between blocks, headings as Markdown `#` lines, and
+//! the numbers Word or the browser would display (`Article 5`, `1.`, `(a)`)
+//! written out as text. The segmenter does the rest. A [`Document`] also
+//! keeps a map from the produced text back to the source ([`Location`]), so
+//! a provision can be found again in the original file.
+//!
+//! The readers never panic, whatever the input: what cannot be read is an
+//! [`Error`] that names the file and what was expected.
+
+use std::fmt;
+use std::path::Path;
+
+mod docx;
+mod error;
+mod html;
+#[cfg(test)]
+mod tests;
+
+pub use error::Error;
+
+/// The most bytes one part of a `.docx` archive may unpack to (64 MiB). A
+/// long treaty's `word/document.xml` is a few MiB; the limit stops a zip
+/// bomb from exhausting memory.
+pub const MAX_PART_BYTES: u64 = 64 << 20;
+
+/// The formats this crate reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Markdown or plain text, passed through unchanged.
+    Text,
+    /// A Word (Office Open XML) document.
+    Docx,
+    /// An HTML page.
+    Html,
+}
+
+impl Format {
+    /// The format a file's extension names (case-insensitive): `md`,
+    /// `markdown` and `txt` are text, `docx` is Word, `html` and `htm` are
+    /// HTML. Anything else is `None`.
+    pub fn of_path(path: &Path) -> Option<Format> {
+        let extension = path.extension()?.to_str()?.to_ascii_lowercase();
+        match extension.as_str() {
+            "md" | "markdown" | "txt" => Some(Format::Text),
+            "docx" => Some(Format::Docx),
+            "html" | "htm" => Some(Format::Html),
+            _ => None,
+        }
+    }
+}
+
+/// Where a block of a [`Document`]'s text came from in the source file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A paragraph of a Word document: 1-based, counting every paragraph of
+    /// the body in order, table cells' paragraphs included.
+    Paragraph(usize),
+    /// An HTML element, as the path of element names from `body` down, each
+    /// with its position among siblings of the same name when it is not the
+    /// first (`body/main/article[2]/p[3]`).
+    Element(String),
+    /// A line of a text file, 1-based.
+    Line(usize),
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::Paragraph(index) => write!(f, "¶ {index}"),
+            Location::Element(path) => f.write_str(path),
+            Location::Line(line) => write!(f, "line {line}"),
+        }
+    }
+}
+
+/// A document read into the text the segmenter reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Document {
+    /// One block per line, a blank line between blocks (for a text file,
+    /// the file itself, less any byte-order mark).
+    pub text: String,
+    /// Sorted by byte offset into `text`: where the block that starts at
+    /// that offset came from.
+    pub locations: Vec<(usize, Location)>,
+}
+
+impl Document {
+    /// Where the text at byte `offset` of [`Document::text`] came from: the
+    /// location of the last block that starts at or before it. `None` before
+    /// the first block or past the end of the text.
+    pub fn location_at(&self, offset: usize) -> Option<&Location> {
+        if offset > self.text.len() {
+            return None;
+        }
+        let after = self.locations.partition_point(|(start, _)| *start <= offset);
+        after.checked_sub(1).and_then(|index| self.locations.get(index)).map(|(_, location)| location)
+    }
+}
+
+/// Read a file, in the format its extension names ([`Format::of_path`]).
+pub fn read(path: &Path) -> Result<Document, Error> {
+    let file = path.display().to_string();
+    let format = Format::of_path(path).ok_or_else(|| Error::UnknownFormat { file: file.clone() })?;
+    let bytes = std::fs::read(path).map_err(|source| Error::Io { file: file.clone(), source })?;
+    read_bytes(&bytes, format, &file)
+}
+
+/// Read a document held in memory. `name` names it in errors.
+pub fn read_bytes(bytes: &[u8], format: Format, name: &str) -> Result<Document, Error> {
+    let document = match format {
+        Format::Text => read_text(bytes, name)?,
+        Format::Docx => docx::read(bytes, name)?,
+        Format::Html => html::read(bytes, name)?,
+    };
+    if document.text.trim().is_empty() {
+        return Err(Error::NoText { file: name.to_string() });
+    }
+    Ok(document)
+}
+
+/// Text passes through unchanged (less a byte-order mark), so that offsets
+/// the segmenter reports are offsets into the file after the mark; each
+/// non-blank line is located by its number.
+fn read_text(bytes: &[u8], name: &str) -> Result<Document, Error> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let text = std::str::from_utf8(bytes).map_err(|_| Error::Encoding { file: name.to_string(), declared: None })?;
+    let mut locations = Vec::new();
+    let mut offset = 0;
+    for (index, line) in text.split_inclusive('\n').enumerate() {
+        if !line.trim().is_empty() {
+            locations.push((offset, Location::Line(index + 1)));
+        }
+        offset += line.len();
+    }
+    Ok(Document { text: text.to_string(), locations })
+}
+
+/// Collects blocks into a [`Document`]: each block's whitespace collapsed
+/// to single spaces (so a block is one line), a blank line between blocks.
+#[derive(Default)]
+pub(crate) struct Blocks {
+    text: String,
+    locations: Vec<(usize, Location)>,
+}
+
+impl Blocks {
+    /// Append one block; a block with no visible text is dropped.
+    pub(crate) fn push(&mut self, block: &str, location: Location) {
+        let block = collapse(block);
+        if block.is_empty() {
+            return;
+        }
+        if !self.text.is_empty() {
+            self.text.push('\n');
+        }
+        self.locations.push((self.text.len(), location));
+        self.text.push_str(&block);
+        self.text.push('\n');
+    }
+
+    pub(crate) fn finish(self) -> Document {
+        Document { text: self.text, locations: self.locations }
+    }
+}
+
+/// Collapse every run of whitespace (line breaks and no-break spaces
+/// included) to one space and trim the ends.
+pub(crate) fn collapse(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for word in text.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
+}
+
+/// A number in upper-case Roman numerals; `None` for 0 and from 4000 on,
+/// which have none.
+pub(crate) fn roman(value: u32) -> Option<String> {
+    const DIGITS: [(u32, &str); 13] = [
+        (1000, "M"),
+        (900, "CM"),
+        (500, "D"),
+        (400, "CD"),
+        (100, "C"),
+        (90, "XC"),
+        (50, "L"),
+        (40, "XL"),
+        (10, "X"),
+        (9, "IX"),
+        (5, "V"),
+        (4, "IV"),
+        (1, "I"),
+    ];
+    if value == 0 || value >= 4000 {
+        return None;
+    }
+    let mut rest = value;
+    let mut out = String::new();
+    for (size, digits) in DIGITS {
+        while rest >= size {
+            out.push_str(digits);
+            rest -= size;
+        }
+    }
+    Some(out)
+}

@@ -1,0 +1,70 @@
+//! The crate's front door: formats, text files, locations.
+
+use std::path::Path;
+
+use super::*;
+
+#[test]
+fn formats_by_extension() {
+    let cases = [
+        ("draft.md", Some(Format::Text)),
+        ("draft.MARKDOWN", Some(Format::Text)),
+        ("notes.txt", Some(Format::Text)),
+        ("draft.v2.docx", Some(Format::Docx)),
+        ("page.HTM", Some(Format::Html)),
+        ("page.html", Some(Format::Html)),
+        ("draft.pdf", None),
+        ("draft.doc", None),
+        ("README", None),
+    ];
+    for (path, format) in cases {
+        assert_eq!(Format::of_path(Path::new(path)), format, "{path}");
+    }
+}
+
+#[test]
+fn text_passes_through_with_line_locations() {
+    let document =
+        read_bytes(b"\xEF\xBB\xBFArticle 1\n\n1. Text.\n", Format::Text, "d.md").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(document.text, "Article 1\n\n1. Text.\n");
+    assert_eq!(document.locations, [(0, Location::Line(1)), (11, Location::Line(3))]);
+    assert_eq!(document.location_at(12), Some(&Location::Line(3)));
+    assert_eq!(document.location_at(10), Some(&Location::Line(1)));
+    let blank = read_bytes(b" \n\n", Format::Text, "d.md");
+    assert!(matches!(blank, Err(Error::NoText { .. })), "{blank:?}");
+    let latin = read_bytes(b"caf\xe9", Format::Text, "d.txt");
+    assert!(matches!(latin, Err(Error::Encoding { declared: None, .. })), "{latin:?}");
+}
+
+#[test]
+fn blocks_are_lines_with_blank_lines_between() {
+    let mut blocks = Blocks::default();
+    blocks.push("  first\n block ", Location::Paragraph(1));
+    blocks.push(" \u{a0} ", Location::Paragraph(2));
+    blocks.push("second", Location::Paragraph(3));
+    let document = blocks.finish();
+    assert_eq!(document.text, "first block\n\nsecond\n");
+    assert_eq!(document.locations, [(0, Location::Paragraph(1)), (13, Location::Paragraph(3))]);
+    assert_eq!(document.location_at(0), Some(&Location::Paragraph(1)));
+    assert_eq!(document.location_at(12), Some(&Location::Paragraph(1)));
+    assert_eq!(document.location_at(13), Some(&Location::Paragraph(3)));
+    assert_eq!(document.location_at(document.text.len()), Some(&Location::Paragraph(3)));
+    assert_eq!(document.location_at(document.text.len() + 1), None);
+    assert_eq!(Document { text: "x".into(), locations: Vec::new() }.location_at(0), None);
+}
+
+#[test]
+fn locations_display() {
+    assert_eq!(Location::Paragraph(12).to_string(), "¶ 12");
+    assert_eq!(Location::Element("body/main/article[2]/p[3]".into()).to_string(), "body/main/article[2]/p[3]");
+    assert_eq!(Location::Line(4).to_string(), "line 4");
+}
+
+#[test]
+fn roman_numerals() {
+    assert_eq!(roman(1).as_deref(), Some("I"));
+    assert_eq!(roman(14).as_deref(), Some("XIV"));
+    assert_eq!(roman(3999).as_deref(), Some("MMMCMXCIX"));
+    assert_eq!(roman(0), None);
+    assert_eq!(roman(4000), None);
+}
