@@ -1,13 +1,25 @@
 //! The Rust half of `scripts/bench`: prints one JSON object of throughput
 //! figures for the same workloads that `scripts/bench_torch.py` runs in
-//! PyTorch. A benchmark, not a test.
+//! PyTorch and `scripts/bench_onnx.py` in ONNX Runtime. A benchmark, not a
+//! test.
 //!
 //! `cargo run --release -p clause-train --example bench -- MODEL_DIR BASE_DIR DATASET_DIR WORK_DIR`
 //!
 //! It first writes the shared inputs into WORK_DIR as JSON lines: `test.jsonl`
-//! (the dataset's test split, for inference as `clause classify` runs it) and
-//! `epoch.jsonl` (every 8th sentence of the first training epoch, in the
+//! (the dataset's test split), `test_labels.jsonl` (each test text's labels)
+//! and `labels.json` (the dataset's label names), for inference and its F1,
+//! and `epoch.jsonl` (every 8th sentence of the first training epoch, in the
 //! order drawn, for training on the real length distribution).
+//!
+//! Every figure: one untimed warm-up call, then timed calls until there are
+//! at least [`MIN_REPEATS`] and [`min_time`] has passed; the figure is the
+//! median of the calls' rates. Tokenisation is outside the timed region (the
+//! texts are tokenised once, before the warm-up); building each padded batch
+//! from token ids is inside it. The Python halves do the same.
+//!
+//! Environment, for smoke tests only: `BENCH_MIN_TIME` (seconds, default 3)
+//! and `BENCH_TEXTS` (keep the first N texts of the test split and of the
+//! epoch sample).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -27,21 +39,64 @@ use clause_train::step::{MicroBatch, accumulate_gradients, dropout_generators};
 use serde_json::{Value, json};
 
 /// Each timed figure runs at least this long (after a warm-up), so that
-/// short ones are not one noisy sample.
-const MIN_TIME: Duration = Duration::from_secs(3);
+/// short ones are not one noisy sample: 3 s, or `BENCH_MIN_TIME` seconds.
+fn min_time() -> Duration {
+    let seconds = std::env::var("BENCH_MIN_TIME").ok().and_then(|s| s.parse::<f64>().ok()).unwrap_or(3.0);
+    Duration::from_secs_f64(seconds.max(0.0))
+}
+/// Timed calls of each figure at least.
+const MIN_REPEATS: usize = 3;
 const LENGTH: usize = 128;
 const LABELS: usize = 8;
+/// Sentences per training batch, as `clause train` batches by default.
+const TRAIN_BATCH: usize = 16;
 
-/// Run `work` repeatedly (once first to warm up) until `MIN_TIME` has
-/// passed; return items per second, `items` being what one call processes.
-fn throughput(items: usize, mut work: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<f64> {
+/// One timed figure: the median rate of its calls, and how many there were.
+struct Figure {
+    rate: f64,
+    repeats: usize,
+}
+
+/// Run `work` once to warm up, then time it call by call until it has run
+/// [`MIN_REPEATS`] times and [`min_time`] has passed; the median of the
+/// calls' rates in items per second, `items` being what one call processes.
+fn throughput(items: usize, mut work: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<Figure> {
     work()?;
-    let (start, mut calls) = (Instant::now(), 0usize);
-    while calls == 0 || start.elapsed() < MIN_TIME {
+    let (min_time, start) = (min_time(), Instant::now());
+    let mut rates = Vec::new();
+    while rates.len() < MIN_REPEATS || start.elapsed() < min_time {
+        let began = Instant::now();
         work()?;
-        calls += 1;
+        rates.push(items as f64 / began.elapsed().as_secs_f64());
     }
-    Ok((items * calls) as f64 / start.elapsed().as_secs_f64())
+    rates.sort_by(f64::total_cmp);
+    let middle = rates.len() / 2;
+    let rate = if rates.len() % 2 == 1 { rates[middle] } else { (rates[middle - 1] + rates[middle]) / 2.0 };
+    Ok(Figure { rate, repeats: rates.len() })
+}
+
+/// The JSON object printed: figures, and the timed calls behind each.
+#[derive(Default)]
+struct Figures {
+    values: serde_json::Map<String, Value>,
+    repeats: serde_json::Map<String, Value>,
+}
+
+impl Figures {
+    fn timed(&mut self, key: &str, figure: Figure) {
+        self.values.insert(key.into(), json!(figure.rate));
+        self.repeats.insert(key.into(), json!(figure.repeats));
+    }
+
+    fn set(&mut self, key: &str, value: Value) {
+        self.values.insert(key.into(), value);
+    }
+}
+
+/// Token positions that batches compute, padding included: each batch is
+/// padded to its longest sequence.
+fn padded_tokens(lengths: &[usize], batches: impl IntoIterator<Item = Vec<usize>>) -> usize {
+    batches.into_iter().map(|batch| batch.len() * batch.iter().map(|&i| lengths[i]).max().unwrap_or(0)).sum()
 }
 
 /// Every how manyth sentence of the epoch the training sample takes.
@@ -52,21 +107,36 @@ fn write_texts(path: &Path, texts: &[&str]) -> anyhow::Result<()> {
     std::fs::write(path, lines.join("\n") + "\n").map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))
 }
 
-/// The test split, and the sample of the first epoch.
+/// `BENCH_TEXTS`: keep only the first N texts of each input (smoke tests).
+fn text_limit() -> usize {
+    std::env::var("BENCH_TEXTS").ok().and_then(|s| s.parse::<usize>().ok()).unwrap_or(usize::MAX)
+}
+
+/// The test split, and the sample of the first epoch; the test split's
+/// labels and the dataset's label names go to WORK_DIR for the F1 figures.
 fn prepare(dataset: &Path, work: &Path) -> anyhow::Result<(Vec<String>, Vec<String>)> {
     let recipe = LoadedRecipe::load(dataset)?;
-    let test: Vec<String> = read_split(&recipe, Split::Test)?.into_iter().map(|e| e.text).collect();
+    let limit = text_limit();
+    let test_split: Vec<_> = read_split(&recipe, Split::Test)?.into_iter().take(limit).collect();
+    let test: Vec<String> = test_split.iter().map(|e| e.text.clone()).collect();
     let train = read_split(&recipe, Split::Train)?;
     let has_label: Vec<bool> = train.iter().map(|e| !e.labels.is_empty()).collect();
     let config = TrainConfig::default();
     let epoch: Vec<String> = epoch_examples(&has_label, config.negative_ratio, config.seed, 0)
         .into_iter()
         .step_by(EPOCH_SAMPLE)
+        .take(limit)
         .map(|i| train[i].text.clone())
         .collect();
     std::fs::create_dir_all(work)?;
     write_texts(&work.join("test.jsonl"), &test.iter().map(String::as_str).collect::<Vec<_>>())?;
     write_texts(&work.join("epoch.jsonl"), &epoch.iter().map(String::as_str).collect::<Vec<_>>())?;
+    let labels: Vec<String> = test_split.iter().map(|e| json!(e.labels).to_string()).collect();
+    let path = work.join("test_labels.jsonl");
+    std::fs::write(&path, labels.join("\n") + "\n").map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))?;
+    let path = work.join("labels.json");
+    std::fs::write(&path, json!(recipe.recipe.label_names()).to_string())
+        .map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))?;
     Ok((test, epoch))
 }
 
@@ -88,7 +158,7 @@ fn gemm(device: &Device) -> anyhow::Result<f64> {
         a.matmul(&b)?;
         Ok(())
     })?;
-    Ok(2.0 * (n as f64).powi(3) * per_second / 1e9)
+    Ok(2.0 * (n as f64).powi(3) * per_second.rate / 1e9)
 }
 
 /// One training step as `clause train` takes it: forward with dropout,
@@ -143,52 +213,77 @@ fn main() -> anyhow::Result<()> {
     };
     let (test, epoch) = prepare(dataset, work)?;
     let device = Device::Cpu;
-    let mut figures = serde_json::Map::new();
-    figures.insert("gemm_gflops".into(), json!(gemm(&device)?));
+    let mut figures = Figures::default();
+    figures.set("gemm_gflops", json!(gemm(&device)?));
 
     let start = Instant::now();
     let classifier = Classifier::load(model_dir, &device)?;
-    figures.insert("load_seconds".into(), json!(start.elapsed().as_secs_f64()));
+    figures.set("load_seconds", json!(start.elapsed().as_secs_f64()));
 
     let mut rng = SplitMix64::new(5);
     for batch in [1, 8, 32, 128] {
         let ids: Vec<Vec<u32>> = random_ids(&mut rng, batch, &device)?.to_vec2()?;
         let plan = BatchPlan { batch_size: batch, by_length: false };
-        let rate = throughput(batch, || {
+        let figure = throughput(batch, || {
             classifier.predict_ids(&ids, plan, &mut |_| {})?;
             Ok(())
         })?;
-        figures.insert(format!("infer_b{batch}"), json!(rate));
+        figures.timed(&format!("infer_b{batch}"), figure);
     }
 
-    // As `clause classify` runs it: tokenisation included, length buckets.
+    // The test split as `clause classify` batches it: sorted by length,
+    // batches of 32 shared out one part a thread, each part padded to its
+    // longest. Each text is read once, truncated to the model's maximum
+    // length (`clause classify` would read a longer one in overlapping
+    // windows; the other sides cannot), and tokenised before the clock.
     let texts: Vec<&str> = test.iter().map(String::as_str).collect();
-    let start = Instant::now();
-    classifier.predict(&texts, BatchPlan::default(), &mut |_| {})?;
-    figures.insert("infer_real".into(), json!(texts.len() as f64 / start.elapsed().as_secs_f64()));
+    let ids = classifier.token_ids(&texts)?;
+    let plan = BatchPlan::default();
+    let figure = throughput(texts.len(), || {
+        classifier.predict_ids(&ids, plan, &mut |_| {})?;
+        Ok(())
+    })?;
+    figures.timed("infer_real", figure);
+    let lengths: Vec<usize> = ids.iter().map(Vec::len).collect();
+    // The parts `Classifier::predict_ids` runs: the sorted order cut into
+    // batch_size / threads sequences a part.
+    let threads = candle_core::utils::get_num_threads().max(1);
+    let part = if threads <= 1 { plan.batch_size } else { plan.batch_size.div_ceil(threads) };
+    let mut order: Vec<usize> = (0..lengths.len()).collect();
+    order.sort_by_key(|&i| (lengths[i], i));
+    figures.set("infer_real_tokens", json!(lengths.iter().sum::<usize>()));
+    figures.set("infer_real_padded_tokens", json!(padded_tokens(&lengths, order.chunks(part).map(<[usize]>::to_vec))));
     drop(classifier);
 
     let mut trainer = Trainer::new(base, &device)?;
-    let ids = random_ids(&mut rng, 16, &device)?;
-    let mask = Tensor::ones((16, LENGTH), DType::U32, &device)?;
-    figures.insert("train_b16".into(), json!(throughput(16, || trainer.step(&ids, &mask))?));
+    let ids = random_ids(&mut rng, TRAIN_BATCH, &device)?;
+    let mask = Tensor::ones((TRAIN_BATCH, LENGTH), DType::U32, &device)?;
+    figures.timed("train_b16", throughput(TRAIN_BATCH, || trainer.step(&ids, &mask))?);
 
-    // The epoch sample, batched as `clause train` batches: 16 sentences of
-    // similar length, padded to the longest.
+    // The epoch sample, batched as `clause train` batches: shuffled, cut into
+    // pools of 50 batches, each pool sorted by length and cut into batches of
+    // 16, each padded to its longest; the batches in shuffled order
+    // (`epoch_batches`; bench_torch.py groups the same way). Tokenised
+    // before the clock; each timed call is one pass over the sample.
     let encoder = TextEncoder::from_file(&base.join("tokenizer.json"), LENGTH)?;
     let sentences: Vec<&str> = epoch.iter().map(String::as_str).collect();
     let token_ids = encoder.token_ids(&sentences)?;
     let lengths: Vec<usize> = token_ids.iter().map(Vec::len).collect();
-    let batches = epoch_batches(&lengths, 16, 13, 0);
-    let start = Instant::now();
-    for batch in &batches {
-        let sequences: Vec<&[u32]> = batch.iter().map(|&i| token_ids[i].as_slice()).collect();
-        let encoded = encoder.batch(&sequences, &device)?;
-        trainer.step(&encoded.ids, &encoded.attention_mask)?;
-    }
-    figures.insert("train_epoch".into(), json!(sentences.len() as f64 / start.elapsed().as_secs_f64()));
-    figures
-        .insert("threads".into(), json!(std::env::var("RAYON_NUM_THREADS").ok().and_then(|t| t.parse::<usize>().ok())));
-    println!("{}", Value::Object(figures));
+    let batches = epoch_batches(&lengths, TRAIN_BATCH, 13, 0);
+    let figure = throughput(sentences.len(), || {
+        for batch in &batches {
+            let sequences: Vec<&[u32]> = batch.iter().map(|&i| token_ids[i].as_slice()).collect();
+            let encoded = encoder.batch(&sequences, &device)?;
+            trainer.step(&encoded.ids, &encoded.attention_mask)?;
+        }
+        Ok(())
+    })?;
+    figures.timed("train_epoch", figure);
+    figures.set("train_epoch_tokens", json!(lengths.iter().sum::<usize>()));
+    figures.set("train_epoch_padded_tokens", json!(padded_tokens(&lengths, batches)));
+    figures.set("threads", json!(std::env::var("RAYON_NUM_THREADS").ok().and_then(|t| t.parse::<usize>().ok())));
+    let Figures { mut values, repeats } = figures;
+    values.insert("repeats".into(), Value::Object(repeats));
+    println!("{}", Value::Object(values));
     Ok(())
 }
