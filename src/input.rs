@@ -29,8 +29,12 @@ pub struct Item {
     pub text: String,
     /// Byte range in the source draft.
     pub range: Option<(usize, usize)>,
-    /// First line in the source draft.
+    /// First line in the source draft (for a Word or HTML draft, in the
+    /// text read from it).
     pub line: Option<usize>,
+    /// Where the provision is in a Word or HTML original (`¶ 12`, an
+    /// element path); `None` for text drafts and tables.
+    pub source: Option<String>,
     /// Values of the carried table columns, in [`Inputs::carried`] order.
     pub carried: Vec<serde_json::Value>,
 }
@@ -69,10 +73,10 @@ enum Kind {
 fn kind(path: &Path) -> anyhow::Result<Kind> {
     let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     match extension.as_str() {
-        "md" | "markdown" | "txt" => Ok(Kind::Draft),
+        "md" | "markdown" | "txt" | "docx" | "html" | "htm" => Ok(Kind::Draft),
         "csv" | "jsonl" | "ndjson" | "parquet" => Ok(Kind::Table),
         _ => bail!(
-            "{}: unknown input format `{}`: expected a draft (.md, .txt), a table (.csv, .jsonl, .parquet), \
+            "{}: unknown input format `{}`: expected a draft (.md, .txt, .docx, .html), a table (.csv, .jsonl, .parquet), \
              a directory or `-`",
             path.display(),
             if extension.is_empty() { "(no extension)".to_string() } else { format!(".{extension}") }
@@ -80,8 +84,8 @@ fn kind(path: &Path) -> anyhow::Result<Kind> {
     }
 }
 
-/// Read every input: `-` (a draft on stdin), a directory (its `.md` and
-/// `.txt` drafts, recursively, in path order), a draft or a table. An input
+/// Read every input: `-` (a draft on stdin), a directory (its drafts,
+/// recursively, in path order), a draft or a table. An input
 /// that yields nothing is an error naming it.
 pub fn read_inputs(paths: &[PathBuf], fields: Fields<'_>) -> anyhow::Result<Inputs> {
     let mut inputs = Inputs::default();
@@ -94,11 +98,11 @@ pub fn read_inputs(paths: &[PathBuf], fields: Fields<'_>) -> anyhow::Result<Inpu
                 let line = err.as_bytes()[..byte].iter().filter(|&&b| b == b'\n').count() + 1;
                 anyhow::anyhow!("stdin: not UTF-8: invalid byte at line {line} (byte {byte})")
             })?;
-            push_draft(&mut inputs, "stdin", &text, Path::new("stdin"))?;
+            push_draft(&mut inputs, "stdin", &Draft { text, read: None }, Path::new("stdin"))?;
         } else if path.is_dir() {
             let drafts = drafts_under(path)?;
             if drafts.is_empty() {
-                bail!("{}: no drafts (.md, .txt) in this directory", path.display());
+                bail!("{}: no drafts (.md, .txt, .docx, .html) in this directory", path.display());
             }
             for draft in drafts {
                 read_draft(&mut inputs, &draft)?;
@@ -113,18 +117,50 @@ pub fn read_inputs(paths: &[PathBuf], fields: Fields<'_>) -> anyhow::Result<Inpu
     Ok(inputs)
 }
 
-fn read_draft(inputs: &mut Inputs, path: &Path) -> anyhow::Result<()> {
-    let text = read_utf8(path)?;
-    push_draft(inputs, &document_name_from_path(path), &text, path)
+/// A draft's text as the segmenter reads it and, for a Word or HTML file,
+/// the reader's map back to the original.
+pub struct Draft {
+    /// The text the segmenter reads.
+    pub text: String,
+    /// The document read from a Word or HTML file; `None` for text.
+    pub read: Option<clause_read::Document>,
 }
 
-fn push_draft(inputs: &mut Inputs, document: &str, text: &str, path: &Path) -> anyhow::Result<()> {
-    let provisions = segment(document, text);
+impl Draft {
+    /// Where the text at byte `offset` is in the original file, for Word
+    /// and HTML drafts.
+    pub fn source_at(&self, offset: usize) -> Option<String> {
+        self.read.as_ref()?.location_at(offset).map(ToString::to_string)
+    }
+}
+
+/// Read a draft file: Markdown and text as they are (errors name the line
+/// of a byte that is not UTF-8), Word and HTML through their readers.
+pub fn read_draft_file(path: &Path) -> anyhow::Result<Draft> {
+    match clause_read::Format::of_path(path) {
+        Some(clause_read::Format::Docx | clause_read::Format::Html) => {
+            let read = clause_read::read(path)?;
+            Ok(Draft { text: read.text.clone(), read: Some(read) })
+        }
+        _ => Ok(Draft { text: read_utf8(path)?, read: None }),
+    }
+}
+
+fn read_draft(inputs: &mut Inputs, path: &Path) -> anyhow::Result<()> {
+    let draft = read_draft_file(path)?;
+    push_draft(inputs, &document_name_from_path(path), &draft, path)
+}
+
+fn push_draft(inputs: &mut Inputs, document: &str, draft: &Draft, path: &Path) -> anyhow::Result<()> {
+    let provisions = segment(document, &draft.text);
     if provisions.is_empty() {
         bail!("{}: no provisions found: the draft is empty or blank", path.display());
     }
     let width = inputs.carried.len();
-    inputs.items.extend(provisions.into_iter().map(|p| item_of(p, width)));
+    inputs.items.extend(provisions.into_iter().map(|p| {
+        let source = draft.source_at(p.start);
+        Item { source, ..item_of(p, width) }
+    }));
     Ok(())
 }
 
@@ -139,6 +175,7 @@ fn item_of(provision: Provision, carried: usize) -> Item {
         text: provision.text,
         range: Some((provision.start, provision.end)),
         line: Some(provision.line),
+        source: None,
         carried: vec![serde_json::Value::Null; carried],
     }
 }
@@ -180,13 +217,14 @@ fn read_table(inputs: &mut Inputs, path: &Path, fields: Fields<'_>) -> anyhow::R
             text: row.text,
             range: None,
             line: None,
+            source: None,
             carried,
         });
     }
     Ok(())
 }
 
-/// `.md`, `.markdown` and `.txt` files under `dir`, sorted by path; hidden
+/// The drafts (text, Word, HTML) under `dir`, sorted by path; hidden
 /// entries are skipped.
 fn drafts_under(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut found = Vec::new();

@@ -114,6 +114,9 @@ fn write_jsonl(results: &Results<'_>, out: &mut dyn Write) -> anyhow::Result<()>
         field("start", json(&item.range.map(|r| r.0))?);
         field("end", json(&item.range.map(|r| r.1))?);
         field("line", json(&item.line)?);
+        if let Some(source) = &item.source {
+            field("source", json(source)?);
+        }
         for (name, value) in carried.iter().zip(&item.carried) {
             field(name, json(value)?);
         }
@@ -151,6 +154,13 @@ fn csv_field(value: &str) -> String {
     }
 }
 
+/// Whether any item comes from a Word or HTML draft: only then do CSV and
+/// Parquet get a `source` column (JSON lines carry the field where it is
+/// set), so that the output of text drafts and tables keeps its columns.
+fn has_sources(results: &Results<'_>) -> bool {
+    results.rows.iter().any(|r| r.item.source.is_some())
+}
+
 /// A carried value as CSV text: strings bare, null empty, the rest as JSON.
 fn plain(value: &serde_json::Value) -> String {
     match value {
@@ -165,6 +175,10 @@ fn write_csv(results: &Results<'_>, out: &mut dyn Write) -> anyhow::Result<()> {
         ["id", "document", "article", "paragraph", "title", "text", "labels"].iter().map(|s| s.to_string()).collect();
     header.extend(results.label_names.iter().map(|l| format!("score_{l}")));
     header.extend(["start", "end", "line"].iter().map(|s| s.to_string()));
+    let sourced = has_sources(results);
+    if sourced {
+        header.push("source".into());
+    }
     header.extend(carried_names(results.inputs));
     writeln!(out, "{}", header.iter().map(|h| csv_field(h)).collect::<Vec<_>>().join(","))?;
     for row in &results.rows {
@@ -184,6 +198,9 @@ fn write_csv(results: &Results<'_>, out: &mut dyn Write) -> anyhow::Result<()> {
         fields.push(optional(item.range.map(|r| r.0)));
         fields.push(optional(item.range.map(|r| r.1)));
         fields.push(optional(item.line));
+        if sourced {
+            fields.push(item.source.clone().unwrap_or_default());
+        }
         fields.extend(item.carried.iter().map(plain));
         writeln!(out, "{}", fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(","))?;
     }
@@ -219,6 +236,9 @@ fn parquet_columns(results: &Results<'_>) -> Vec<OutColumn> {
     columns.push(OutColumn { name: "start".into(), values: numbers(&|i| i.range.map(|r| r.0)) });
     columns.push(OutColumn { name: "end".into(), values: numbers(&|i| i.range.map(|r| r.1)) });
     columns.push(OutColumn { name: "line".into(), values: numbers(&|i| i.line) });
+    if has_sources(results) {
+        columns.push(OutColumn { name: "source".into(), values: strings(&|i| i.source.clone()) });
+    }
     for (index, name) in carried_names(results.inputs).into_iter().enumerate() {
         let values: Vec<&serde_json::Value> =
             rows.iter().map(|r| r.item.carried.get(index).unwrap_or(&serde_json::Value::Null)).collect();
@@ -391,6 +411,7 @@ mod tests {
             text: text.to_string(),
             range: Some((5, 9)),
             line: Some(3),
+            source: None,
             carried: vec![serde_json::json!(7)],
         }
     }

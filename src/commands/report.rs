@@ -84,13 +84,19 @@ pub fn run(args: &ReportArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `Art. 27.1 – Preservation of stored data`, `Art. 24`, `Preamble`.
+/// `Art. 27.1 – Preservation of stored data`, `Art. 24`, `Preamble`; for a
+/// Word or HTML draft, then where it is in the original (`(¶ 12)`).
 fn heading(item: &crate::input::Item) -> String {
     let place = article_label(item.article.as_deref(), item.paragraph.as_deref(), &item.id);
     let mut chars = place.chars();
     let place: String = chars.next().map_or(String::new(), |c| c.to_uppercase().chain(chars).collect());
-    match &item.title {
+    let heading = match &item.title {
         Some(title) => format!("{place} – {title}"),
         None => place,
+    };
+    // Where to find it in a Word or HTML original.
+    match &item.source {
+        Some(source) => format!("{heading} ({source})"),
+        None => heading,
     }
 }

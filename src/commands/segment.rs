@@ -6,7 +6,6 @@ use anyhow::{Context, bail};
 use clause_data::annotations::format_annotation;
 use clause_data::hash::text_hash;
 use clause_data::segment::{Provision, document_name_from_path, segment};
-use clause_data::text::read_utf8;
 
 use crate::cli::{SegmentArgs, SegmentFormat};
 
@@ -18,16 +17,19 @@ pub fn run(args: &SegmentArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         bail!("--document names one document; it cannot be used with {} files", args.files.len());
     }
     for path in &args.files {
-        let text = read_utf8(path)?;
+        let draft = crate::input::read_draft_file(path)?;
         let document = args.document.clone().unwrap_or_else(|| document_name_from_path(path));
-        let provisions = segment(&document, &text);
+        let provisions = segment(&document, &draft.text);
         if provisions.is_empty() {
             tracing::warn!(file = %path.display(), "no provisions found");
         }
         match args.format {
             SegmentFormat::Jsonl => {
                 for provision in &provisions {
-                    let json = serde_json::to_string(provision).context("serialising a provision")?;
+                    let mut json = serde_json::to_value(provision).context("serialising a provision")?;
+                    if let (Some(source), Some(fields)) = (draft.source_at(provision.start), json.as_object_mut()) {
+                        fields.insert("source".into(), source.into());
+                    }
                     writeln!(out, "{json}")?;
                 }
             }
