@@ -292,10 +292,14 @@ mod tests {
         std::fs::write(&empty, "  \n\n").expect("write");
         let err = read_inputs(std::slice::from_ref(&empty), FIELDS).expect_err("empty").to_string();
         assert!(err.contains("empty.md") && err.contains("no provisions"), "{err}");
+        let pdf = dir.path().join("draft.pdf");
+        std::fs::write(&pdf, "x").expect("write");
+        let err = read_inputs(&[pdf], FIELDS).expect_err("pdf").to_string();
+        assert!(err.contains("draft.pdf") && err.contains("unknown input format `.pdf`"), "{err}");
         let docx = dir.path().join("draft.docx");
         std::fs::write(&docx, "x").expect("write");
         let err = read_inputs(&[docx], FIELDS).expect_err("docx").to_string();
-        assert!(err.contains("draft.docx") && err.contains("unknown input format `.docx`"), "{err}");
+        assert!(err.contains("draft.docx") && err.contains("not a Word .docx file"), "{err}");
         let latin1 = dir.path().join("l.txt");
         std::fs::write(&latin1, b"Article 1\nCaf\xe9\n").expect("write");
         let err = format!("{:#}", read_inputs(&[latin1], FIELDS).expect_err("latin1"));
