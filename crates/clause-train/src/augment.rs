@@ -8,9 +8,10 @@
 //! example:
 //!
 //! - **sentences**: each sentence of a training provision that holds a
-//!   rationale span, on its own, labelled with the labels of the spans it
-//!   holds — what [`Reading::Sentences`](clause_infer::reading::Reading)
-//!   scores at inference;
+//!   rationale span, on its own under the headings of a label-less
+//!   provision, labelled with the labels of the spans it holds — what
+//!   [`Reading::Sentences`](clause_infer::reading::Reading) scores at
+//!   inference when the sentence sits in an article about something else;
 //! - **buried sentences**: the same sentence inserted at a sentence
 //!   boundary of a label-less training provision (under that provision's
 //!   headings), labelled with the sentence's labels — the case a reviewer
@@ -83,11 +84,22 @@ pub fn rationale_examples(
             }
             let sentence = &example.text[piece.clone()];
             if pieces.len() > 1 {
+                // Under another provision's headings: read alone, the
+                // sentence must carry its label without its own title, as
+                // it must when buried in an article about something else.
+                let (title, chapter) = if hosts.is_empty() {
+                    (example.title.clone(), example.chapter.clone())
+                } else {
+                    let host = hosts[rng.below(hosts.len())];
+                    (host.title.clone(), host.chapter.clone())
+                };
                 out.push(Example {
                     id: format!("{}#sentence{}", example.id, k + 1),
                     text: sentence.to_string(),
                     labels: labels.clone(),
                     origin: format!("{} (sentence {})", example.origin, k + 1),
+                    title,
+                    chapter,
                     ..example.clone()
                 });
             }
@@ -161,7 +173,9 @@ mod tests {
         assert_eq!(extra[2].text, "The parties shall cooperate on all matters here.");
         assert_eq!(extra[2].labels, ["cross_border"]);
         assert_eq!(extra[4].labels, ["surveillance"]);
-        assert_eq!(extra[4].title.as_deref(), Some("title of a"));
+        // Alone, under another provision's headings.
+        assert_eq!(extra[4].title.as_deref(), Some("title of host"));
+        assert_eq!(extra[4].document, "d");
         // Buried: the host's headings, the sentence's labels, all words kept.
         let buried = &extra[5];
         assert_eq!(buried.title.as_deref(), Some("title of host"));
