@@ -437,8 +437,8 @@ fn bad_inputs_of_the_reviewer_commands() {
     }
     clause_in(dir, &["classify", "--model", "broken-model", "data/alpha.md"])
         .fails_with(&["broken-model", "model.safetensors"]);
-    write(&dir.join("draft.docx"), "x");
-    with("classify", &["draft.docx"]).fails_with(&["draft.docx", "unknown input format `.docx`"]);
+    write(&dir.join("draft.pdf"), "x");
+    with("classify", &["draft.pdf"]).fails_with(&["draft.pdf", "unknown input format `.pdf`"]);
     write(&dir.join("empty.md"), "\n  \n");
     with("classify", &["empty.md"]).fails_with(&["empty.md", "no provisions"]);
     write(&dir.join("latin1.txt"), b"Article 1\nCaf\xe9 shall\n");
