@@ -27,7 +27,8 @@ pub struct Item {
     pub chapter: Option<String>,
     /// The text.
     pub text: String,
-    /// Byte range in the source draft.
+    /// Byte range in the source draft (for a Word or HTML draft, in the
+    /// text read from it).
     pub range: Option<(usize, usize)>,
     /// First line in the source draft (for a Word or HTML draft, in the
     /// text read from it).
@@ -72,8 +73,11 @@ enum Kind {
 
 fn kind(path: &Path) -> anyhow::Result<Kind> {
     let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    // Which files are drafts is clause-read's to say (`Format::of_path`).
+    if clause_read::Format::of_path(path).is_some() {
+        return Ok(Kind::Draft);
+    }
     match extension.as_str() {
-        "md" | "markdown" | "txt" | "docx" | "html" | "htm" => Ok(Kind::Draft),
         "csv" | "jsonl" | "ndjson" | "parquet" => Ok(Kind::Table),
         _ => bail!(
             "{}: unknown input format `{}`: expected a draft (.md, .txt, .docx, .html), a table (.csv, .jsonl, .parquet), \
@@ -98,7 +102,7 @@ pub fn read_inputs(paths: &[PathBuf], fields: Fields<'_>) -> anyhow::Result<Inpu
                 let line = err.as_bytes()[..byte].iter().filter(|&&b| b == b'\n').count() + 1;
                 anyhow::anyhow!("stdin: not UTF-8: invalid byte at line {line} (byte {byte})")
             })?;
-            push_draft(&mut inputs, "stdin", &Draft { text, read: None }, Path::new("stdin"))?;
+            push_draft(&mut inputs, "stdin", &Draft::Text(text), Path::new("stdin"))?;
         } else if path.is_dir() {
             let drafts = drafts_under(path)?;
             if drafts.is_empty() {
@@ -119,18 +123,29 @@ pub fn read_inputs(paths: &[PathBuf], fields: Fields<'_>) -> anyhow::Result<Inpu
 
 /// A draft's text as the segmenter reads it and, for a Word or HTML file,
 /// the reader's map back to the original.
-pub struct Draft {
-    /// The text the segmenter reads.
-    pub text: String,
-    /// The document read from a Word or HTML file; `None` for text.
-    pub read: Option<clause_read::Document>,
+pub enum Draft {
+    /// Markdown or plain text, read as it is.
+    Text(String),
+    /// A Word or HTML file, read into text with its map of locations.
+    Read(clause_read::Document),
 }
 
 impl Draft {
+    /// The text the segmenter reads.
+    pub fn text(&self) -> &str {
+        match self {
+            Draft::Text(text) => text,
+            Draft::Read(document) => &document.text,
+        }
+    }
+
     /// Where the text at byte `offset` is in the original file, for Word
     /// and HTML drafts.
     pub fn source_at(&self, offset: usize) -> Option<String> {
-        self.read.as_ref()?.location_at(offset).map(ToString::to_string)
+        match self {
+            Draft::Text(_) => None,
+            Draft::Read(document) => document.location_at(offset).map(ToString::to_string),
+        }
     }
 }
 
@@ -138,11 +153,8 @@ impl Draft {
 /// of a byte that is not UTF-8), Word and HTML through their readers.
 pub fn read_draft_file(path: &Path) -> anyhow::Result<Draft> {
     match clause_read::Format::of_path(path) {
-        Some(clause_read::Format::Docx | clause_read::Format::Html) => {
-            let read = clause_read::read(path)?;
-            Ok(Draft { text: read.text.clone(), read: Some(read) })
-        }
-        _ => Ok(Draft { text: read_utf8(path)?, read: None }),
+        Some(clause_read::Format::Docx | clause_read::Format::Html) => Ok(Draft::Read(clause_read::read(path)?)),
+        _ => Ok(Draft::Text(read_utf8(path)?)),
     }
 }
 
@@ -152,7 +164,7 @@ fn read_draft(inputs: &mut Inputs, path: &Path) -> anyhow::Result<()> {
 }
 
 fn push_draft(inputs: &mut Inputs, document: &str, draft: &Draft, path: &Path) -> anyhow::Result<()> {
-    let provisions = segment(document, &draft.text);
+    let provisions = segment(document, draft.text());
     if provisions.is_empty() {
         bail!("{}: no provisions found: the draft is empty or blank", path.display());
     }

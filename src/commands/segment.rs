@@ -19,7 +19,7 @@ pub fn run(args: &SegmentArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     for path in &args.files {
         let draft = crate::input::read_draft_file(path)?;
         let document = args.document.clone().unwrap_or_else(|| document_name_from_path(path));
-        let provisions = segment(&document, &draft.text);
+        let provisions = segment(&document, draft.text());
         if provisions.is_empty() {
             tracing::warn!(file = %path.display(), "no provisions found");
         }
