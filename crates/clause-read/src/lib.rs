@@ -169,17 +169,9 @@ impl Blocks {
 }
 
 /// Collapse every run of whitespace (line breaks and no-break spaces
-/// included) to one space and trim the ends.
-pub(crate) fn collapse(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for word in text.split_whitespace() {
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        out.push_str(word);
-    }
-    out
-}
+/// included) to one space and trim the ends: the segmenter's own rule, so
+/// that a block reads as the segmenter normalises text.
+pub(crate) use clause_segment::normalise_whitespace as collapse;
 
 /// A number in upper-case Roman numerals; `None` for 0 and from 4000 on,
 /// which have none.
