@@ -101,7 +101,7 @@ pub struct DiffArgs {
     #[arg(long, value_name = "DIR")]
     pub model: PathBuf,
 
-    /// The earlier draft (.md, .txt).
+    /// The earlier draft (.md, .txt, .docx, .html).
     #[arg(value_name = "OLD")]
     pub old: PathBuf,
 
@@ -142,7 +142,7 @@ pub struct ReportArgs {
     #[arg(long, value_name = "DIR")]
     pub model: PathBuf,
 
-    /// The draft (.md, .txt).
+    /// The draft (.md, .txt, .docx, .html).
     #[arg(value_name = "DRAFT")]
     pub draft: PathBuf,
 
@@ -345,8 +345,9 @@ pub struct ClassifyArgs {
     #[arg(long, value_name = "DIR")]
     pub model: PathBuf,
 
-    /// Drafts (.md, .txt), directories of drafts (searched recursively),
-    /// tables (.csv, .jsonl, .parquet), or `-` for a draft on stdin.
+    /// Drafts (.md, .txt, .docx, .html), directories of drafts (searched
+    /// recursively), tables (.csv, .jsonl, .parquet), or `-` for a draft on
+    /// stdin.
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
 
@@ -396,6 +397,52 @@ pub struct ClassifyArgs {
     /// `cpu`, `cuda` or `cuda:N`.
     #[arg(long, default_value = "cpu")]
     pub device: String,
+
+    /// Classify only shard I of N (1-based), for array jobs (a Slurm array,
+    /// a Kubernetes Indexed Job): the items of all inputs, in input order,
+    /// are cut into N runs of near-equal size and this run classifies the
+    /// I-th. Every shard reads all inputs but encodes only its own items;
+    /// the outputs of shards 1 to N, concatenated in that order, are the
+    /// unsharded output.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<Shard>,
+}
+
+/// One shard of a classification job: `index` of `count`, 1-based.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// Which shard, from 1 to `count`.
+    pub index: usize,
+    /// How many shards the job has.
+    pub count: usize,
+}
+
+impl Shard {
+    /// The items of `len` that this shard takes: a contiguous run, so that
+    /// the shards' outputs concatenate to the unsharded output, and runs of
+    /// sizes that differ by at most one.
+    pub fn range(&self, len: usize) -> std::ops::Range<usize> {
+        // u128 so that `len * count` cannot overflow.
+        let bound = |i: usize| (len as u128 * i as u128 / self.count as u128) as usize;
+        bound(self.index - 1)..bound(self.index)
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        // clap prefixes the value and the option: "invalid value '4/3' for
+        // '--shard <I/N>': expected ...".
+        let expected = || "expected I/N with 1 <= I <= N, e.g. 2/8".to_string();
+        let (index, count) = value.split_once('/').ok_or_else(expected)?;
+        let index: usize = index.trim().parse().map_err(|_| expected())?;
+        let count: usize = count.trim().parse().map_err(|_| expected())?;
+        if index == 0 || index > count {
+            return Err(expected());
+        }
+        Ok(Shard { index, count })
+    }
 }
 
 /// Output formats of `clause classify`.
@@ -632,4 +679,36 @@ pub struct StatsArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Shard;
+
+    #[test]
+    fn shards_cover_every_item_once_in_order() {
+        for len in [0, 1, 2, 7, 10, 1000] {
+            for count in 1..=9 {
+                let mut next = 0;
+                for index in 1..=count {
+                    let range = Shard { index, count }.range(len);
+                    assert_eq!(range.start, next, "{index}/{count} of {len}");
+                    assert!(range.len() <= len / count + 1, "{index}/{count} of {len}: {range:?}");
+                    next = range.end;
+                }
+                assert_eq!(next, len, "{count} shards of {len}");
+            }
+        }
+        assert_eq!(Shard { index: 3, count: 3 }.range(usize::MAX).end, usize::MAX);
+    }
+
+    #[test]
+    fn shard_parses_i_of_n_and_names_what_is_wrong() {
+        assert_eq!("2/8".parse::<Shard>(), Ok(Shard { index: 2, count: 8 }));
+        assert_eq!(" 1 / 1 ".parse::<Shard>(), Ok(Shard { index: 1, count: 1 }));
+        for bad in ["0/3", "4/3", "3", "a/3", "1/0", "", "1/3/4", "-1/3"] {
+            let error = bad.parse::<Shard>().expect_err(bad);
+            assert!(error.contains("expected I/N"), "{bad}: {error}");
+        }
+    }
 }

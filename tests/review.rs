@@ -202,6 +202,40 @@ fn classify_a_table_keeps_order_and_carries_columns() {
     assert_eq!(listing(&dir.join("out")), ["rows.csv", "rows.parquet"]);
 }
 
+/// Array jobs: the shards' outputs, concatenated in order, are the
+/// unsharded output, so every item is classified exactly once; a shard
+/// with nothing to do writes an empty result, not an error.
+#[test]
+fn classify_shards_concatenate_to_the_unsharded_output() {
+    let dir = trained();
+    let inputs = ["data/alpha.md", "data/beta.md", "data/gamma.md"];
+    let classify = |extra: &[&str]| {
+        let mut args = vec!["classify", "--model", "model", "--format", "jsonl"];
+        args.extend(extra);
+        args.extend(inputs);
+        clause_in(dir, &args)
+    };
+    let whole = classify(&[]).ok().to_string();
+    let mut joined = String::new();
+    for shard in ["1/3", "2/3", "3/3"] {
+        let run = classify(&["--shard", shard]);
+        let part = run.ok();
+        assert!(!part.is_empty(), "shard {shard} is empty");
+        joined.push_str(part);
+    }
+    assert_eq!(joined, whole);
+    let ids: Vec<String> = jsonl(&joined).iter().map(|r| r["id"].as_str().expect("id").to_string()).collect();
+    let unique: std::collections::BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "an id twice: {ids:?}");
+    // More shards than items: some shards are empty (the first, here).
+    let empty = format!("1/{}", ids.len() + 1);
+    assert_eq!(classify(&["--shard", &empty]).ok(), "");
+    // A usage error, from clap: exit 2.
+    let bad = classify(&["--shard", "4/3"]);
+    assert_eq!(bad.code, Some(2), "{}", bad.stderr);
+    assert!(bad.stderr.contains("'4/3' for '--shard <I/N>': expected I/N"), "{}", bad.stderr);
+}
+
 #[test]
 fn classify_reads_long_texts_in_windows_and_warns_only_past_the_last() {
     let dir = trained();

@@ -26,7 +26,19 @@ pub fn run(args: &ClassifyArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     if args.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }
-    let inputs = read_inputs(&args.inputs, Fields { text: &args.text_field, title: args.title_field.as_deref() })?;
+    let mut inputs = read_inputs(&args.inputs, Fields { text: &args.text_field, title: args.title_field.as_deref() })?;
+    if let Some(shard) = args.shard {
+        let range = shard.range(inputs.items.len());
+        tracing::info!(
+            "shard {}/{}: items {} to {} of {}",
+            shard.index,
+            shard.count,
+            range.start + 1,
+            range.end,
+            inputs.items.len()
+        );
+        inputs.items = inputs.items.drain(range).collect();
+    }
     let classifier = load_model(&args.model, &args.device)?;
     let passages: Vec<Passage<'_>> = inputs.items.iter().map(Item::passage).collect();
     let plan = BatchPlan { batch_size: args.batch_size, by_length: !args.no_length_buckets };
