@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clause_data::records::{RecordColumns, read_records};
-use clause_data::segment::{Provision, document_name_from_path, segment};
+use clause_data::segment::input::Unit;
+use clause_data::segment::spans::sentences_within;
+use clause_data::segment::{Provision, document_name_from_path, normalise_whitespace, segment};
 use clause_data::text::read_utf8;
 use clause_infer::input::Passage;
 
@@ -36,6 +38,9 @@ pub struct Item {
     /// Where the provision is in a Word or HTML original (`¶ 12`, an
     /// element path); `None` for text drafts and tables.
     pub source: Option<String>,
+    /// For a sentence cut from a draft's provision (for a model trained on
+    /// sentences, [`Unit::Sentence`]), the provision's id.
+    pub provision: Option<String>,
     /// Values of the carried table columns, in [`Inputs::carried`] order.
     pub carried: Vec<serde_json::Value>,
 }
@@ -89,9 +94,11 @@ fn kind(path: &Path) -> anyhow::Result<Kind> {
 }
 
 /// Read every input: `-` (a draft on stdin), a directory (its drafts,
-/// recursively, in path order), a draft or a table. An input
+/// recursively, in path order), a draft or a table. Drafts are cut into
+/// provisions, or, for a model trained on sentences (`unit`), into the
+/// sentences of each provision; table rows are taken as they are. An input
 /// that yields nothing is an error naming it.
-pub fn read_inputs(paths: &[PathBuf], fields: Fields<'_>) -> anyhow::Result<Inputs> {
+pub fn read_inputs(paths: &[PathBuf], fields: Fields<'_>, unit: Unit) -> anyhow::Result<Inputs> {
     let mut inputs = Inputs::default();
     for path in paths {
         if path.as_os_str() == "-" {
@@ -102,18 +109,18 @@ pub fn read_inputs(paths: &[PathBuf], fields: Fields<'_>) -> anyhow::Result<Inpu
                 let line = err.as_bytes()[..byte].iter().filter(|&&b| b == b'\n').count() + 1;
                 anyhow::anyhow!("stdin: not UTF-8: invalid byte at line {line} (byte {byte})")
             })?;
-            push_draft(&mut inputs, "stdin", &Draft::Text(text), Path::new("stdin"))?;
+            push_draft(&mut inputs, "stdin", &Draft::Text(text), Path::new("stdin"), unit)?;
         } else if path.is_dir() {
             let drafts = drafts_under(path)?;
             if drafts.is_empty() {
                 bail!("{}: no drafts (.md, .txt, .docx, .html) in this directory", path.display());
             }
             for draft in drafts {
-                read_draft(&mut inputs, &draft)?;
+                read_draft(&mut inputs, &draft, unit)?;
             }
         } else {
             match kind(path)? {
-                Kind::Draft => read_draft(&mut inputs, path)?,
+                Kind::Draft => read_draft(&mut inputs, path, unit)?,
                 Kind::Table => read_table(&mut inputs, path, fields)?,
             }
         }
@@ -153,27 +160,65 @@ impl Draft {
 /// of a byte that is not UTF-8), Word and HTML through their readers.
 pub fn read_draft_file(path: &Path) -> anyhow::Result<Draft> {
     match clause_read::Format::of_path(path) {
-        Some(clause_read::Format::Docx | clause_read::Format::Html) => Ok(Draft::Read(clause_read::read(path)?)),
-        _ => Ok(Draft::Text(read_utf8(path)?)),
+        Some(clause_read::Format::Text) | None => Ok(Draft::Text(read_utf8(path)?)),
+        Some(_) => Ok(Draft::Read(clause_read::read(path)?)),
     }
 }
 
-fn read_draft(inputs: &mut Inputs, path: &Path) -> anyhow::Result<()> {
+fn read_draft(inputs: &mut Inputs, path: &Path, unit: Unit) -> anyhow::Result<()> {
     let draft = read_draft_file(path)?;
-    push_draft(inputs, &document_name_from_path(path), &draft, path)
+    push_draft(inputs, &document_name_from_path(path), &draft, path, unit)
 }
 
-fn push_draft(inputs: &mut Inputs, document: &str, draft: &Draft, path: &Path) -> anyhow::Result<()> {
+fn push_draft(inputs: &mut Inputs, document: &str, draft: &Draft, path: &Path, unit: Unit) -> anyhow::Result<()> {
     let provisions = segment(document, draft.text());
     if provisions.is_empty() {
         bail!("{}: no provisions found: the draft is empty or blank", path.display());
     }
     let width = inputs.carried.len();
-    inputs.items.extend(provisions.into_iter().map(|p| {
-        let source = draft.source_at(p.start);
-        Item { source, ..item_of(p, width) }
-    }));
+    for provision in provisions {
+        match unit {
+            Unit::Provision => {
+                let source = draft.source_at(provision.start);
+                inputs.items.push(Item { source, ..item_of(provision, width) });
+            }
+            Unit::Sentence => inputs.items.extend(sentence_items(&provision, draft, width)),
+        }
+    }
     Ok(())
+}
+
+/// The sentences of a provision as items of their own, for a model trained
+/// on sentences (`spans::sentences_within` decides where they are). Ids
+/// are the provision's with `.s<N>` after it, and each item names its
+/// provision, range, line and source.
+fn sentence_items(provision: &Provision, draft: &Draft, carried: usize) -> Vec<Item> {
+    let text = draft.text();
+    let mut line = provision.line;
+    let mut counted = provision.start;
+    let ranges = sentences_within(text, provision.start..provision.end);
+    ranges
+        .into_iter()
+        .enumerate()
+        .map(|(index, range)| {
+            line += text[counted..range.start].matches('\n').count();
+            counted = range.start;
+            Item {
+                id: format!("{}.s{}", provision.id, index + 1),
+                document: provision.document.clone(),
+                article: provision.article.clone(),
+                paragraph: provision.paragraph.clone(),
+                title: provision.title.clone(),
+                chapter: provision.chapter.clone(),
+                text: normalise_whitespace(&text[range.clone()]),
+                range: Some((range.start, range.end)),
+                line: Some(line),
+                source: draft.source_at(range.start),
+                provision: Some(provision.id.clone()),
+                carried: vec![serde_json::Value::Null; carried],
+            }
+        })
+        .collect()
 }
 
 fn item_of(provision: Provision, carried: usize) -> Item {
@@ -188,6 +233,7 @@ fn item_of(provision: Provision, carried: usize) -> Item {
         range: Some((provision.start, provision.end)),
         line: Some(provision.line),
         source: None,
+        provision: None,
         carried: vec![serde_json::Value::Null; carried],
     }
 }
@@ -230,6 +276,7 @@ fn read_table(inputs: &mut Inputs, path: &Path, fields: Fields<'_>) -> anyhow::R
             range: None,
             line: None,
             source: None,
+            provision: None,
             carried,
         });
     }
@@ -275,7 +322,7 @@ mod tests {
         let table = dir.path().join("t.jsonl");
         std::fs::write(&table, "{\"text\": \"Hello there\", \"page\": 4}\n{\"id\": \"z\", \"text\": \"Bye\"}\n")
             .expect("write");
-        let inputs = read_inputs(&[draft, table], FIELDS).expect("read");
+        let inputs = read_inputs(&[draft, table], FIELDS, Unit::Provision).expect("read");
         let ids: Vec<&str> = inputs.items.iter().map(|i| i.id.as_str()).collect();
         assert_eq!(ids, ["d:art1.1", "d:art1.2", "t:1", "z"]);
         assert_eq!(inputs.carried, ["page"]);
@@ -285,14 +332,45 @@ mod tests {
     }
 
     #[test]
+    fn a_sentence_model_reads_each_paragraph_sentence_by_sentence() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("terms.md");
+        let text = "# Terms\n\nWe may change these terms at any time, without\nnotice. You accept the new terms \
+                    if you keep using the service.\n\n## 2. Content\n\nWe may remove any content that we \
+                    consider inappropriate.\n";
+        std::fs::write(&path, text).expect("write");
+        let provisions = read_inputs(std::slice::from_ref(&path), FIELDS, Unit::Provision).expect("read");
+        assert_eq!(provisions.items.len(), 1, "one provision: {:?}", provisions.items);
+        let inputs = read_inputs(&[path], FIELDS, Unit::Sentence).expect("read");
+        let ids: Vec<&str> = inputs.items.iter().map(|i| i.id.as_str()).collect();
+        assert_eq!(ids, ["terms:preamble.s1", "terms:preamble.s2", "terms:preamble.s3"]);
+        let texts: Vec<&str> = inputs.items.iter().map(|i| i.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            [
+                "We may change these terms at any time, without notice.",
+                "You accept the new terms if you keep using the service.",
+                "We may remove any content that we consider inappropriate.",
+            ]
+        );
+        for item in &inputs.items {
+            assert_eq!(item.provision.as_deref(), Some("terms:preamble"));
+            let (start, end) = item.range.expect("range");
+            assert_eq!(normalise_whitespace(&text[start..end]), item.text);
+        }
+        let lines: Vec<Option<usize>> = inputs.items.iter().map(|i| i.line).collect();
+        assert_eq!(lines, [Some(3), Some(4), Some(8)]);
+    }
+
+    #[test]
     fn directories_are_searched_recursively_in_path_order() {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir_all(dir.path().join("b/c")).expect("mkdir");
         std::fs::write(dir.path().join("b/c/z.txt"), "Article 2\nText two.\n").expect("write");
         std::fs::write(dir.path().join("a.md"), "Article 1\nText one.\n").expect("write");
-        std::fs::write(dir.path().join("notes.pdf"), "x").expect("write");
+        std::fs::write(dir.path().join("notes.rtf"), "x").expect("write");
         std::fs::write(dir.path().join(".hidden.md"), "Article 9\nNo.\n").expect("write");
-        let inputs = read_inputs(&[dir.path().to_path_buf()], FIELDS).expect("read");
+        let inputs = read_inputs(&[dir.path().to_path_buf()], FIELDS, Unit::Provision).expect("read");
         let ids: Vec<&str> = inputs.items.iter().map(|i| i.id.as_str()).collect();
         assert_eq!(ids, ["a:art1", "z:art2"]);
     }
@@ -302,25 +380,26 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let empty = dir.path().join("empty.md");
         std::fs::write(&empty, "  \n\n").expect("write");
-        let err = read_inputs(std::slice::from_ref(&empty), FIELDS).expect_err("empty").to_string();
+        let err = read_inputs(std::slice::from_ref(&empty), FIELDS, Unit::Provision).expect_err("empty").to_string();
         assert!(err.contains("empty.md") && err.contains("no provisions"), "{err}");
-        let pdf = dir.path().join("draft.pdf");
-        std::fs::write(&pdf, "x").expect("write");
-        let err = read_inputs(&[pdf], FIELDS).expect_err("pdf").to_string();
-        assert!(err.contains("draft.pdf") && err.contains("unknown input format `.pdf`"), "{err}");
+        let rtf = dir.path().join("draft.rtf");
+        std::fs::write(&rtf, "x").expect("write");
+        let err = read_inputs(&[rtf], FIELDS, Unit::Provision).expect_err("rtf").to_string();
+        assert!(err.contains("draft.rtf") && err.contains("unknown input format `.rtf`"), "{err}");
         let docx = dir.path().join("draft.docx");
         std::fs::write(&docx, "x").expect("write");
-        let err = read_inputs(&[docx], FIELDS).expect_err("docx").to_string();
+        let err = read_inputs(&[docx], FIELDS, Unit::Provision).expect_err("docx").to_string();
         assert!(err.contains("draft.docx") && err.contains("not a Word .docx file"), "{err}");
         let latin1 = dir.path().join("l.txt");
         std::fs::write(&latin1, b"Article 1\nCaf\xe9\n").expect("write");
-        let err = format!("{:#}", read_inputs(&[latin1], FIELDS).expect_err("latin1"));
+        let err = format!("{:#}", read_inputs(&[latin1], FIELDS, Unit::Provision).expect_err("latin1"));
         assert!(err.contains("l.txt:2") && err.contains("UTF-8"), "{err}");
-        let err = read_inputs(&[dir.path().join("missing.md")], FIELDS).expect_err("missing").to_string();
+        let err =
+            read_inputs(&[dir.path().join("missing.md")], FIELDS, Unit::Provision).expect_err("missing").to_string();
         assert!(err.contains("missing.md"), "{err}");
         let nothing = dir.path().join("nothing");
         std::fs::create_dir(&nothing).expect("mkdir");
-        let err = read_inputs(&[nothing], FIELDS).expect_err("no drafts").to_string();
+        let err = read_inputs(&[nothing], FIELDS, Unit::Provision).expect_err("no drafts").to_string();
         assert!(err.contains("no drafts"), "{err}");
     }
 }

@@ -117,6 +117,9 @@ fn write_jsonl(results: &Results<'_>, out: &mut dyn Write) -> anyhow::Result<()>
         if let Some(source) = &item.source {
             field("source", json(source)?);
         }
+        if let Some(provision) = &item.provision {
+            field("provision", json(provision)?);
+        }
         for (name, value) in carried.iter().zip(&item.carried) {
             field(name, json(value)?);
         }
@@ -161,6 +164,12 @@ fn has_sources(results: &Results<'_>) -> bool {
     results.rows.iter().any(|r| r.item.source.is_some())
 }
 
+/// Whether any item is a sentence cut from a provision: only then do CSV
+/// and Parquet get a `provision` column, for the same reason.
+fn has_provisions(results: &Results<'_>) -> bool {
+    results.rows.iter().any(|r| r.item.provision.is_some())
+}
+
 /// A carried value as CSV text: strings bare, null empty, the rest as JSON.
 fn plain(value: &serde_json::Value) -> String {
     match value {
@@ -175,9 +184,12 @@ fn write_csv(results: &Results<'_>, out: &mut dyn Write) -> anyhow::Result<()> {
         ["id", "document", "article", "paragraph", "title", "text", "labels"].iter().map(|s| s.to_string()).collect();
     header.extend(results.label_names.iter().map(|l| format!("score_{l}")));
     header.extend(["start", "end", "line"].iter().map(|s| s.to_string()));
-    let sourced = has_sources(results);
+    let (sourced, cut) = (has_sources(results), has_provisions(results));
     if sourced {
         header.push("source".into());
+    }
+    if cut {
+        header.push("provision".into());
     }
     header.extend(carried_names(results.inputs));
     writeln!(out, "{}", header.iter().map(|h| csv_field(h)).collect::<Vec<_>>().join(","))?;
@@ -200,6 +212,9 @@ fn write_csv(results: &Results<'_>, out: &mut dyn Write) -> anyhow::Result<()> {
         fields.push(optional(item.line));
         if sourced {
             fields.push(item.source.clone().unwrap_or_default());
+        }
+        if cut {
+            fields.push(item.provision.clone().unwrap_or_default());
         }
         fields.extend(item.carried.iter().map(plain));
         writeln!(out, "{}", fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(","))?;
@@ -238,6 +253,9 @@ fn parquet_columns(results: &Results<'_>) -> Vec<OutColumn> {
     columns.push(OutColumn { name: "line".into(), values: numbers(&|i| i.line) });
     if has_sources(results) {
         columns.push(OutColumn { name: "source".into(), values: strings(&|i| i.source.clone()) });
+    }
+    if has_provisions(results) {
+        columns.push(OutColumn { name: "provision".into(), values: strings(&|i| i.provision.clone()) });
     }
     for (index, name) in carried_names(results.inputs).into_iter().enumerate() {
         let values: Vec<&serde_json::Value> =
@@ -412,6 +430,7 @@ mod tests {
             range: Some((5, 9)),
             line: Some(3),
             source: None,
+            provision: None,
             carried: vec![serde_json::json!(7)],
         }
     }

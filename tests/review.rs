@@ -387,6 +387,65 @@ fn report_holds_every_provision_and_its_labels() {
     assert!(classified.iter().all(|r| markdown.contains(r["text"].as_str().expect("text"))));
 }
 
+/// A model trained on sentences (`"unit": "sentence"` in its card, as
+/// tos-unfair's is) is given a page's sentences, each scored as it would be
+/// alone and naming the provision it was cut from; the report lists them.
+#[test]
+fn a_sentence_model_classifies_a_page_sentence_by_sentence() {
+    let dir = trained();
+    let model = dir.join("model-sentences");
+    if !model.exists() {
+        copy_dir(&dir.join("model"), &model);
+        let card_path = model.join("clause.json");
+        let mut card: serde_json::Value = serde_json::from_str(&read(&card_path)).expect("card");
+        assert_eq!(card["unit"], "provision", "a draft-trained model reads provisions");
+        card["unit"] = "sentence".into();
+        write(&card_path, serde_json::to_string_pretty(&card).expect("json"));
+    }
+    let sentences = [
+        "the state may search and seize the data.",
+        "the party shall keep the data secret and confidential.",
+        "the party may keep the data and the state shall search.",
+    ];
+    let page = format!("# Terms\n\n{} {}\n\n## 2. More\n\n{}\n", sentences[0], sentences[1], sentences[2]);
+    write(&dir.join("terms.md"), &page);
+    let whole = jsonl(clause_in(dir, &["classify", "--model", "model", "terms.md", "--format", "jsonl"]).ok());
+    assert_eq!(whole.len(), 1, "one provision: {whole:?}");
+    let cut = jsonl(clause_in(dir, &["classify", "--model", "model-sentences", "terms.md", "--format", "jsonl"]).ok());
+    let ids: Vec<&str> = cut.iter().map(|r| r["id"].as_str().expect("id")).collect();
+    assert_eq!(ids, ["terms:preamble.s1", "terms:preamble.s2", "terms:preamble.s3"]);
+    let rows: String = sentences.iter().map(|s| format!("{{\"text\": \"{s}\"}}\n")).collect();
+    write(&dir.join("sentences.jsonl"), rows);
+    let alone = jsonl(clause_in(dir, &["classify", "--model", "model-sentences", "sentences.jsonl"]).ok());
+    for ((record, alone), sentence) in cut.iter().zip(&alone).zip(sentences) {
+        assert_eq!(record["text"], sentence);
+        assert_eq!(record["provision"], "terms:preamble");
+        assert!(alone.get("provision").is_none(), "table rows are not cut: {alone}");
+        for label in ["surveillance", "secrecy"] {
+            let (x, y) = (record["scores"][label].as_f64().expect("x"), alone["scores"][label].as_f64().expect("y"));
+            assert!((x - y).abs() < 1e-5, "{sentence}: {x} vs {y}");
+        }
+    }
+    let report = dir.join("terms-report.md");
+    let out = report.display().to_string();
+    clause_in(dir, &["report", "--model", "model-sentences", "terms.md", "--format", "markdown", "-o", &out]).ok();
+    let markdown = read(&report);
+    assert!(sentences.iter().all(|s| markdown.contains(s)), "{markdown}");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy");
+        }
+    }
+}
+
 #[test]
 fn reviewed_labels_are_merged_retrained_and_compared() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -471,8 +530,8 @@ fn bad_inputs_of_the_reviewer_commands() {
     }
     clause_in(dir, &["classify", "--model", "broken-model", "data/alpha.md"])
         .fails_with(&["broken-model", "model.safetensors"]);
-    write(&dir.join("draft.pdf"), "x");
-    with("classify", &["draft.pdf"]).fails_with(&["draft.pdf", "unknown input format `.pdf`"]);
+    write(&dir.join("draft.rtf"), "x");
+    with("classify", &["draft.rtf"]).fails_with(&["draft.rtf", "unknown input format `.rtf`"]);
     write(&dir.join("empty.md"), "\n  \n");
     with("classify", &["empty.md"]).fails_with(&["empty.md", "no provisions"]);
     write(&dir.join("latin1.txt"), b"Article 1\nCaf\xe9 shall\n");

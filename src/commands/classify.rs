@@ -26,7 +26,10 @@ pub fn run(args: &ClassifyArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     if args.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }
-    let mut inputs = read_inputs(&args.inputs, Fields { text: &args.text_field, title: args.title_field.as_deref() })?;
+    let classifier = load_model(&args.model, &args.device)?;
+    // A model trained on sentences reads a draft's sentences.
+    let fields = Fields { text: &args.text_field, title: args.title_field.as_deref() };
+    let mut inputs = read_inputs(&args.inputs, fields, classifier.unit())?;
     if let Some(shard) = args.shard {
         let range = shard.range(inputs.items.len());
         tracing::info!(
@@ -39,7 +42,6 @@ pub fn run(args: &ClassifyArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         );
         inputs.items = inputs.items.drain(range).collect();
     }
-    let classifier = load_model(&args.model, &args.device)?;
     let passages: Vec<Passage<'_>> = inputs.items.iter().map(Item::passage).collect();
     let plan = BatchPlan { batch_size: args.batch_size, by_length: !args.no_length_buckets };
     let scores = predict_with_progress(&classifier, &passages, plan)?;

@@ -6,7 +6,7 @@ use std::io::Write;
 use anyhow::{Context, bail};
 use clause_eval::decision::{flagged, flags};
 use clause_infer::classifier::BatchPlan;
-use clause_infer::input::Passage;
+use clause_infer::input::{Passage, Unit};
 
 use crate::cli::{DiffArgs, DiffFormat};
 use crate::commands::common::{load_model, predict_with_progress};
@@ -201,9 +201,11 @@ fn side<'a>(item: &'a Item, scores: &[f32], thresholds: &[f32], names: &'a [Stri
 }
 
 fn read_draft(path: &std::path::Path, fields: Fields<'_>) -> anyhow::Result<Vec<Item>> {
-    let inputs = read_inputs(std::slice::from_ref(&path.to_path_buf()), fields)?;
+    // Provisions, whatever the model was trained on: diff matches
+    // provisions (renumbered articles included) between two drafts.
+    let inputs = read_inputs(std::slice::from_ref(&path.to_path_buf()), fields, Unit::Provision)?;
     if !inputs.carried.is_empty() || inputs.items.iter().any(|i| i.range.is_none()) {
-        bail!("{}: diff compares drafts (.md, .txt), not tables", path.display());
+        bail!("{}: diff compares drafts (.md, .txt, .docx, .html), not tables", path.display());
     }
     Ok(inputs.items)
 }

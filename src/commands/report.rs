@@ -20,11 +20,13 @@ pub fn run(args: &ReportArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     {
         bail!("--threshold {t}: expected a probability between 0 and 1");
     }
-    let inputs = read_inputs(std::slice::from_ref(&args.draft), Fields { text: "text", title: None })?;
-    if inputs.items.iter().any(|i| i.range.is_none()) {
-        bail!("{}: report reads a draft (.md, .txt), not a table", args.draft.display());
-    }
     let model = load_model(&args.model, &args.device)?;
+    // A model trained on sentences reads the draft's sentences, and the
+    // report lists them.
+    let inputs = read_inputs(std::slice::from_ref(&args.draft), Fields { text: "text", title: None }, model.unit())?;
+    if inputs.items.iter().any(|i| i.range.is_none()) {
+        bail!("{}: report reads a draft (.md, .txt, .docx, .html), not a table", args.draft.display());
+    }
     let passages: Vec<Passage<'_>> = inputs.items.iter().map(Item::passage).collect();
     let scores = predict_with_progress(&model, &passages, BatchPlan::default())?;
     let thresholds = match args.threshold {

@@ -101,6 +101,7 @@ pub(crate) fn recipe_train_data(
         validation,
         test,
         rationales: read_rationale_spans(recipe)?,
+        unit: recipe.recipe.unit(),
     })
 }
 

@@ -7,6 +7,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use clause_segment::input::Unit;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -46,6 +47,10 @@ pub struct Recipe {
     /// formed by size.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cross_validation: Option<CrossValidationSpec>,
+    /// What one example is (`"provision"` or `"sentence"`), recorded in the
+    /// models trained on the dataset; without it, see [`Recipe::unit`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<Unit>,
 }
 
 /// Cross-validation folds named document by document, such as a corpus's
@@ -255,6 +260,17 @@ impl LoadedRecipe {
 }
 
 impl Recipe {
+    /// What one example is: as the recipe says, else sentences when every
+    /// source is a CLAUDETTE corpus (which labels sentence by sentence),
+    /// else provisions (drafts are segmented into provisions; a table of
+    /// sentences says `unit = "sentence"`).
+    pub fn unit(&self) -> Unit {
+        self.unit.unwrap_or_else(|| {
+            let claudette = self.sources.iter().all(|s| matches!(s, SourceSpec::Claudette { .. }));
+            if claudette && !self.sources.is_empty() { Unit::Sentence } else { Unit::Provision }
+        })
+    }
+
     /// Parse and validate a recipe's text, read from `path` (named in errors);
     /// [`LoadedRecipe::load`] reads the file and calls this.
     pub fn parse(path: &Path, text: &str) -> Result<Self> {
@@ -370,6 +386,32 @@ mod tests {
     }
 
     const SHA: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+    #[test]
+    fn a_claudette_corpus_is_of_sentences_unless_the_recipe_says_otherwise() {
+        let recipe = |sources: &str, extra: &str| {
+            let text = format!(
+                "name = \"x\"\ndescription = \"d\"\n{extra}[[labels]]\nname = \"a\"\ndescription = \"d\"\n{sources}\
+                 [split]\nmethod = \"documents\"\nvalidation = [\"V\"]\ntest = [\"T\"]\n"
+            );
+            Recipe::parse(Path::new("dataset.toml"), &text).expect("valid")
+        };
+        let claudette =
+            format!("[[sources]]\nformat = \"claudette\"\npath = \"ToS\"\nsha256 = \"{SHA}\"\nlevels = [2, 3]\n");
+        let draft = format!("[[sources]]\nformat = \"draft\"\npath = \"a.md\"\nsha256 = \"{SHA}\"\n");
+        let table = format!("[[sources]]\nformat = \"table\"\npath = \"t.csv\"\nsha256 = \"{SHA}\"\n");
+        assert_eq!(recipe(&claudette, "").unit(), Unit::Sentence);
+        assert_eq!(recipe(&draft, "").unit(), Unit::Provision);
+        assert_eq!(recipe(&format!("{claudette}{draft}"), "").unit(), Unit::Provision);
+        assert_eq!(recipe(&table, "").unit(), Unit::Provision);
+        assert_eq!(recipe(&table, "unit = \"sentence\"\n").unit(), Unit::Sentence);
+        let bad = format!(
+            "name = \"x\"\ndescription = \"d\"\nunit = \"page\"\n[[labels]]\nname = \"a\"\ndescription = \"d\"\n{table}\
+             [split]\nmethod = \"documents\"\nvalidation = []\ntest = []\n"
+        );
+        let error = Recipe::parse(Path::new("dataset.toml"), &bad).expect_err("unknown unit").to_string();
+        assert!(error.contains("line 3") && error.contains("page"), "{error}");
+    }
 
     #[test]
     fn parses_a_stratified_recipe() {

@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
-use crate::input::Context;
+use crate::input::{Context, Unit};
 use crate::model::{BertConfig, Pooling};
 use crate::reading::Reading;
 use clause_eval::calibration::Platt;
@@ -67,6 +67,11 @@ pub struct ModelCard {
     /// or also sentence by sentence (absent in older cards: whole).
     #[serde(default)]
     pub reading: Reading,
+    /// What one training example was, a provision or a sentence (absent in
+    /// older cards: a provision); a sentence model is given a draft's
+    /// sentences.
+    #[serde(default)]
+    pub unit: Unit,
     /// An ensemble's members, whose probabilities are averaged; empty for a
     /// single model.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -118,6 +123,7 @@ impl ModelCard {
             pooling: Pooling::Cls,
             context: Context::Text,
             reading: Reading::Whole,
+            unit: Unit::Provision,
             ensemble: Vec::new(),
         }
     }
@@ -248,6 +254,7 @@ mod tests {
             pooling: Pooling::Mean,
             context: Context::Headings,
             reading: Reading::Sentences,
+            unit: Unit::Sentence,
             ensemble: Vec::new(),
         }
     }
@@ -282,6 +289,10 @@ mod tests {
             (card.format, card.ensemble[0].dir.as_str(), card.ensemble[0].validation.is_none()),
             (1, "m1", true)
         );
+        // Cards written before models recorded their unit were all trained
+        // on provisions (tos-unfair's older models read its sentences as
+        // given, which a table input still does).
+        assert_eq!(card.unit, Unit::Provision);
     }
 
     #[test]

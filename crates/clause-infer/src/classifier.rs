@@ -15,7 +15,7 @@ use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 
 use crate::card::{self, ModelCard};
-use crate::input::{Context, Passage};
+use crate::input::{Context, Passage, Unit};
 use crate::model::{BertClassifier, BertConfig, Pooling};
 use crate::ops;
 use crate::reading::{Reading, Views, prefix};
@@ -78,6 +78,7 @@ pub struct Classifier {
     pooling: Pooling,
     context: Context,
     reading: Reading,
+    unit: Unit,
     device: Device,
     dir: PathBuf,
 }
@@ -157,6 +158,7 @@ impl Classifier {
             pooling: card.pooling,
             context: card.context,
             reading: card.reading,
+            unit: card.unit,
             device: device.clone(),
             dir: dir.into(),
         })
@@ -195,6 +197,12 @@ impl Classifier {
     /// How the model reads a provision: whole, or also sentence by sentence.
     pub fn reading(&self) -> Reading {
         self.reading
+    }
+
+    /// What one of its training examples was: a provision, or a sentence
+    /// (so a draft's provisions are cut into sentences for it).
+    pub fn unit(&self) -> Unit {
+        self.unit
     }
 
     /// The sequences that read `passages` as the model was trained to read

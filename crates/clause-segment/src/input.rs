@@ -28,6 +28,23 @@ pub enum Context {
     Headings,
 }
 
+/// What one example of a model's training data is, and so what the model
+/// should be given to read of a draft.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Unit {
+    /// A provision (a numbered paragraph, an article): treaty-risk's
+    /// examples, and what a model without this field in its `clause.json`
+    /// was trained on.
+    #[default]
+    Provision,
+    /// A sentence (Terms of Service: CLAUDETTE labels sentence by
+    /// sentence). A draft's provisions are cut into their sentences
+    /// ([`crate::spans::sentences`]) before such a model reads them, so
+    /// that it reads what it was trained on.
+    Sentence,
+}
+
 /// A provision's text and the headings above it, as read from a draft, a
 /// dataset split or a table.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

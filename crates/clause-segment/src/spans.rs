@@ -6,7 +6,8 @@
 //! one risky sentence in a long paragraph of boilerplate is read by itself
 //! rather than averaged away. Both cut with [`spans`], at different
 //! granularity ([`Granularity`]), so that what counts as a boundary is
-//! decided in one place.
+//! decided in one place. A third, [`sentences`], cuts a page of text into
+//! all its sentences for a model trained on sentences (Terms of Service).
 
 use std::ops::Range;
 
@@ -51,9 +52,78 @@ impl Granularity {
 /// Words per window when a text has no boundaries to cut at (clauses only).
 const WINDOW_WORDS: usize = 8;
 
-/// Byte ranges of the pieces of `text`, covering every word once, in order.
+/// Byte ranges of the pieces of `text`, covering every word once, in order,
+/// and at most [`Granularity::max_pieces`] of them.
 pub fn spans(text: &str, granularity: Granularity) -> Vec<Range<usize>> {
     let words = word_ranges(text);
+    let mut merged = uncapped(text, &words, granularity);
+    if granularity == Granularity::Clauses && merged.len() == 1 && words.len() > WINDOW_WORDS * 3 / 2 {
+        merged = words.chunks(WINDOW_WORDS).map(|chunk| chunk[0].start..chunk[chunk.len() - 1].end).collect();
+    }
+    while merged.len() > granularity.max_pieces() {
+        merged = merged
+            .chunks(2)
+            .map(|pair| match pair {
+                [a, b] => a.start..b.end,
+                [a] => a.clone(),
+                _ => 0..0,
+            })
+            .collect();
+    }
+    merged
+}
+
+/// Byte ranges of every sentence of `text` ([`Granularity::Sentences`]'
+/// boundaries and minimum length, but no maximum count), covering every
+/// word once, in order: how a text longer than a sentence is cut for a
+/// model trained on sentences. `text` may hold line breaks; ranges index it
+/// as given.
+pub fn sentences(text: &str) -> Vec<Range<usize>> {
+    uncapped(text, &word_ranges(text), Granularity::Sentences)
+}
+
+/// Byte ranges, in `source`, of the sentences of its part `within` (a
+/// provision's range): each block of it (lines between blank lines, a
+/// paragraph of a page) is cut into its [`sentences`], so that no sentence
+/// runs across two paragraphs; Markdown heading lines (`#`) are titles,
+/// not sentences, and are left out. A range that is not within `source`
+/// has none.
+pub fn sentences_within(source: &str, within: Range<usize>) -> Vec<Range<usize>> {
+    let Some(part) = source.get(within.clone()) else {
+        return Vec::new();
+    };
+    blocks(part)
+        .into_iter()
+        .flat_map(|block| {
+            let start = within.start + block.start;
+            sentences(&part[block]).into_iter().map(move |s| start + s.start..start + s.end)
+        })
+        .collect()
+}
+
+/// Byte ranges of the blocks of `text`: runs of non-blank lines, a
+/// Markdown heading line ending a block and belonging to none.
+fn blocks(text: &str) -> Vec<Range<usize>> {
+    let mut blocks = Vec::new();
+    let mut current: Option<Range<usize>> = None;
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim();
+        let end = offset + line.len();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            blocks.extend(current.take());
+        } else {
+            current = Some(current.map_or(offset..end, |c| c.start..end));
+        }
+        offset = end;
+    }
+    blocks.extend(current);
+    blocks
+}
+
+/// The pieces of `text` (whose words are `words`) at `granularity`'s
+/// boundaries, each of at least its minimum length, however many.
+fn uncapped(text: &str, words: &[Range<usize>], granularity: Granularity) -> Vec<Range<usize>> {
     if words.is_empty() {
         return Vec::new();
     }
@@ -89,19 +159,6 @@ pub fn spans(text: &str, granularity: Granularity) -> Vec<Range<usize>> {
             Some(last) => last.end = rest.end,
             None => merged.push(rest),
         }
-    }
-    if granularity == Granularity::Clauses && merged.len() == 1 && words.len() > WINDOW_WORDS * 3 / 2 {
-        merged = words.chunks(WINDOW_WORDS).map(|chunk| chunk[0].start..chunk[chunk.len() - 1].end).collect();
-    }
-    while merged.len() > granularity.max_pieces() {
-        merged = merged
-            .chunks(2)
-            .map(|pair| match pair {
-                [a, b] => a.start..b.end,
-                [a] => a.clone(),
-                _ => 0..0,
-            })
-            .collect();
     }
     merged
 }
@@ -172,6 +229,43 @@ fn is_abbreviation(word: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sentences_are_all_kept_and_index_text_with_line_breaks() {
+        let sentence = "We may change these terms at any time without notice.";
+        let text = format!("{sentence}\n{}", [sentence; 20].join(" "));
+        let ranges = sentences(&text);
+        assert_eq!(ranges.len(), 21, "not capped at {}", Granularity::Sentences.max_pieces());
+        assert!(ranges.iter().all(|r| &text[r.clone()] == sentence), "{ranges:?}");
+        // Too short to stand alone: joined to the next.
+        assert_eq!(sentences("Last updated. We may change these terms at any time.").len(), 1);
+        assert!(sentences(" \n ").is_empty());
+    }
+
+    #[test]
+    fn blocks_are_paragraphs_without_their_headings() {
+        let text = "a\nb\n\n# h\nc\n  \nd";
+        let found: Vec<&str> = blocks(text).into_iter().map(|r| &text[r]).collect();
+        assert_eq!(found, ["a\nb\n", "c\n", "d"]);
+        assert!(blocks("").is_empty() && blocks("\n\n# only\n").is_empty());
+    }
+
+    #[test]
+    fn sentences_within_a_range_index_the_source() {
+        let source = "Intro.\n# Terms\nWe may change these terms at any time, without\nnotice. You accept the \
+                      new terms if you keep using it.\n\n## 2\n\nWe may remove any content that we dislike.\n";
+        let within = source.find("# Terms").expect("start")..source.len();
+        let found: Vec<&str> = sentences_within(source, within).into_iter().map(|r| &source[r]).collect();
+        assert_eq!(
+            found,
+            [
+                "We may change these terms at any time, without\nnotice.",
+                "You accept the new terms if you keep using it.",
+                "We may remove any content that we dislike.",
+            ]
+        );
+        assert!(sentences_within(source, 5..500).is_empty());
+    }
 
     fn pieces(text: &str, granularity: Granularity) -> Vec<&str> {
         spans(text, granularity).into_iter().map(|r| &text[r]).collect()

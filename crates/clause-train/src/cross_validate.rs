@@ -108,6 +108,7 @@ pub fn cross_validate(
             validation: pick(Split::Validation),
             test: Vec::new(),
             rationales: data.rationales.clone(),
+            unit: data.unit,
         };
         let held_out = pick(Split::Test);
         tracing::info!(

@@ -55,6 +55,7 @@ pub fn train_ensemble(
         validation: data.validation.clone(),
         test: Vec::new(),
         rationales: data.rationales.clone(),
+        unit: data.unit,
     };
     let mut cards = Vec::with_capacity(members);
     for k in 1..=members {

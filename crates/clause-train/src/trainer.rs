@@ -12,7 +12,7 @@ use clause_data::example::Example;
 use clause_data::rationales::Located;
 use clause_eval::calibration::{Platt, apply_per_label, fit_per_label};
 use clause_eval::metrics::{Metrics, decide, evaluate, tune_thresholds};
-use clause_infer::input::Context;
+use clause_infer::input::{Context, Unit};
 use clause_infer::model::{BertClassifier, BertConfig, TrainableModel};
 use clause_infer::reading::Views;
 use clause_infer::rng::SplitMix64;
@@ -53,6 +53,9 @@ pub struct TrainData {
     /// Rationale spans of the training split's provisions (others are
     /// ignored), for [`TrainConfig::rationale_examples`].
     pub rationales: Vec<Located>,
+    /// What one example is (the recipe's [`clause_data::recipe::Recipe::unit`]),
+    /// recorded in the model card.
+    pub unit: Unit,
 }
 
 /// How to train.
@@ -431,6 +434,7 @@ impl<'a> Run<'a> {
                 pooling: config.pooling,
                 context: config.context,
                 reading: config.reading,
+                unit: data.unit,
                 ensemble: Vec::new(),
             },
             base_model: BaseModel {
