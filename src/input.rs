@@ -7,8 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clause_data::records::{RecordColumns, read_records};
 use clause_data::segment::input::Unit;
-use clause_data::segment::spans::sentences_within;
-use clause_data::segment::{Provision, document_name_from_path, normalise_whitespace, segment};
+use clause_data::segment::{Provision, document_name_from_path, segment};
 use clause_data::text::read_utf8;
 use clause_infer::input::Passage;
 
@@ -128,33 +127,8 @@ pub fn read_inputs(paths: &[PathBuf], fields: Fields<'_>, unit: Unit) -> anyhow:
     Ok(inputs)
 }
 
-/// A draft's text as the segmenter reads it and, for a Word or HTML file,
-/// the reader's map back to the original.
-pub enum Draft {
-    /// Markdown or plain text, read as it is.
-    Text(String),
-    /// A Word or HTML file, read into text with its map of locations.
-    Read(clause_read::Document),
-}
-
-impl Draft {
-    /// The text the segmenter reads.
-    pub fn text(&self) -> &str {
-        match self {
-            Draft::Text(text) => text,
-            Draft::Read(document) => &document.text,
-        }
-    }
-
-    /// Where the text at byte `offset` is in the original file, for Word
-    /// and HTML drafts.
-    pub fn source_at(&self, offset: usize) -> Option<String> {
-        match self {
-            Draft::Text(_) => None,
-            Draft::Read(document) => document.location_at(offset).map(ToString::to_string),
-        }
-    }
-}
+/// A draft's text and, for a file a reader read, its map back to the file.
+pub use clause_read::Draft;
 
 /// Read a draft file: Markdown and text as they are (errors name the line
 /// of a byte that is not UTF-8), Word and HTML through their readers.
@@ -189,34 +163,15 @@ fn push_draft(inputs: &mut Inputs, document: &str, draft: &Draft, path: &Path, u
 }
 
 /// The sentences of a provision as items of their own, for a model trained
-/// on sentences (`spans::sentences_within` decides where they are). Ids
-/// are the provision's with `.s<N>` after it, and each item names its
-/// provision, range, line and source.
+/// on sentences ([`Provision::sentences`]), each naming the provision.
 fn sentence_items(provision: &Provision, draft: &Draft, carried: usize) -> Vec<Item> {
-    let text = draft.text();
-    let mut line = provision.line;
-    let mut counted = provision.start;
-    let ranges = sentences_within(text, provision.start..provision.end);
-    ranges
+    provision
+        .sentences(draft.text())
         .into_iter()
-        .enumerate()
-        .map(|(index, range)| {
-            line += text[counted..range.start].matches('\n').count();
-            counted = range.start;
-            Item {
-                id: format!("{}.s{}", provision.id, index + 1),
-                document: provision.document.clone(),
-                article: provision.article.clone(),
-                paragraph: provision.paragraph.clone(),
-                title: provision.title.clone(),
-                chapter: provision.chapter.clone(),
-                text: normalise_whitespace(&text[range.clone()]),
-                range: Some((range.start, range.end)),
-                line: Some(line),
-                source: draft.source_at(range.start),
-                provision: Some(provision.id.clone()),
-                carried: vec![serde_json::Value::Null; carried],
-            }
+        .map(|sentence| Item {
+            source: draft.source_at(sentence.start),
+            provision: Some(provision.id.clone()),
+            ..item_of(sentence, carried)
         })
         .collect()
 }
@@ -356,7 +311,7 @@ mod tests {
         for item in &inputs.items {
             assert_eq!(item.provision.as_deref(), Some("terms:preamble"));
             let (start, end) = item.range.expect("range");
-            assert_eq!(normalise_whitespace(&text[start..end]), item.text);
+            assert_eq!(clause_data::segment::normalise_whitespace(&text[start..end]), item.text);
         }
         let lines: Vec<Option<usize>> = inputs.items.iter().map(|i| i.line).collect();
         assert_eq!(lines, [Some(3), Some(4), Some(8)]);

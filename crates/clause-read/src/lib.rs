@@ -16,11 +16,13 @@ use std::fmt;
 use std::path::Path;
 
 mod docx;
+mod draft;
 mod error;
 mod html;
 #[cfg(test)]
 mod tests;
 
+pub use draft::Draft;
 pub use error::Error;
 
 /// The most bytes one part of a `.docx` archive may unpack to (64 MiB). A

@@ -76,6 +76,31 @@ impl Provision {
     pub fn passage(&self) -> input::Passage<'_> {
         input::Passage { text: &self.text, title: self.title.as_deref(), chapter: self.chapter.as_deref() }
     }
+
+    /// Its sentences as provisions of their own, for a model trained on
+    /// sentences ([`input::Unit::Sentence`]): ids `<id>.s<N>`, and each
+    /// sentence's text, range and first line in `source` (the text this
+    /// provision was segmented from); the rest is this provision's. Where
+    /// the cuts fall is [`spans::sentences_within`]'s rule.
+    pub fn sentences(&self, source: &str) -> Vec<Provision> {
+        let (mut line, mut counted) = (self.line, self.start);
+        spans::sentences_within(source, self.start..self.end)
+            .into_iter()
+            .enumerate()
+            .map(|(index, range)| {
+                line += source[counted..range.start].matches('\n').count();
+                counted = range.start;
+                Provision {
+                    id: format!("{}.s{}", self.id, index + 1),
+                    text: normalise_whitespace(&source[range.clone()]),
+                    line,
+                    start: range.start,
+                    end: range.end,
+                    ..self.clone()
+                }
+            })
+            .collect()
+    }
 }
 
 /// The document name a path gets by default: its file name up to the first `.`.
