@@ -177,3 +177,56 @@ fn the_data_root_defaults_beside_the_project_and_follows_the_environment() {
         .expect("run");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
 }
+
+/// A recipe's `draft` source may be a Word or HTML file: it is read as
+/// `clause segment` reads it, so annotations written from `segment
+/// --format annotations` of the file join, and its examples are the
+/// provisions of the Markdown it was made from.
+#[test]
+fn draft_sources_may_be_word_and_html_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = dir.path();
+    let fixtures = crate::util::project_root().join("crates/clause-read/tests/fixtures");
+    let markdown = crate::util::project_root().join("datasets/examples/cybercrime-chapter.md");
+    let expected: Vec<String> = clause_in(dir, &["segment", "--format", "jsonl", markdown.to_str().expect("utf-8")])
+        .ok()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json")["id"].as_str().expect("id").to_string())
+        .collect();
+    for file in ["cybercrime-chapter.docx", "cybercrime-chapter.html"] {
+        let root = dir.join(format!("data-{file}"));
+        std::fs::create_dir_all(&root).expect("mkdir");
+        let source = root.join(file);
+        std::fs::copy(fixtures.join(file), &source).expect("copy");
+        let recipe = dir.join(format!("recipe-{file}"));
+        std::fs::create_dir_all(recipe.join("annotations")).expect("mkdir");
+        let template = clause_in(dir, &["segment", "--format", "annotations", source.to_str().expect("utf-8")]);
+        let annotations: String = template
+            .ok()
+            .lines()
+            .map(|line| {
+                let fields: Vec<&str> = line.split('\t').collect();
+                let label = if fields[0].ends_with(":art28.1") { "surveillance" } else { "-" };
+                format!("{}\t{}\t{label}\t{}\n", fields[0], fields[1], fields[3])
+            })
+            .collect();
+        crate::util::write(&recipe.join("annotations/a.tsv"), annotations);
+        crate::util::write(
+            &recipe.join("dataset.toml"),
+            format!(
+                "name = \"x\"\ndescription = \"d\"\nannotations = [\"annotations/a.tsv\"]\n\
+                 [[labels]]\nname = \"surveillance\"\ndescription = \"d\"\n\
+                 [[sources]]\nformat = \"draft\"\npath = \"{file}\"\nsha256 = \"{}\"\n\
+                 [split]\nmethod = \"documents\"\nvalidation = []\ntest = []\n",
+                sha256(&source)
+            ),
+        );
+        let recipe_arg = recipe.to_str().expect("utf-8");
+        clause_in(dir, &["dataset", "build", recipe_arg, "--data-root", root.to_str().expect("utf-8")]).ok();
+        let stats: serde_json::Value =
+            serde_json::from_str(clause_in(dir, &["dataset", "stats", recipe_arg, "--json"]).ok()).expect("json");
+        let train = &stats["splits"][0];
+        assert_eq!((&train["split"], &train["rows"]), (&"train".into(), &expected.len().into()), "{file}: {stats}");
+        assert_eq!(train["label_counts"][0], serde_json::json!(["surveillance", 1]), "{file}: {stats}");
+    }
+}

@@ -14,6 +14,10 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// A Word, PDF or HTML draft could not be read (the reader's error
+    /// names the file).
+    #[error(transparent)]
+    Document(#[from] clause_read::Error),
     /// A text file is not UTF-8.
     #[error("{path}:{line}: not valid UTF-8 (byte {byte} of the file); convert the file to UTF-8")]
     NotUtf8 {

@@ -90,8 +90,9 @@ pub enum SourceSpec {
         #[serde(default)]
         ignore: Vec<String>,
     },
-    /// A treaty or legislative text, segmented into provisions and labelled by
-    /// the recipe's annotation files.
+    /// A treaty or legislative text (Markdown or text, or a Word, PDF or
+    /// HTML file read as `clause segment` reads it), segmented into
+    /// provisions and labelled by the recipe's annotation files.
     Draft {
         /// File under the data root.
         path: String,
