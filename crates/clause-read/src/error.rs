@@ -78,6 +78,16 @@ pub enum Error {
         /// The charset an HTML `<meta>` declares, if any.
         declared: Option<String>,
     },
+    /// An HTML page nested deeper than any page a browser shows sensibly.
+    #[error("{file}: elements nested {depth} deep, more than {limit} (expected a page as a browser shows it)")]
+    TooDeep {
+        /// The file as the caller named it.
+        file: String,
+        /// How deep its tags nest.
+        depth: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// A document that was read but holds no text.
     #[error("{file}: no text (expected at least one paragraph with text)")]
     NoText {

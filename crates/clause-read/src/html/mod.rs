@@ -15,10 +15,16 @@ use html5ever::tendril::TendrilSink;
 use crate::{Document, Error, MAX_PART_BYTES};
 
 mod decode;
+mod depth;
 #[cfg(test)]
 mod tests;
 mod text;
 mod tree;
+
+/// Elements nested deeper than this (by [`depth::nesting_depth`]'s count)
+/// make a page no browser shows sensibly, and one slow to parse; treaty and
+/// EUR-Lex pages nest a few dozen deep.
+const MAX_DEPTH: usize = 2_000;
 
 /// Read an HTML page into blocks.
 pub(crate) fn read(bytes: &[u8], file: &str) -> Result<Document, Error> {
@@ -26,6 +32,10 @@ pub(crate) fn read(bytes: &[u8], file: &str) -> Result<Document, Error> {
         return Err(Error::TooLarge { file: file.to_string(), part: "the page".to_string(), limit: MAX_PART_BYTES });
     }
     let source = decode::decode(bytes, file)?;
+    let depth = depth::nesting_depth(&source);
+    if depth > MAX_DEPTH {
+        return Err(Error::TooDeep { file: file.to_string(), depth, limit: MAX_DEPTH });
+    }
     let tree = html5ever::parse_document(tree::Sink::default(), Default::default()).one(source.as_ref());
     Ok(text::extract(&tree))
 }

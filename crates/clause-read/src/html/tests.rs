@@ -139,12 +139,15 @@ fn malformed_markup_is_read_as_browsers_do() {
     let page = "<p hidden>hidden, never closed<p>1. Visible.<aside>aside<p>also aside</aside><p>2. <b>bold <i>both</b> italic</i><table><tr><td>cell</table><div><p>in<div>div</div>after</div>";
     assert_eq!(lines(page), ["1. Visible.", "2. bold both italic", "cell", "in", "div", "after"]);
     // Deep nesting neither overflows the stack nor grows locations without
-    // bound. (html5ever's scope checks make parsing quadratic in depth, so
-    // this stays at a depth a debug build parses in a second.)
-    let deep = format!("{}text{}", "<div>".repeat(5_000), "</div>".repeat(5_000));
+    // bound; nesting past the limit is refused before parsing, which is
+    // quadratic in depth.
+    let deep = format!("{}text{}", "<div>".repeat(1_500), "</div>".repeat(1_500));
     let document = read(deep.as_bytes());
     assert_eq!(document.text, "text\n");
     assert!(document.locations.iter().all(|(_, l)| l.to_string().len() < 64 * 8), "{:?}", document.locations);
+    let deeper = "<div>".repeat(50_000);
+    let error = super::read(deeper.as_bytes(), "deep.html").expect_err("too deep").to_string();
+    assert!(error.contains("deep.html") && error.contains("nested 50000 deep, more than 2000"), "{error}");
 }
 
 #[test]
