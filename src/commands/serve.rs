@@ -34,7 +34,12 @@ pub fn run(args: &ServeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         Some(t) => vec![t; classifier.labels().len()],
         None => classifier.thresholds(),
     };
-    let model = ModelInfo { name: model_name(&args.model), labels: classifier.labels().to_vec(), thresholds };
+    let model = ModelInfo {
+        name: model_name(&args.model),
+        labels: classifier.labels().to_vec(),
+        thresholds,
+        unit: classifier.unit(),
+    };
     let shutdown = Shutdown::new();
     {
         let shutdown = shutdown.clone();

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use base64::Engine as _;
+use clause_read::{Draft, Format};
 use clause_segment::{Provision, segment};
 use serde::Serialize;
 use serde_json::Value;
@@ -107,9 +109,40 @@ pub enum Work {
     Texts(Vec<String>),
     /// A draft, segmented into provisions as `clause segment` does.
     Document {
-        /// The provisions, in document order.
-        provisions: Vec<Provision>,
+        /// The draft as read (a file sent as base64 through its reader).
+        draft: Draft,
+        /// Its provisions, in document order; for a model trained on
+        /// sentences, [`crate::Service::submit`] cuts them into sentences.
+        records: Vec<Located>,
     },
+}
+
+/// A provision (or a sentence of one) and where it is in the original.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Located {
+    /// The provision, or a sentence as one ([`Provision::sentences`]).
+    pub provision: Provision,
+    /// Where it is in a file sent as base64 (`¶ 12`, `p. 3`, an element
+    /// path); `None` for text.
+    pub source: Option<String>,
+    /// For a sentence, the id of the provision it was cut from.
+    pub cut_from: Option<String>,
+}
+
+/// Media types of `document_base64`, for messages.
+const MEDIA_TYPES: &str = "application/vnd.openxmlformats-officedocument.wordprocessingml.document, \
+                           text/html, text/markdown or text/plain";
+
+/// The reader a media type names; parameters (`; charset=utf-8`) and case
+/// are ignored. Text must be UTF-8 whatever its charset parameter says.
+fn format_of_media_type(media_type: &str) -> Option<Format> {
+    let essence = media_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    match essence.as_str() {
+        "text/plain" | "text/markdown" | "text/x-markdown" => Some(Format::Text),
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document" => Some(Format::Docx),
+        "text/html" | "application/xhtml+xml" => Some(Format::Html),
+        _ => None,
+    }
 }
 
 /// The JSON kind of a value, for messages.
@@ -140,8 +173,10 @@ pub fn request_id(value: &Value) -> Option<Value> {
     value.get("id").cloned()
 }
 
-/// Check a request object's shape and limits: `{"texts": [...]}` or
-/// `{"document": "...", "name": "..."}`, with an optional `id`.
+/// Check a request object's shape and limits: `{"texts": [...]}`,
+/// `{"document": "...", "name": "..."}`, or `{"document_base64": "...",
+/// "media_type": "...", "name": "..."}` (a Word, PDF or HTML file), with an
+/// optional `id`.
 pub fn validate(value: Value, limits: &Limits) -> Result<Request, ApiError> {
     let Value::Object(mut map) = value else {
         return Err(ApiError::invalid(format!(
@@ -149,62 +184,125 @@ pub fn validate(value: Value, limits: &Limits) -> Result<Request, ApiError> {
             kind(&value)
         )));
     };
-    if let Some(key) = map.keys().find(|k| !matches!(k.as_str(), "texts" | "document" | "name" | "id")) {
+    let known = ["texts", "document", "document_base64", "media_type", "name", "id"];
+    if let Some(key) = map.keys().find(|k| !known.contains(&k.as_str())) {
         return Err(ApiError::new(
             400,
             "unknown_field",
-            format!("field `{key}`: unknown; expected `texts`, or `document` and `name` (and optionally `id`)"),
+            format!(
+                "field `{key}`: unknown; expected `texts`, or `document` (or `document_base64` and `media_type`) \
+                 and `name`, and optionally `id`"
+            ),
         ));
     }
     let id = map.remove("id");
     let name = map.remove("name");
-    let work = match (map.remove("texts"), map.remove("document")) {
-        (Some(_), Some(_)) => {
-            return Err(ApiError::invalid("fields `texts` and `document`: give one, not both"));
-        }
-        (None, None) => {
-            return Err(ApiError::new(
-                400,
-                "missing_field",
-                "expected field `texts` (a list of strings) or `document` (a string)",
-            ));
-        }
-        (Some(texts), None) => {
-            if name.is_some() {
-                return Err(ApiError::invalid("field `name`: only with `document`"));
+    let media_type = map.remove("media_type");
+    let work = match (map.remove("texts"), map.remove("document"), map.remove("document_base64")) {
+        (Some(texts), None, None) => {
+            if name.is_some() || media_type.is_some() {
+                let field = if name.is_some() { "name" } else { "media_type" };
+                return Err(ApiError::invalid(format!("field `{field}`: only with a document")));
             }
             Work::Texts(validate_texts(texts, limits)?)
         }
-        (None, Some(document)) => {
+        (None, Some(document), None) => {
+            if media_type.is_some() {
+                return Err(ApiError::invalid("field `media_type`: only with `document_base64`"));
+            }
             let Value::String(document) = document else {
                 return Err(ApiError::invalid(format!("field `document`: expected a string, got {}", kind(&document))));
             };
-            let name = match name {
-                None => "document".to_string(),
-                Some(Value::String(name)) if !name.trim().is_empty() => name,
-                Some(other) => {
-                    return Err(ApiError::invalid(format!(
-                        "field `name`: expected a non-empty string, got {}",
-                        if other.is_string() { "an empty string" } else { kind(&other) }
-                    )));
-                }
-            };
-            let provisions = segment(&name, &document);
-            if provisions.len() > limits.max_texts {
-                return Err(ApiError::new(
-                    413,
-                    "too_many_texts",
-                    format!(
-                        "field `document`: {} provisions; at most {} per request (split the document)",
-                        provisions.len(),
-                        limits.max_texts
-                    ),
-                ));
-            }
-            Work::Document { provisions }
+            document_work(Draft::Text(document), &document_name(name)?, "document", limits)?
+        }
+        (None, None, Some(encoded)) => {
+            let name = document_name(name)?;
+            let draft = read_base64(encoded, media_type, &name)?;
+            document_work(draft, &name, "document_base64", limits)?
+        }
+        (None, None, None) => {
+            return Err(ApiError::new(
+                400,
+                "missing_field",
+                "expected field `texts` (a list of strings), `document` (a string) or `document_base64` (a file)",
+            ));
+        }
+        _ => {
+            return Err(ApiError::invalid(
+                "fields `texts`, `document` and `document_base64`: give one, not several",
+            ));
         }
     };
     Ok(Request { id, work })
+}
+
+/// A document's `name` (its name in provision ids): `document` by default.
+fn document_name(name: Option<Value>) -> Result<String, ApiError> {
+    match name {
+        None => Ok("document".to_string()),
+        Some(Value::String(name)) if !name.trim().is_empty() => Ok(name),
+        Some(other) => Err(ApiError::invalid(format!(
+            "field `name`: expected a non-empty string, got {}",
+            if other.is_string() { "an empty string" } else { kind(&other) }
+        ))),
+    }
+}
+
+/// A file sent as base64, read by the reader its `media_type` names.
+fn read_base64(encoded: Value, media_type: Option<Value>, name: &str) -> Result<Draft, ApiError> {
+    let Value::String(encoded) = encoded else {
+        return Err(ApiError::invalid(format!(
+            "field `document_base64`: expected a base64 string, got {}",
+            kind(&encoded)
+        )));
+    };
+    let format = match media_type {
+        None => {
+            return Err(ApiError::new(
+                400,
+                "missing_field",
+                format!("field `media_type`: required with `document_base64`; one of {MEDIA_TYPES}"),
+            ));
+        }
+        Some(Value::String(media_type)) => format_of_media_type(&media_type).ok_or_else(|| {
+            ApiError::new(
+                415,
+                "unsupported_media_type",
+                format!("field `media_type`: `{media_type}` is not read; expected one of {MEDIA_TYPES}"),
+            )
+        })?,
+        Some(other) => {
+            return Err(ApiError::invalid(format!("field `media_type`: expected a string, got {}", kind(&other))));
+        }
+    };
+    // MIME encoders break lines every 76 characters.
+    let compact: String = encoded.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(compact)
+        .map_err(|err| ApiError::invalid(format!("field `document_base64`: not base64 ({err})")))?;
+    Draft::from_bytes(&bytes, format, name)
+        .map_err(|err| ApiError::new(422, "unreadable_document", format!("field `document_base64`: {err}")))
+}
+
+/// A draft segmented into provisions, within the request's limit on texts.
+fn document_work(draft: Draft, name: &str, field: &str, limits: &Limits) -> Result<Work, ApiError> {
+    let provisions = segment(name, draft.text());
+    if provisions.len() > limits.max_texts {
+        return Err(ApiError::new(
+            413,
+            "too_many_texts",
+            format!(
+                "field `{field}`: {} provisions; at most {} per request (split the document)",
+                provisions.len(),
+                limits.max_texts
+            ),
+        ));
+    }
+    let records = provisions
+        .into_iter()
+        .map(|provision| Located { source: draft.source_at(provision.start), cut_from: None, provision })
+        .collect();
+    Ok(Work::Document { draft, records })
 }
 
 fn validate_texts(texts: Value, limits: &Limits) -> Result<Vec<String>, ApiError> {
@@ -265,14 +363,41 @@ mod tests {
         assert_eq!(request.id, Some(serde_json::json!(7)));
         let request =
             check(r#"{"document": "Article 1\nThe Party shall act.\nArticle 2\nIt may refuse."}"#).expect("document");
-        let Work::Document { provisions } = request.work else { panic!("not a document") };
-        let ids: Vec<&str> = provisions.iter().map(|p| p.id.as_str()).collect();
+        let Work::Document { records, .. } = request.work else { panic!("not a document") };
+        let ids: Vec<&str> = records.iter().map(|r| r.provision.id.as_str()).collect();
         assert_eq!(ids, ["document:art1", "document:art2"]);
+        assert!(records.iter().all(|r| r.source.is_none() && r.cut_from.is_none()));
         let request = check(r#"{"document": "Article 1\nText.", "name": "cc"}"#).expect("named");
-        assert!(matches!(&request.work, Work::Document { provisions } if provisions[0].id == "cc:art1"));
+        assert!(matches!(&request.work, Work::Document { records, .. } if records[0].provision.id == "cc:art1"));
         assert_eq!(check(r#"{"texts": []}"#).expect("empty").work, Work::Texts(vec![]));
         // Characters, not bytes: ten accented letters are within ten.
         assert!(check(r#"{"texts": ["éééééééééé"]}"#).is_ok());
+    }
+
+    #[test]
+    fn a_file_is_read_by_the_reader_its_media_type_names() {
+        let page = "<html><body><h2>Article 1</h2><p>The Party shall act.</p><h2>Article 2</h2>\
+                    <p>It may refuse.</p></body></html>";
+        let encoded = base64::engine::general_purpose::STANDARD.encode(page);
+        // Line breaks as MIME writes them are ignored; so are parameters.
+        let wrapped = format!("{}\n{}", &encoded[..20], &encoded[20..]);
+        let json = serde_json::json!({
+            "document_base64": wrapped, "media_type": "Text/HTML; charset=utf-8", "name": "page"
+        });
+        let request = validate(json, &Limits::default()).expect("html");
+        let Work::Document { records, draft } = request.work else { panic!("not a document") };
+        let ids: Vec<&str> = records.iter().map(|r| r.provision.id.as_str()).collect();
+        assert_eq!(ids, ["page:art1", "page:art2"]);
+        assert_eq!(records[1].source.as_deref(), Some("body/p[2]"));
+        assert!(draft.text().contains("It may refuse."));
+        for (media_type, format) in [
+            ("application/vnd.openxmlformats-officedocument.wordprocessingml.document", Format::Docx),
+            ("text/markdown", Format::Text),
+            ("text/plain;charset=UTF-8", Format::Text),
+        ] {
+            assert_eq!(format_of_media_type(media_type), Some(format), "{media_type}");
+        }
+        assert_eq!(format_of_media_type("application/msword"), None);
     }
 
     #[test]
@@ -282,7 +407,7 @@ mod tests {
         rejected("[1]", 400, "invalid_request", "got a list");
         rejected(r#"{"text": ["a"]}"#, 400, "unknown_field", "field `text`");
         rejected(r#"{}"#, 400, "missing_field", "`texts`");
-        rejected(r#"{"texts": ["a"], "document": "b"}"#, 400, "invalid_request", "not both");
+        rejected(r#"{"texts": ["a"], "document": "b"}"#, 400, "invalid_request", "not several");
         rejected(
             r#"{"texts": "a"}"#,
             400,
@@ -291,6 +416,25 @@ mod tests {
         );
         rejected(r#"{"texts": ["a", 3]}"#, 400, "invalid_request", "field `texts[1]`: expected a string, got a number");
         rejected(r#"{"texts": ["a"], "name": "n"}"#, 400, "invalid_request", "field `name`");
+        rejected(r#"{"texts": ["a"], "media_type": "text/html"}"#, 400, "invalid_request", "field `media_type`");
+        rejected(r#"{"document": "x", "media_type": "text/html"}"#, 400, "invalid_request", "field `media_type`");
+        rejected(r#"{"document_base64": "eA=="}"#, 400, "missing_field", "field `media_type`: required");
+        rejected(r#"{"document_base64": 1, "media_type": "text/html"}"#, 400, "invalid_request", "base64 string");
+        rejected(r#"{"document_base64": "eA==", "media_type": 3}"#, 400, "invalid_request", "field `media_type`");
+        rejected(
+            r#"{"document_base64": "eA==", "media_type": "image/png"}"#,
+            415,
+            "unsupported_media_type",
+            "`image/png` is not read",
+        );
+        rejected(r#"{"document_base64": "e!A", "media_type": "text/plain"}"#, 400, "invalid_request", "not base64");
+        rejected(
+            r#"{"document_base64": "eA==", "name": "d",
+                "media_type": "application/vnd.openxmlformats-officedocument.wordprocessingml.document"}"#,
+            422,
+            "unreadable_document",
+            "field `document_base64`: d",
+        );
         rejected(r#"{"document": 1}"#, 400, "invalid_request", "field `document`");
         rejected(r#"{"document": "x", "name": " "}"#, 400, "invalid_request", "field `name`");
         rejected(r#"{"texts": ["a", "b", "c", "d"]}"#, 413, "too_many_texts", "4 texts; at most 3");

@@ -12,12 +12,13 @@ use std::time::{Duration, Instant};
 
 use clause_eval::decision::flagged;
 use clause_infer::classifier::{BatchPlan, Classifier, ModelLabel};
-use clause_infer::input::Passage;
+use clause_infer::input::{Passage, Unit};
+use clause_read::Draft;
 use serde::Serialize;
 use serde::ser::SerializeMap;
 use serde_json::Value;
 
-use crate::api::{ApiError, Limits, Request, Work, parse_json, to_json, validate};
+use crate::api::{ApiError, Limits, Located, Request, Work, parse_json, to_json, validate};
 
 /// What responses say about the model.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,6 +29,9 @@ pub struct ModelInfo {
     pub labels: Vec<ModelLabel>,
     /// Decision thresholds in label order (the model's, or the override).
     pub thresholds: Vec<f32>,
+    /// What the model was trained on: a model trained on sentences gets a
+    /// document's sentences, not its provisions.
+    pub unit: Unit,
 }
 
 /// One text waiting for the model, with the headings a document's provision
@@ -326,10 +330,30 @@ impl Service {
             Work::Texts(texts) => std::mem::take(texts).into_iter().map(QueuedText::bare).collect(),
             // The provisions keep their texts for the answer; the model gets
             // them with their headings, and reads those it was trained to.
-            Work::Document { provisions } => provisions
-                .iter()
-                .map(|p| QueuedText { text: p.text.clone(), title: p.title.clone(), chapter: p.chapter.clone() })
-                .collect(),
+            Work::Document { draft, records } => {
+                if self.model.unit == Unit::Sentence {
+                    *records = sentences(draft, records);
+                    if records.len() > self.limits.max_texts {
+                        return Err(ApiError::new(
+                            413,
+                            "too_many_texts",
+                            format!(
+                                "the document has {} sentences; at most {} per request (split the document)",
+                                records.len(),
+                                self.limits.max_texts
+                            ),
+                        ));
+                    }
+                }
+                records
+                    .iter()
+                    .map(|r| QueuedText {
+                        text: r.provision.text.clone(),
+                        title: r.provision.title.clone(),
+                        chapter: r.provision.chapter.clone(),
+                    })
+                    .collect()
+            }
         };
         let texts = Arc::new(texts);
         let reply = if texts.is_empty() {
@@ -385,22 +409,24 @@ impl Service {
                     .collect();
                 to_json(&Response { id, model, labels: names, results })
             }
-            Work::Document { provisions } => {
-                let results: Vec<ProvisionRecord<'_>> = provisions
+            Work::Document { records, .. } => {
+                let results: Vec<ProvisionRecord<'_>> = records
                     .iter()
                     .zip(scores)
-                    .map(|(p, row)| ProvisionRecord {
-                        id: &p.id,
-                        document: &p.document,
-                        article: p.article.as_deref(),
-                        paragraph: p.paragraph.as_deref(),
-                        title: p.title.as_deref(),
-                        text: &p.text,
+                    .map(|(r, row)| ProvisionRecord {
+                        id: &r.provision.id,
+                        document: &r.provision.document,
+                        article: r.provision.article.as_deref(),
+                        paragraph: r.provision.paragraph.as_deref(),
+                        title: r.provision.title.as_deref(),
+                        text: &r.provision.text,
                         labels: labels(row),
                         scores: Scores { names, values: row },
-                        start: p.start,
-                        end: p.end,
-                        line: p.line,
+                        start: r.provision.start,
+                        end: r.provision.end,
+                        line: r.provision.line,
+                        source: r.source.as_deref(),
+                        provision: r.cut_from.as_deref(),
                     })
                     .collect();
                 to_json(&Response { id, model, labels: names, results })
@@ -512,6 +538,27 @@ struct ProvisionRecord<'a> {
     start: usize,
     end: usize,
     line: usize,
+    /// Where it is in a file sent as base64.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<&'a str>,
+    /// For a sentence, the provision it was cut from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    provision: Option<&'a str>,
+}
+
+/// A document's provisions cut into their sentences, for a model trained on
+/// sentences, each naming the provision it came from.
+fn sentences(draft: &Draft, records: &[Located]) -> Vec<Located> {
+    records
+        .iter()
+        .flat_map(|record| {
+            record.provision.sentences(draft.text()).into_iter().map(|sentence| Located {
+                source: draft.source_at(sentence.start),
+                cut_from: Some(record.provision.id.clone()),
+                provision: sentence,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -559,7 +606,12 @@ pub(crate) mod tests {
             threshold: 0.5,
             calibration: None,
         };
-        ModelInfo { name: "m".into(), labels: vec![label("long"), label("half")], thresholds: vec![0.3, 0.5] }
+        ModelInfo {
+            name: "m".into(),
+            labels: vec![label("long"), label("half")],
+            thresholds: vec![0.3, 0.5],
+            unit: Unit::Provision,
+        }
     }
 
     #[test]
@@ -583,6 +635,36 @@ pub(crate) mod tests {
         queue.close();
         assert!(queue.next_batch().is_none());
         assert_eq!(queue.submit(texts(&["a"]), false).expect_err("closed"), SubmitError::Closed);
+    }
+
+    #[test]
+    fn a_sentence_model_gets_a_pages_sentences_each_naming_its_provision() {
+        use base64::Engine as _;
+        let (scorer, _) = fake();
+        let sentences = ModelInfo { unit: Unit::Sentence, ..model() };
+        let limits = Limits { max_texts: 3, ..Limits::default() };
+        let service = Service::start(Box::new(scorer), sentences, limits).expect("start");
+        let page = "<html><body><h1>Terms</h1><p>We may change these terms at any time. You accept the new \
+                    terms by using the service.</p><p>We may remove any content that we dislike.</p></body></html>";
+        let request = |page: &str| {
+            let encoded = base64::engine::general_purpose::STANDARD.encode(page);
+            let json = serde_json::json!({"document_base64": encoded, "media_type": "text/html", "name": "tos"});
+            validate(json, &service.limits).expect("document")
+        };
+        let body = service.answer(service.submit(request(page), false).expect("submit")).expect("answer");
+        let value: Value = serde_json::from_slice(&body).expect("json");
+        let results = value["results"].as_array().expect("results");
+        let field = |name: &str| results.iter().map(|r| r[name].as_str().unwrap_or("-")).collect::<Vec<_>>();
+        assert_eq!(field("id"), ["tos:preamble.s1", "tos:preamble.s2", "tos:preamble.s3"]);
+        assert_eq!(field("text")[1], "You accept the new terms by using the service.");
+        assert_eq!(field("provision"), ["tos:preamble"; 3]);
+        assert_eq!(field("source"), ["body/p", "body/p", "body/p[2]"]);
+        // The limit on texts counts sentences.
+        let longer = page.replace("</body>", "<p>We may end your account whenever we like to.</p></body>");
+        let error = service.submit(request(&longer), false).expect_err("four sentences");
+        assert_eq!((error.status, error.code), (413, "too_many_texts"), "{error:?}");
+        assert!(error.message.contains("4 sentences; at most 3"), "{error:?}");
+        service.stop();
     }
 
     #[test]
