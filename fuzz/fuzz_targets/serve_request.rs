@@ -1,8 +1,9 @@
 //! The server's request parsing on any bytes, as a connection receives them:
 //! where the head ends (`head_end`), the head (`parse_head`), the route
 //! (`route`), then the body as JSON (`parse_json`) and the request's shape
-//! and limits (`validate`, which segments a `document`). Errors are 4xx/5xx
-//! answers, never panics.
+//! and limits (`validate`, which segments a `document`, and reads a
+//! `document_base64` with the reader its `media_type` names). Errors are
+//! 4xx/5xx answers, never panics.
 #![no_main]
 
 use std::time::Duration;
@@ -45,8 +46,8 @@ fuzz_target!(|data: &[u8]| {
                 assert!(texts.len() <= limits.max_texts);
                 assert!(texts.iter().all(|t| t.chars().count() <= limits.max_text_chars));
             }
-            Work::Document { provisions } => assert!(provisions.len() <= limits.max_texts),
+            Work::Document { records, .. } => assert!(records.len() <= limits.max_texts),
         },
-        Err(error) => assert!(matches!(error.status, 400 | 413), "{error:?}"),
+        Err(error) => assert!(matches!(error.status, 400 | 413 | 415 | 422), "{error:?}"),
     }
 });
