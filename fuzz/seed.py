@@ -168,16 +168,110 @@ def seed_serve_request():
         yield request("POST", "/v1/classify", json.dumps({"document": piece}).encode())
 
 
+def pdf(objects, trailer=""):
+    """A PDF file of `objects` (object 1 the catalog), with a correct
+    cross-reference table: the fixtures' streams are deflated, so small
+    uncompressed files let the fuzzer reach the content and font code."""
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n{body}\nendobj\n".encode("latin-1")
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += "".join(f"{offset:010} 00000 n \n" for offset in offsets).encode()
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R {trailer} >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
+
+
+def pdf_stream(dictionary, data):
+    return f"<< {dictionary} /Length {len(data.encode('latin-1'))} >>\nstream\n{data}\nendstream"
+
+
+def pdf_page(content, resources="", extra=()):
+    """One page drawing `content`: Helvetica as /F1, object 6 as /F2."""
+    return pdf(
+        [
+            "<< /Type /Catalog /Pages 2 0 R >>",
+            "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R "
+            f"/Resources << /Font << /F1 5 0 R /F2 6 0 R >> {resources} >> >>",
+            pdf_stream("", content),
+            "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /FirstChar 32 /LastChar 126 "
+            "/Widths [" + " ".join(["556"] * 95) + "] >>",
+            *extra,
+        ]
+    )
+
+
+def seed_pdf():
+    # Text operators, a footnote mark (Ts), a running footer, two columns.
+    yield pdf_page(
+        "BT /F1 11 Tf 14 TL 1 0 0 1 480 800 Tm (A/AC.291/L.15) Tj ET "
+        "BT /F1 12 Tf 72 740 Td (Article 5 \\226 Scope) Tj T* [(1. Each Party shall sur) -20 (veil-)] TJ "
+        "(lance of the data.) ' 2 0 (\\(a\\) in good faith.) \" /F1 7 Tf 4 Ts (1) Tj 0 Ts ET "
+        "BT /F1 12 Tf 72 600 Td (Left column text) Tj 0 -14 Td (runs down here.) Tj ET "
+        "BT /F1 12 Tf 320 596 Td (Right column text) Tj 0 -14 Td (follows it.) Tj ET "
+        "BT /F1 9 Tf 72 90 Td /F1 5 Tf 3 Ts (1) Tj 0 Ts /F1 9 Tf ( A footnote.) Tj ET "
+        "BT /F1 10 Tf 280 40 Td (- 1 -) Tj ET"
+    )
+    # A composite font with a /ToUnicode map and /W widths.
+    cmap = (
+        "/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n"
+        "/CMapName /Adobe-Identity-UCS def\n/CMapType 2 def\n"
+        "1 begincodespacerange\n<0000> <FFFF>\nendcodespacerange\n"
+        "2 beginbfchar\n<0001> <0041>\n<0002> <00660069>\nendbfchar\n"
+        "1 beginbfrange\n<0003> <0005> <0063>\nendbfrange\n"
+        "endcmap\nCMapName currentdict /CMap defineresource pop\nend\nend"
+    )
+    yield pdf_page(
+        "BT /F2 12 Tf 72 700 Td <00010002000300040005> Tj ET",
+        extra=[
+            "<< /Type /Font /Subtype /Type0 /BaseFont /AAAAAA+Serif-Bold /Encoding /Identity-H "
+            "/DescendantFonts [7 0 R] /ToUnicode 8 0 R >>",
+            "<< /Type /Font /Subtype /CIDFontType2 /DW 500 /W [1 [600 500] 3 5 550] "
+            "/FontDescriptor << /FontWeight 700 /Flags 262144 >> >>",
+            pdf_stream("", cmap),
+        ],
+    )
+    # A form drawing text and itself, an image, an inline image.
+    yield pdf_page(
+        "q 1 0 0 1 0 -50 cm /Fm1 Do Q q 100 0 0 100 0 0 cm /Im1 Do Q BI /W 1 /H 1 /CS /G /BPC 8 ID \x00 EI",
+        "/XObject << /Fm1 6 0 R /Im1 7 0 R >>",
+        [
+            pdf_stream(
+                "/Type /XObject /Subtype /Form /BBox [0 0 595 842] /Matrix [1 0 0 1 0 -10] "
+                "/Resources << /Font << /F1 5 0 R >> /XObject << /Fm1 6 0 R >> >>",
+                "BT /F1 12 Tf 72 700 Td (In a form.) Tj ET /Fm1 Do",
+            ),
+            pdf_stream("/Type /XObject /Subtype /Image /Width 1 /Height 1 /ColorSpace /DeviceGray /BitsPerComponent 8", "\x00"),
+        ],
+    )
+    # A trailer that names an encryption dictionary.
+    yield pdf(
+        [
+            "<< /Type /Catalog /Pages 2 0 R >>",
+            "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R >>",
+            pdf_stream("", "garbled"),
+            "<< /Filter /Standard /V 2 /R 3 /Length 128 /P -4 /O <" + "01" * 32 + "> /U <" + "02" * 32 + "> >>",
+        ],
+        "/Encrypt 5 0 R /ID [<00112233445566778899aabbccddeeff> <00112233445566778899aabbccddeeff>]",
+    )
+
+
 def seed_documents():
-    # The readers' own fixtures: Word files whole (a zip cut short is only
-    # an error), HTML pages in pieces as well.
+    # The readers' own fixtures: Word files and PDFs whole (a zip or a PDF
+    # cut short is only an error), HTML pages in pieces as well; and small
+    # uncompressed PDFs written here.
     for path in sorted((PROJECT / "crates" / "clause-read" / "tests" / "fixtures").iterdir()):
         data = path.read_bytes()
-        if path.suffix == ".docx":
+        if path.suffix in (".docx", ".pdf"):
             yield data
         elif path.suffix == ".html":
             yield data[:CHUNK]
             yield from chunks(data, 1024, 8)
+    yield from seed_pdf()
 
 
 TARGETS = {

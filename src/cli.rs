@@ -60,8 +60,9 @@ pub enum Command {
     /// Classify the provisions of drafts, or the texts of a table, by risk
     /// category.
     ///
-    /// Drafts (`.md`, `.txt`, a directory of them, or `-` for stdin) are
-    /// segmented into provisions as `clause segment` does; tables (`.csv`,
+    /// Drafts (`.md`, `.txt`, `.docx`, `.html`, `.pdf`, a directory of
+    /// them, or `-` for stdin) are segmented into provisions as `clause
+    /// segment` does; tables (`.csv`,
     /// `.jsonl`, `.parquet`) give one text per row and their other columns are
     /// carried through. Each record has the predicted labels (at the model's
     /// tuned thresholds) and every label's probability, in input order.
@@ -101,7 +102,7 @@ pub struct DiffArgs {
     #[arg(long, value_name = "DIR")]
     pub model: PathBuf,
 
-    /// The earlier draft (.md, .txt, .docx, .html).
+    /// The earlier draft (.md, .txt, .docx, .html, .pdf).
     #[arg(value_name = "OLD")]
     pub old: PathBuf,
 
@@ -142,7 +143,7 @@ pub struct ReportArgs {
     #[arg(long, value_name = "DIR")]
     pub model: PathBuf,
 
-    /// The draft (.md, .txt, .docx, .html).
+    /// The draft (.md, .txt, .docx, .html, .pdf).
     #[arg(value_name = "DRAFT")]
     pub draft: PathBuf,
 
@@ -345,7 +346,7 @@ pub struct ClassifyArgs {
     #[arg(long, value_name = "DIR")]
     pub model: PathBuf,
 
-    /// Drafts (.md, .txt, .docx, .html), directories of drafts (searched
+    /// Drafts (.md, .txt, .docx, .html, .pdf), directories of drafts (searched
     /// recursively), tables (.csv, .jsonl, .parquet), or `-` for a draft on
     /// stdin.
     #[arg(required = true, value_name = "INPUT")]

@@ -84,7 +84,7 @@ fn kind(path: &Path) -> anyhow::Result<Kind> {
     match extension.as_str() {
         "csv" | "jsonl" | "ndjson" | "parquet" => Ok(Kind::Table),
         _ => bail!(
-            "{}: unknown input format `{}`: expected a draft (.md, .txt, .docx, .html), a table (.csv, .jsonl, .parquet), \
+            "{}: unknown input format `{}`: expected a draft (.md, .txt, .docx, .html, .pdf), a table (.csv, .jsonl, .parquet), \
              a directory or `-`",
             path.display(),
             if extension.is_empty() { "(no extension)".to_string() } else { format!(".{extension}") }
@@ -112,7 +112,7 @@ pub fn read_inputs(paths: &[PathBuf], fields: Fields<'_>, unit: Unit) -> anyhow:
         } else if path.is_dir() {
             let drafts = drafts_under(path)?;
             if drafts.is_empty() {
-                bail!("{}: no drafts (.md, .txt, .docx, .html) in this directory", path.display());
+                bail!("{}: no drafts (.md, .txt, .docx, .html, .pdf) in this directory", path.display());
             }
             for draft in drafts {
                 read_draft(&mut inputs, &draft, unit)?;

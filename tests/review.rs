@@ -663,22 +663,31 @@ fn classify_feeds_a_model_the_headings_it_was_trained_with() {
     }
 }
 
-/// Word and HTML renderings of the example drafts (crates/clause-read's
-/// fixtures, made by pandoc) are classified, reported and compared like
-/// their Markdown originals, and each record says where it is in the file.
+/// Word, HTML and PDF renderings of the example drafts (crates/clause-read's
+/// fixtures, made by pandoc and LibreOffice) are classified, reported and
+/// compared like their Markdown originals, and each record says where it is
+/// in the file.
 #[test]
-fn word_and_html_drafts_are_read_like_their_markdown() {
+fn word_html_and_pdf_drafts_are_read_like_their_markdown() {
     let dir = trained();
     let root = crate::util::project_root();
     let fixtures = root.join("crates/clause-read/tests/fixtures");
     let path = |p: std::path::PathBuf| p.display().to_string();
     let markdown = path(root.join("datasets/examples/cybercrime-chapter.md"));
+    // Ids without the document name, which is each file's own.
+    let local =
+        |id: &serde_json::Value| id.as_str().and_then(|id| id.split_once(':')).map(|(_, rest)| rest.to_string());
     let ids = |records: &[serde_json::Value]| -> Vec<String> {
-        records.iter().map(|r| r["id"].as_str().expect("id").to_string()).collect()
+        records.iter().map(|r| local(&r["id"]).expect("id")).collect()
     };
     let original = jsonl(clause_in(dir, &["classify", "--model", "model", &markdown, "--format", "jsonl"]).ok());
     assert!(original.iter().all(|r| r.get("source").is_none()), "text drafts have no source field");
-    for (file, prefix) in [("cybercrime-chapter.docx", "¶ "), ("cybercrime-chapter.html", "body")] {
+    for (file, prefix) in [
+        ("cybercrime-chapter.docx", "¶ "),
+        ("cybercrime-chapter.html", "body"),
+        ("cybercrime-chapter.pdf", "p. "),
+        ("cybercrime-chapter-running.pdf", "p. "),
+    ] {
         let draft = path(fixtures.join(file));
         let records = jsonl(clause_in(dir, &["classify", "--model", "model", &draft, "--format", "jsonl"]).ok());
         assert_eq!(ids(&records), ids(&original), "{file}");
@@ -694,6 +703,11 @@ fn word_and_html_drafts_are_read_like_their_markdown() {
     let docx = path(fixtures.join("cybercrime-chapter.docx"));
     clause_in(dir, &["report", "--model", "model", &docx, "-o", &path(out.clone())]).ok();
     assert!(read(&out).contains("(¶ "), "the report says where each provision is in the Word file");
+    let pdf = path(fixtures.join("cybercrime-chapter-running.pdf"));
+    let out = dir.join("pdf-report.html");
+    clause_in(dir, &["report", "--model", "model", &pdf, "-o", &path(out.clone())]).ok();
+    let report = read(&out);
+    assert!(report.contains("(p. 1)") && report.contains("(p. 2)"), "the report gives each provision's page");
     let changes = |old: &str, new: &str| -> Vec<String> {
         let run = clause_in(dir, &["diff", "--model", "model", old, new, "--all", "--format", "json"]);
         let diff: serde_json::Value = serde_json::from_str(run.ok()).expect("json");
@@ -701,7 +715,7 @@ fn word_and_html_drafts_are_read_like_their_markdown() {
             .as_array()
             .expect("changes")
             .iter()
-            .map(|c| format!("{} {} {}", c["kind"], c["old"]["id"], c["new"]["id"]))
+            .map(|c| format!("{} {:?} {:?}", c["kind"], local(&c["old"]["id"]), local(&c["new"]["id"])))
             .collect();
         kinds.sort();
         kinds
@@ -709,6 +723,8 @@ fn word_and_html_drafts_are_read_like_their_markdown() {
     let html_v2 = path(fixtures.join("cybercrime-chapter-v2.html"));
     let markdown_v2 = path(root.join("datasets/examples/cybercrime-chapter-v2.md"));
     assert_eq!(changes(&docx, &html_v2), changes(&markdown, &markdown_v2));
+    let pdf_v2 = path(fixtures.join("cybercrime-chapter-two-column.pdf"));
+    assert_eq!(changes(&pdf, &pdf_v2), changes(&markdown, &markdown_v2), "the two-column PDF is v2");
     let broken = dir.join("broken.docx");
     crate::util::write(&broken, "Article 1\nA text file named as a Word file.\n");
     clause_in(dir, &["classify", "--model", "model", &path(broken)]).fails_with(&["broken.docx", "zip"]);

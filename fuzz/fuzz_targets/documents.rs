@@ -1,5 +1,5 @@
-//! The document readers on any bytes, read both as a Word .docx and as an
-//! HTML page: they never panic, and a document they return is non-empty
+//! The document readers on any bytes, read as a Word .docx, as an HTML page
+//! and as a PDF: they never panic, and a document they return is non-empty
 //! text whose locations are in order, each at the start of a line.
 #![no_main]
 
@@ -7,7 +7,7 @@ use clause_read::{Document, Format, read_bytes};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    for format in [Format::Docx, Format::Html] {
+    for format in [Format::Docx, Format::Html, Format::Pdf] {
         if let Ok(document) = read_bytes(data, format, "fuzz") {
             check(&document);
         }

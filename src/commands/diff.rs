@@ -205,7 +205,7 @@ fn read_draft(path: &std::path::Path, fields: Fields<'_>) -> anyhow::Result<Vec<
     // provisions (renumbered articles included) between two drafts.
     let inputs = read_inputs(std::slice::from_ref(&path.to_path_buf()), fields, Unit::Provision)?;
     if !inputs.carried.is_empty() || inputs.items.iter().any(|i| i.range.is_none()) {
-        bail!("{}: diff compares drafts (.md, .txt, .docx, .html), not tables", path.display());
+        bail!("{}: diff compares drafts (.md, .txt, .docx, .html, .pdf), not tables", path.display());
     }
     Ok(inputs.items)
 }

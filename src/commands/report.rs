@@ -25,7 +25,7 @@ pub fn run(args: &ReportArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     // report lists them.
     let inputs = read_inputs(std::slice::from_ref(&args.draft), Fields { text: "text", title: None }, model.unit())?;
     if inputs.items.iter().any(|i| i.range.is_none()) {
-        bail!("{}: report reads a draft (.md, .txt, .docx, .html), not a table", args.draft.display());
+        bail!("{}: report reads a draft (.md, .txt, .docx, .html, .pdf), not a table", args.draft.display());
     }
     let passages: Vec<Passage<'_>> = inputs.items.iter().map(Item::passage).collect();
     let scores = predict_with_progress(&model, &passages, BatchPlan::default())?;

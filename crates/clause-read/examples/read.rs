@@ -1,6 +1,7 @@
 //! Print a document as the segmenter will read it, each block after its
 //! location, or with `--text` the text alone (to pipe into `clause segment`):
-//! `cargo run -p clause-read --example read -- [--text] draft.docx`.
+//! `cargo run -p clause-read --example read -- [--text] draft.docx` (or a
+//! PDF, an HTML page, Markdown).
 
 use std::io::Write;
 use std::path::Path;
@@ -10,7 +11,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let text_only = args.iter().any(|a| a == "--text");
     let Some(path) = args.iter().find(|a| *a != "--text") else {
-        eprintln!("usage: read [--text] FILE.docx|FILE.html|FILE.md");
+        eprintln!("usage: read [--text] FILE.docx|FILE.pdf|FILE.html|FILE.md");
         return ExitCode::FAILURE;
     };
     let document = match clause_read::read(Path::new(path)) {

@@ -14,7 +14,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// The file's extension names no format this crate reads.
-    #[error("{file}: unknown document format (expected .docx, .html, .htm, .md, .markdown or .txt)")]
+    #[error("{file}: unknown document format (expected .docx, .pdf, .html, .htm, .md, .markdown or .txt)")]
     UnknownFormat {
         /// The file as the caller named it.
         file: String,
@@ -47,13 +47,14 @@ pub enum Error {
         /// What the zip reader found wrong.
         reason: String,
     },
-    /// A part that unpacks to more than [`crate::MAX_PART_BYTES`]: a zip
-    /// bomb, or no document a reviewer reads.
+    /// A part of a `.docx` archive, or a stream of a PDF, that unpacks to
+    /// more than [`crate::MAX_PART_BYTES`]: a zip or deflate bomb, or no
+    /// document a reviewer reads.
     #[error("{file}: {part} unpacks to more than {limit} bytes (expected a document part of reasonable size)")]
     TooLarge {
         /// The file as the caller named it.
         file: String,
-        /// The part of the archive.
+        /// The part of the archive (for a PDF, the stream: `page 3 content`).
         part: String,
         /// The limit in bytes.
         limit: u64,
@@ -77,6 +78,45 @@ pub enum Error {
         file: String,
         /// The charset an HTML `<meta>` declares, if any.
         declared: Option<String>,
+    },
+    /// A file that the PDF parser cannot read at all.
+    #[error("{file}: not a readable PDF file (expected a PDF document): {reason}")]
+    NotPdf {
+        /// The file as the caller named it.
+        file: String,
+        /// What the PDF parser found wrong.
+        reason: String,
+    },
+    /// A PDF that needs a password to open.
+    #[error(
+        "{file}: the PDF is encrypted and needs a password (expected a PDF that opens without one); \
+         save a copy without the password first"
+    )]
+    Encrypted {
+        /// The file as the caller named it.
+        file: String,
+    },
+    /// A PDF whose pages are images only: a scan without a text layer.
+    #[error(
+        "{file}: the PDF has no text layer (a scanned document?): its {pages} page(s) hold only images \
+         (expected text); run it through OCR, e.g. ocrmypdf, first"
+    )]
+    NoTextLayer {
+        /// The file as the caller named it.
+        file: String,
+        /// How many pages the PDF has.
+        pages: usize,
+    },
+    /// A PDF with more of something than any document a reviewer reads:
+    /// hostile input, or a file that is no draft.
+    #[error("{file}: the PDF has more than {limit} {what} (expected a document of reasonable size)")]
+    TooComplex {
+        /// The file as the caller named it.
+        file: String,
+        /// What was counted: `objects`, `pages`, `content operations`, `characters`.
+        what: &'static str,
+        /// The limit.
+        limit: usize,
     },
     /// An HTML page nested deeper than any page a browser shows sensibly.
     #[error("{file}: elements nested {depth} deep, more than {limit} (expected a page as a browser shows it)")]

@@ -1,11 +1,15 @@
-//! Readers for drafts as they are published: Word `.docx` and HTML pages,
-//! besides the Markdown and plain text the segmenter reads directly.
+//! Readers for drafts as they are published: Word `.docx`, PDF and HTML
+//! pages, besides the Markdown and plain text the segmenter reads directly.
 //!
 //! A reader turns a file into the kind of text `clause_segment::segment`
 //! reads: one block (a paragraph, a heading, a list item, a table cell) per
 //! line, a blank line between blocks, headings as Markdown `#` lines, and
 //! the numbers Word or the browser would display (`Article 5`, `1.`, `(a)`)
-//! written out as text. The segmenter does the rest. A [`Document`] also
+//! written out as text. The segmenter does the rest. A PDF has no
+//! paragraphs or headings, only characters placed on pages: its reader
+//! rebuilds lines, columns and paragraphs from their positions, leaves out
+//! running headers and footers, page numbers and footnotes, and rejoins
+//! words hyphenated at line ends (see the `pdf` module). A [`Document`] also
 //! keeps a map from the produced text back to the source ([`Location`]), so
 //! a provision can be found again in the original file.
 //!
@@ -19,15 +23,17 @@ mod docx;
 mod draft;
 mod error;
 mod html;
+mod pdf;
 #[cfg(test)]
 mod tests;
 
 pub use draft::Draft;
 pub use error::Error;
 
-/// The most bytes one part of a `.docx` archive may unpack to (64 MiB). A
-/// long treaty's `word/document.xml` is a few MiB; the limit stops a zip
-/// bomb from exhausting memory.
+/// The most bytes one part of a `.docx` archive, or one stream of a PDF,
+/// may unpack to (64 MiB). A long treaty's `word/document.xml` is a few
+/// MiB, a PDF page's content a few dozen KiB; the limit stops a zip or
+/// deflate bomb from exhausting memory.
 pub const MAX_PART_BYTES: u64 = 64 << 20;
 
 /// The formats this crate reads.
@@ -39,18 +45,21 @@ pub enum Format {
     Docx,
     /// An HTML page.
     Html,
+    /// A PDF document with a text layer.
+    Pdf,
 }
 
 impl Format {
     /// The format a file's extension names (case-insensitive): `md`,
     /// `markdown` and `txt` are text, `docx` is Word, `html` and `htm` are
-    /// HTML. Anything else is `None`.
+    /// HTML, `pdf` is PDF. Anything else is `None`.
     pub fn of_path(path: &Path) -> Option<Format> {
         let extension = path.extension()?.to_str()?.to_ascii_lowercase();
         match extension.as_str() {
             "md" | "markdown" | "txt" => Some(Format::Text),
             "docx" => Some(Format::Docx),
             "html" | "htm" => Some(Format::Html),
+            "pdf" => Some(Format::Pdf),
             _ => None,
         }
     }
@@ -68,6 +77,9 @@ pub enum Location {
     Element(String),
     /// A line of a text file, 1-based.
     Line(usize),
+    /// A page of a PDF, 1-based (the page's position in the file, not the
+    /// number printed on it).
+    Page(usize),
 }
 
 impl fmt::Display for Location {
@@ -76,6 +88,7 @@ impl fmt::Display for Location {
             Location::Paragraph(index) => write!(f, "¶ {index}"),
             Location::Element(path) => f.write_str(path),
             Location::Line(line) => write!(f, "line {line}"),
+            Location::Page(page) => write!(f, "p. {page}"),
         }
     }
 }
@@ -118,6 +131,7 @@ pub fn read_bytes(bytes: &[u8], format: Format, name: &str) -> Result<Document, 
         Format::Text => read_text(bytes, name)?,
         Format::Docx => docx::read(bytes, name)?,
         Format::Html => html::read(bytes, name)?,
+        Format::Pdf => pdf::read(bytes, name)?,
     };
     if document.text.trim().is_empty() {
         return Err(Error::NoText { file: name.to_string() });

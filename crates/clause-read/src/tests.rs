@@ -13,7 +13,7 @@ fn formats_by_extension() {
         ("draft.v2.docx", Some(Format::Docx)),
         ("page.HTM", Some(Format::Html)),
         ("page.html", Some(Format::Html)),
-        ("draft.pdf", None),
+        ("draft.PDF", Some(Format::Pdf)),
         ("draft.doc", None),
         ("README", None),
     ];
@@ -58,6 +58,7 @@ fn locations_display() {
     assert_eq!(Location::Paragraph(12).to_string(), "¶ 12");
     assert_eq!(Location::Element("body/main/article[2]/p[3]".into()).to_string(), "body/main/article[2]/p[3]");
     assert_eq!(Location::Line(4).to_string(), "line 4");
+    assert_eq!(Location::Page(12).to_string(), "p. 12");
 }
 
 #[test]

@@ -130,7 +130,7 @@ pub struct Located {
 }
 
 /// Media types of `document_base64`, for messages.
-const MEDIA_TYPES: &str = "application/vnd.openxmlformats-officedocument.wordprocessingml.document, \
+const MEDIA_TYPES: &str = "application/pdf, application/vnd.openxmlformats-officedocument.wordprocessingml.document, \
                            text/html, text/markdown or text/plain";
 
 /// The reader a media type names; parameters (`; charset=utf-8`) and case
@@ -141,6 +141,7 @@ fn format_of_media_type(media_type: &str) -> Option<Format> {
         "text/plain" | "text/markdown" | "text/x-markdown" => Some(Format::Text),
         "application/vnd.openxmlformats-officedocument.wordprocessingml.document" => Some(Format::Docx),
         "text/html" | "application/xhtml+xml" => Some(Format::Html),
+        "application/pdf" => Some(Format::Pdf),
         _ => None,
     }
 }
@@ -228,9 +229,7 @@ pub fn validate(value: Value, limits: &Limits) -> Result<Request, ApiError> {
             ));
         }
         _ => {
-            return Err(ApiError::invalid(
-                "fields `texts`, `document` and `document_base64`: give one, not several",
-            ));
+            return Err(ApiError::invalid("fields `texts`, `document` and `document_base64`: give one, not several"));
         }
     };
     Ok(Request { id, work })
@@ -391,6 +390,7 @@ mod tests {
         assert_eq!(records[1].source.as_deref(), Some("body/p[2]"));
         assert!(draft.text().contains("It may refuse."));
         for (media_type, format) in [
+            ("application/pdf", Format::Pdf),
             ("application/vnd.openxmlformats-officedocument.wordprocessingml.document", Format::Docx),
             ("text/markdown", Format::Text),
             ("text/plain;charset=UTF-8", Format::Text),
