@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use clause_data::records::{RecordColumns, read_records};
 use clause_data::segment::input::Unit;
 use clause_data::segment::{Provision, document_name_from_path, segment};
-use clause_data::text::read_utf8;
+use clause_data::text::decode_utf8;
 use clause_infer::input::Passage;
 
 /// One text to classify, with where it came from.
@@ -134,7 +134,12 @@ pub use clause_read::Draft;
 /// of a byte that is not UTF-8), Word and HTML through their readers.
 pub fn read_draft_file(path: &Path) -> anyhow::Result<Draft> {
     match clause_read::Format::of_path(path) {
-        Some(clause_read::Format::Text) | None => Ok(Draft::Text(read_utf8(path)?)),
+        Some(clause_read::Format::Text) | None => {
+            let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read the file", path.display()))?;
+            // A PDF or Word file named .txt: say so, not "not UTF-8".
+            clause_read::check_content(&bytes, clause_read::Format::Text, &path.display().to_string())?;
+            Ok(Draft::Text(decode_utf8(path, bytes)?))
+        }
         Some(_) => Ok(Draft::Read(clause_read::read(path)?)),
     }
 }

@@ -933,3 +933,33 @@ fn serve_stdio_with_a_broken_model() {
         .fails_with(&["m/model.safetensors"]);
     assert_eq!(tree(case.root()), before);
 }
+
+/// Documents that cannot be read: each a clear error naming the file, exit
+/// 1, and nothing written.
+#[test]
+fn classify_unreadable_documents_write_nothing() {
+    let case = Case::new();
+    let model = model();
+    let fixtures = crate::util::project_root().join("crates/clause-read/tests/fixtures");
+    let fixture = |name: &str| std::fs::read(fixtures.join(name)).expect("fixture");
+    let pdf = fixture("cybercrime-chapter.pdf");
+    let docx = fixture("cybercrime-chapter.docx");
+    let page = format!("<html><body>{}</body></html>", "<p>Article 1. The Party shall act.</p>".repeat(1_400_000));
+    assert!(page.len() > 50_000_000);
+    let cases: Vec<(&str, Vec<u8>, Vec<&str>)> = vec![
+        ("scan.pdf", fixture("scanned.pdf"), vec!["scan.pdf", "no text layer", "OCR"]),
+        ("locked.pdf", fixture("encrypted.pdf"), vec!["locked.pdf", "encrypted"]),
+        ("truncated.pdf", pdf[..pdf.len() / 3].to_vec(), vec!["truncated.pdf", "not a readable PDF"]),
+        ("corrupt.docx", docx[..docx.len() / 2].to_vec(), vec!["corrupt.docx", "not a Word .docx file"]),
+        ("bomb.docx", fixture("zip-bomb.docx"), vec!["bomb.docx", "word/document.xml unpacks to more than"]),
+        ("huge.html", page.into_bytes(), vec!["huge.html", "the page is", "expected one web page"]),
+        ("pdf.html", pdf.clone(), vec!["pdf.html", "named as an HTML page, but the file is a PDF"]),
+        ("word.txt", docx.clone(), vec!["word.txt", "named as text, but the file is a Word .docx"]),
+        ("word.pdf", docx, vec!["word.pdf", "named as a PDF, but the file is a Word .docx"]),
+    ];
+    for (name, bytes, needles) in cases {
+        let input = case.file(name, bytes);
+        case.fails(&["classify", "--model", &model, &input, "-o", &case.arg("out.jsonl")], &needles);
+        std::fs::remove_file(&input).expect("remove");
+    }
+}

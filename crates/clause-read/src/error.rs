@@ -19,6 +19,26 @@ pub enum Error {
         /// The file as the caller named it.
         file: String,
     },
+    /// A file whose content is another format than its name says.
+    #[error("{file}: named as {claimed}, but the file is {actual} (rename it to match its content)")]
+    Mislabelled {
+        /// The file as the caller named it.
+        file: String,
+        /// What its name says it is.
+        claimed: &'static str,
+        /// What its first bytes show it is.
+        actual: &'static str,
+    },
+    /// An HTML page larger than any one page of a site.
+    #[error("{file}: the page is {size} bytes, more than {limit} (expected one web page)")]
+    PageTooLarge {
+        /// The file as the caller named it.
+        file: String,
+        /// Its size in bytes.
+        size: usize,
+        /// The limit in bytes.
+        limit: usize,
+    },
     /// A .docx file that is not a zip archive at all.
     #[error("{file}: not a Word .docx file (expected a zip archive): {reason}")]
     NotZip {

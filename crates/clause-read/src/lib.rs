@@ -63,6 +63,44 @@ impl Format {
             _ => None,
         }
     }
+
+    /// The format the first bytes of a file show, for the two that carry a
+    /// signature: `%PDF-` (PDF) and a zip archive's `PK\x03\x04` (a Word
+    /// file). Text and HTML have none (`None`).
+    pub fn of_content(bytes: &[u8]) -> Option<Format> {
+        let start = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        if start.starts_with(b"%PDF-") {
+            Some(Format::Pdf)
+        } else if start.starts_with(b"PK\x03\x04") {
+            Some(Format::Docx)
+        } else {
+            None
+        }
+    }
+
+    /// The format as a message names it.
+    fn described(self) -> &'static str {
+        match self {
+            Format::Text => "text",
+            Format::Docx => "a Word .docx (zip) file",
+            Format::Html => "an HTML page",
+            Format::Pdf => "a PDF",
+        }
+    }
+}
+
+/// Refuse a file whose content is another format than its name says (a PDF
+/// named `.html`, a Word file named `.txt`), which its reader would
+/// otherwise report as damaged.
+pub fn check_content(bytes: &[u8], format: Format, name: &str) -> Result<(), Error> {
+    match Format::of_content(bytes) {
+        Some(actual) if actual != format => Err(Error::Mislabelled {
+            file: name.to_string(),
+            claimed: format.described(),
+            actual: actual.described(),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Where a block of a [`Document`]'s text came from in the source file.
@@ -127,6 +165,7 @@ pub fn read(path: &Path) -> Result<Document, Error> {
 
 /// Read a document held in memory. `name` names it in errors.
 pub fn read_bytes(bytes: &[u8], format: Format, name: &str) -> Result<Document, Error> {
+    check_content(bytes, format, name)?;
     let document = match format {
         Format::Text => read_text(bytes, name)?,
         Format::Docx => docx::read(bytes, name)?,

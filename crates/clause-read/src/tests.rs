@@ -69,3 +69,21 @@ fn roman_numerals() {
     assert_eq!(roman(0), None);
     assert_eq!(roman(4000), None);
 }
+
+#[test]
+fn content_that_contradicts_the_name_is_refused() {
+    assert_eq!(Format::of_content(b"%PDF-1.7\n..."), Some(Format::Pdf));
+    assert_eq!(Format::of_content(b"PK\x03\x04rest"), Some(Format::Docx));
+    assert_eq!(Format::of_content(b"<html>"), None);
+    for (bytes, format, needles) in [
+        (&b"%PDF-1.4\n"[..], Format::Html, ["named as an HTML page", "the file is a PDF"]),
+        (b"PK\x03\x04\0\0", Format::Text, ["named as text", "a Word .docx (zip) file"]),
+        (b"\xEF\xBB\xBF%PDF-1.4", Format::Docx, ["named as a Word", "the file is a PDF"]),
+    ] {
+        let error = read_bytes(bytes, format, "f.x").expect_err("mislabelled").to_string();
+        assert!(error.starts_with("f.x: ") && needles.iter().all(|n| error.contains(n)), "{error}");
+    }
+    let page = vec![b' '; (32 << 20) + 1];
+    let error = read_bytes(&page, Format::Html, "big.html").expect_err("too large").to_string();
+    assert!(error.contains("big.html: the page is 33554433 bytes, more than 33554432"), "{error}");
+}

@@ -12,7 +12,7 @@
 
 use html5ever::tendril::TendrilSink;
 
-use crate::{Document, Error, MAX_PART_BYTES};
+use crate::{Document, Error};
 
 mod decode;
 mod depth;
@@ -21,6 +21,10 @@ mod tests;
 mod text;
 mod tree;
 
+/// The largest page read: EUR-Lex's longest regulations are a few MiB of
+/// HTML, and html5ever holds the whole tree, several times the page.
+const MAX_PAGE_BYTES: usize = 32 << 20;
+
 /// Elements nested deeper than this (by [`depth::nesting_depth`]'s count)
 /// make a page no browser shows sensibly, and one slow to parse; treaty and
 /// EUR-Lex pages nest a few dozen deep.
@@ -28,8 +32,8 @@ const MAX_DEPTH: usize = 2_000;
 
 /// Read an HTML page into blocks.
 pub(crate) fn read(bytes: &[u8], file: &str) -> Result<Document, Error> {
-    if bytes.len() as u64 > MAX_PART_BYTES {
-        return Err(Error::TooLarge { file: file.to_string(), part: "the page".to_string(), limit: MAX_PART_BYTES });
+    if bytes.len() > MAX_PAGE_BYTES {
+        return Err(Error::PageTooLarge { file: file.to_string(), size: bytes.len(), limit: MAX_PAGE_BYTES });
     }
     let source = decode::decode(bytes, file)?;
     let depth = depth::nesting_depth(&source);
