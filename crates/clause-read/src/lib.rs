@@ -94,11 +94,9 @@ impl Format {
 /// otherwise report as damaged.
 pub fn check_content(bytes: &[u8], format: Format, name: &str) -> Result<(), Error> {
     match Format::of_content(bytes) {
-        Some(actual) if actual != format => Err(Error::Mislabelled {
-            file: name.to_string(),
-            claimed: format.described(),
-            actual: actual.described(),
-        }),
+        Some(actual) if actual != format => {
+            Err(Error::Mislabelled { file: name.to_string(), claimed: format.described(), actual: actual.described() })
+        }
         _ => Ok(()),
     }
 }
