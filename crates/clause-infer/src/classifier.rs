@@ -81,6 +81,9 @@ pub struct Classifier {
     unit: Unit,
     device: Device,
     dir: PathBuf,
+    /// Threads a CPU prediction shares each batch among, when set
+    /// ([`Classifier::set_threads`]); else the process's count.
+    threads: Option<usize>,
 }
 
 impl std::fmt::Debug for Classifier {
@@ -161,6 +164,7 @@ impl Classifier {
             unit: card.unit,
             device: device.clone(),
             dir: dir.into(),
+            threads: None,
         })
     }
 
@@ -182,6 +186,23 @@ impl Classifier {
     /// How token states become one vector.
     pub fn pooling(&self) -> Pooling {
         self.pooling
+    }
+
+    /// Share each batch among `threads` threads on a CPU (at least one),
+    /// instead of the process's count (`RAYON_NUM_THREADS`, else the
+    /// cores): for several classifiers in one process, each with its own
+    /// (the Python module). One thread runs every batch on the calling
+    /// thread.
+    pub fn set_threads(&mut self, threads: usize) {
+        self.threads = Some(threads.max(1));
+    }
+
+    /// Threads a prediction shares each batch among: 1 off the CPU.
+    pub fn threads(&self) -> usize {
+        if !self.device.is_cpu() {
+            return 1;
+        }
+        self.threads.unwrap_or_else(candle_core::utils::get_num_threads)
     }
 
     /// Models whose probabilities are averaged: 1, or an ensemble's members.
@@ -304,17 +325,20 @@ impl Classifier {
         if plan.by_length {
             order.sort_by_key(|&i| (ids[i].len(), i));
         }
-        let threads = if self.device.is_cpu() { candle_core::utils::get_num_threads() } else { 1 };
+        let threads = self.threads();
         let batch_size = plan.batch_size.max(1);
         let mut out = vec![Vec::new(); ids.len()];
         if threads <= 1 {
-            for batch in order.chunks(batch_size) {
-                for (index, row) in self.predict_batch(ids, batch)? {
-                    out[index] = row;
+            // On the calling thread only, kernels and products included.
+            return ops::serially(|| {
+                for batch in order.chunks(batch_size) {
+                    for (index, row) in self.predict_batch(ids, batch)? {
+                        out[index] = row;
+                    }
+                    progress(batch.len());
                 }
-                progress(batch.len());
-            }
-            return Ok(out);
+                Ok(out)
+            });
         }
         let parts: Vec<&[usize]> = order.chunks(batch_size.div_ceil(threads)).collect();
         let next = AtomicUsize::new(0);
