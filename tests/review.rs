@@ -698,6 +698,12 @@ fn word_html_and_pdf_drafts_are_read_like_their_markdown() {
         let segmented = jsonl(clause_in(dir, &["segment", &draft, "--format", "jsonl"]).ok());
         assert_eq!(ids(&segmented), ids(&original), "{file}");
         assert!(segmented.iter().all(|r| r["source"].is_string()), "{file}");
+        // The table says where each provision is in the file, not the line
+        // of the text read from it.
+        let table = clause_in(dir, &["segment", &draft, "--format", "table"]);
+        let lines: Vec<&str> = table.ok().lines().collect();
+        assert!(lines[0].contains("WHERE") && !lines[0].contains("LINE"), "{file}: {}", lines[0]);
+        assert!(lines[1..].iter().all(|l| l.contains(prefix)), "{file}: {}", table.stdout);
     }
     let out = dir.join("docx-report.html");
     let docx = path(fixtures.join("cybercrime-chapter.docx"));

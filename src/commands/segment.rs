@@ -8,6 +8,7 @@ use clause_data::hash::text_hash;
 use clause_data::segment::{Provision, document_name_from_path, segment};
 
 use crate::cli::{SegmentArgs, SegmentFormat};
+use crate::input::Draft;
 
 /// Characters of text shown per provision in the table.
 const TABLE_TEXT_CHARS: usize = 48;
@@ -33,7 +34,7 @@ pub fn run(args: &SegmentArgs, out: &mut dyn Write) -> anyhow::Result<()> {
                     writeln!(out, "{json}")?;
                 }
             }
-            SegmentFormat::Table => write_table(out, &provisions)?,
+            SegmentFormat::Table => write_table(out, &provisions, &draft)?,
             SegmentFormat::Annotations => {
                 for provision in &provisions {
                     let hash = text_hash(&provision.text);
@@ -45,13 +46,24 @@ pub fn run(args: &SegmentArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn write_table(out: &mut dyn Write, provisions: &[Provision]) -> anyhow::Result<()> {
+/// One line per provision: its id, where it is (the line of a text draft;
+/// for a Word, HTML or PDF file, where in the file, since the line of the
+/// text read from it means nothing to a reader), title and text.
+fn write_table(out: &mut dyn Write, provisions: &[Provision], draft: &Draft) -> anyhow::Result<()> {
     let id_width = provisions.iter().map(|p| p.id.chars().count()).max().unwrap_or(2).max(2);
-    writeln!(out, "{:<id_width$}  {:>5}  {:<24}  TEXT", "ID", "LINE", "TITLE")?;
-    for provision in provisions {
+    let (heading, places): (&str, Vec<String>) = match draft {
+        Draft::Text(_) => ("LINE", provisions.iter().map(|p| p.line.to_string()).collect()),
+        Draft::Read(_) => {
+            ("WHERE", provisions.iter().map(|p| truncate(&draft.source_at(p.start).unwrap_or_default(), 16)).collect())
+        }
+    };
+    // At least five wide, as the LINE column always was.
+    let place_width = places.iter().map(|p| p.chars().count()).max().unwrap_or(0).max(5);
+    writeln!(out, "{:<id_width$}  {heading:>place_width$}  {:<24}  TEXT", "ID", "TITLE")?;
+    for (provision, place) in provisions.iter().zip(&places) {
         let title = truncate(provision.title.as_deref().unwrap_or(""), 24);
         let text = truncate(&provision.text, TABLE_TEXT_CHARS);
-        writeln!(out, "{:<id_width$}  {:>5}  {:<24}  {}", provision.id, provision.line, title, text)?;
+        writeln!(out, "{:<id_width$}  {place:>place_width$}  {:<24}  {}", provision.id, title, text)?;
     }
     Ok(())
 }
