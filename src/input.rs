@@ -28,14 +28,14 @@ pub struct Item {
     pub chapter: Option<String>,
     /// The text.
     pub text: String,
-    /// Byte range in the source draft (for a Word or HTML draft, in the
+    /// Byte range in the source draft (for a Word, HTML or PDF draft, in the
     /// text read from it).
     pub range: Option<(usize, usize)>,
-    /// First line in the source draft (for a Word or HTML draft, in the
+    /// First line in the source draft (for a Word, HTML or PDF draft, in the
     /// text read from it).
     pub line: Option<usize>,
-    /// Where the provision is in a Word or HTML original (`¶ 12`, an
-    /// element path); `None` for text drafts and tables.
+    /// Where the provision is in a Word, HTML or PDF original (`¶ 12`, an
+    /// element path, `p. 3`); `None` for text drafts and tables.
     pub source: Option<String>,
     /// For a sentence cut from a draft's provision (for a model trained on
     /// sentences, [`Unit::Sentence`]), the provision's id.
@@ -131,7 +131,7 @@ pub fn read_inputs(paths: &[PathBuf], fields: Fields<'_>, unit: Unit) -> anyhow:
 pub use clause_read::Draft;
 
 /// Read a draft file: Markdown and text as they are (errors name the line
-/// of a byte that is not UTF-8), Word and HTML through their readers.
+/// of a byte that is not UTF-8), Word, HTML and PDF through their readers.
 pub fn read_draft_file(path: &Path) -> anyhow::Result<Draft> {
     match clause_read::Format::of_path(path) {
         Some(clause_read::Format::Text) | None => {

@@ -157,7 +157,7 @@ fn csv_field(value: &str) -> String {
     }
 }
 
-/// Whether any item comes from a Word or HTML draft: only then do CSV and
+/// Whether any item comes from a Word, HTML or PDF draft: only then do CSV and
 /// Parquet get a `source` column (JSON lines carry the field where it is
 /// set), so that the output of text drafts and tables keeps its columns.
 fn has_sources(results: &Results<'_>) -> bool {

@@ -87,7 +87,7 @@ pub fn run(args: &ReportArgs, out: &mut dyn Write) -> anyhow::Result<()> {
 }
 
 /// `Art. 27.1 – Preservation of stored data`, `Art. 24`, `Preamble`; for a
-/// Word or HTML draft, then where it is in the original (`(¶ 12)`).
+/// Word, HTML or PDF draft, then where it is in the original (`(¶ 12)`, `(p. 3)`).
 fn heading(item: &crate::input::Item) -> String {
     let place = article_label(item.article.as_deref(), item.paragraph.as_deref(), &item.id);
     let mut chars = place.chars();
@@ -96,7 +96,7 @@ fn heading(item: &crate::input::Item) -> String {
         Some(title) => format!("{place} – {title}"),
         None => place,
     };
-    // Where to find it in a Word or HTML original.
+    // Where to find it in a Word, HTML or PDF original.
     match &item.source {
         Some(source) => format!("{heading} ({source})"),
         None => heading,
