@@ -8,7 +8,6 @@ use anyhow::{Context, bail};
 use clause_data::records::{RecordColumns, read_records};
 use clause_data::segment::input::Unit;
 use clause_data::segment::{Provision, document_name_from_path, segment};
-use clause_data::text::decode_utf8;
 use clause_infer::input::Passage;
 
 /// One text to classify, with where it came from.
@@ -130,22 +129,8 @@ pub fn read_inputs(paths: &[PathBuf], fields: Fields<'_>, unit: Unit) -> anyhow:
 /// A draft's text and, for a file a reader read, its map back to the file.
 pub use clause_read::Draft;
 
-/// Read a draft file: Markdown and text as they are (errors name the line
-/// of a byte that is not UTF-8), Word, HTML and PDF through their readers.
-pub fn read_draft_file(path: &Path) -> anyhow::Result<Draft> {
-    match clause_read::Format::of_path(path) {
-        Some(clause_read::Format::Text) | None => {
-            let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read the file", path.display()))?;
-            // A PDF or Word file named .txt: say so, not "not UTF-8".
-            clause_read::check_content(&bytes, clause_read::Format::Text, &path.display().to_string())?;
-            Ok(Draft::Text(decode_utf8(path, bytes)?))
-        }
-        Some(_) => Ok(Draft::Read(clause_read::read(path)?)),
-    }
-}
-
 fn read_draft(inputs: &mut Inputs, path: &Path, unit: Unit) -> anyhow::Result<()> {
-    let draft = read_draft_file(path)?;
+    let draft = Draft::read(path)?;
     push_draft(inputs, &document_name_from_path(path), &draft, path, unit)
 }
 

@@ -18,7 +18,7 @@ pub fn run(args: &SegmentArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         bail!("--document names one document; it cannot be used with {} files", args.files.len());
     }
     for path in &args.files {
-        let draft = crate::input::read_draft_file(path)?;
+        let draft = Draft::read(path)?;
         let document = args.document.clone().unwrap_or_else(|| document_name_from_path(path));
         let provisions = segment(&document, draft.text());
         if provisions.is_empty() {

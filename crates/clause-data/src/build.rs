@@ -19,7 +19,7 @@ use crate::segment::{document_name_from_path, segment};
 use crate::split::{Split, articles_across_splits, group_examples, iterative_stratification, split_by_document};
 use crate::stats::{DatasetStats, compute_stats};
 use crate::table::{TableColumns, examples_from_frame, read_table};
-use crate::text::{decode_utf8, read_utf8};
+use crate::text::read_utf8;
 
 /// The manifest's file name in the build directory.
 pub const MANIFEST_FILE: &str = "manifest.json";
@@ -339,12 +339,10 @@ fn collect(recipe: &LoadedRecipe, root: &Path) -> Result<Collected> {
                 }
                 // A Word, PDF or HTML draft is read into the text `clause
                 // segment` reads of it, so annotation ids match its output.
-                let text = match clause_read::Format::of_path(&path) {
-                    Some(clause_read::Format::Text) | None => decode_utf8(&path, bytes)?,
-                    Some(format) => clause_read::read_bytes(&bytes, format, &path.display().to_string())?.text,
-                };
+                let format = clause_read::Format::of_path(&path).unwrap_or(clause_read::Format::Text);
+                let draft = clause_read::Draft::from_bytes(&bytes, format, &path.display().to_string())?;
                 let document = document.clone().unwrap_or_else(|| document_name_from_path(&path));
-                drafts.push((index, path.clone(), segment(&document, &text)));
+                drafts.push((index, path.clone(), segment(&document, draft.text())));
                 ("draft", Vec::new())
             }
             SourceSpec::Table { text_column, labels_column, label_delimiter, id_column, document_column, .. } => {

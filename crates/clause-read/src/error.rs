@@ -91,7 +91,7 @@ pub enum Error {
         /// What the parser found wrong.
         reason: String,
     },
-    /// Text or HTML that is neither UTF-8 nor declares windows-1252 / ISO-8859-1.
+    /// HTML that is neither UTF-8 nor declares windows-1252 / ISO-8859-1.
     #[error("{file}: not UTF-8 text{} (expected UTF-8, or HTML that declares windows-1252 or ISO-8859-1)", declared_charset(.declared))]
     Encoding {
         /// The file as the caller named it.
@@ -147,6 +147,16 @@ pub enum Error {
         depth: usize,
         /// The limit.
         limit: usize,
+    },
+    /// A text draft that is not UTF-8.
+    #[error("{file}:{line}: not valid UTF-8 (byte {byte} of the file); convert the file to UTF-8")]
+    NotUtf8 {
+        /// The file as the caller named it.
+        file: String,
+        /// 1-based line of the first invalid byte.
+        line: usize,
+        /// 0-based byte offset of the first invalid byte.
+        byte: usize,
     },
     /// A document that was read but holds no text.
     #[error("{file}: no text (expected at least one paragraph with text)")]

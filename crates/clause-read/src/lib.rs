@@ -64,6 +64,20 @@ impl Format {
         }
     }
 
+    /// The format a media type names (`application/pdf`; parameters such as
+    /// `; charset=utf-8` are ignored), as a server receives it with a
+    /// document. Anything else is `None`.
+    pub fn of_media_type(media_type: &str) -> Option<Format> {
+        let essence = media_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+        match essence.as_str() {
+            "text/plain" | "text/markdown" | "text/x-markdown" => Some(Format::Text),
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document" => Some(Format::Docx),
+            "text/html" | "application/xhtml+xml" => Some(Format::Html),
+            "application/pdf" => Some(Format::Pdf),
+            _ => None,
+        }
+    }
+
     /// The format the first bytes of a file show, for the two that carry a
     /// signature: `%PDF-` (PDF) and a zip archive's `PK\x03\x04` (a Word
     /// file). Text and HTML have none (`None`).
@@ -181,7 +195,7 @@ pub fn read_bytes(bytes: &[u8], format: Format, name: &str) -> Result<Document, 
 /// non-blank line is located by its number.
 fn read_text(bytes: &[u8], name: &str) -> Result<Document, Error> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let text = std::str::from_utf8(bytes).map_err(|_| Error::Encoding { file: name.to_string(), declared: None })?;
+    let text = utf8(bytes, name)?;
     let mut locations = Vec::new();
     let mut offset = 0;
     for (index, line) in text.split_inclusive('\n').enumerate() {
@@ -191,6 +205,17 @@ fn read_text(bytes: &[u8], name: &str) -> Result<Document, Error> {
         offset += line.len();
     }
     Ok(Document { text: text.to_string(), locations })
+}
+
+/// `bytes` as UTF-8 text, or an error that gives the line and byte of the
+/// first invalid byte (a Latin-1 file is the usual case, and the line says
+/// where to look).
+pub(crate) fn utf8<'a>(bytes: &'a [u8], name: &str) -> Result<&'a str, Error> {
+    std::str::from_utf8(bytes).map_err(|error| {
+        let byte = error.valid_up_to();
+        let line = bytes[..byte].iter().filter(|&&b| b == b'\n').count() + 1;
+        Error::NotUtf8 { file: name.to_string(), line, byte }
+    })
 }
 
 /// Collects blocks into a [`Document`]: each block's whitespace collapsed

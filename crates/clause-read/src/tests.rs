@@ -33,7 +33,7 @@ fn text_passes_through_with_line_locations() {
     let blank = read_bytes(b" \n\n", Format::Text, "d.md");
     assert!(matches!(blank, Err(Error::NoText { .. })), "{blank:?}");
     let latin = read_bytes(b"caf\xe9", Format::Text, "d.txt");
-    assert!(matches!(latin, Err(Error::Encoding { declared: None, .. })), "{latin:?}");
+    assert!(matches!(latin, Err(Error::NotUtf8 { line: 1, byte: 3, .. })), "{latin:?}");
 }
 
 #[test]
@@ -86,4 +86,19 @@ fn content_that_contradicts_the_name_is_refused() {
     let page = vec![b' '; (32 << 20) + 1];
     let error = read_bytes(&page, Format::Html, "big.html").expect_err("too large").to_string();
     assert!(error.contains("big.html: the page is 33554433 bytes, more than 33554432"), "{error}");
+}
+
+#[test]
+fn media_types_name_their_readers() {
+    for (media_type, format) in [
+        ("application/pdf", Format::Pdf),
+        ("application/vnd.openxmlformats-officedocument.wordprocessingml.document", Format::Docx),
+        ("Text/HTML; charset=utf-8", Format::Html),
+        ("text/markdown", Format::Text),
+        ("text/plain;charset=UTF-8", Format::Text),
+    ] {
+        assert_eq!(Format::of_media_type(media_type), Some(format), "{media_type}");
+    }
+    assert_eq!(Format::of_media_type("application/msword"), None);
+    assert_eq!(Format::of_media_type(""), None);
 }

@@ -133,19 +133,6 @@ pub struct Located {
 const MEDIA_TYPES: &str = "application/pdf, application/vnd.openxmlformats-officedocument.wordprocessingml.document, \
                            text/html, text/markdown or text/plain";
 
-/// The reader a media type names; parameters (`; charset=utf-8`) and case
-/// are ignored. Text must be UTF-8 whatever its charset parameter says.
-fn format_of_media_type(media_type: &str) -> Option<Format> {
-    let essence = media_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-    match essence.as_str() {
-        "text/plain" | "text/markdown" | "text/x-markdown" => Some(Format::Text),
-        "application/vnd.openxmlformats-officedocument.wordprocessingml.document" => Some(Format::Docx),
-        "text/html" | "application/xhtml+xml" => Some(Format::Html),
-        "application/pdf" => Some(Format::Pdf),
-        _ => None,
-    }
-}
-
 /// The JSON kind of a value, for messages.
 fn kind(value: &Value) -> &'static str {
     match value {
@@ -263,7 +250,7 @@ fn read_base64(encoded: Value, media_type: Option<Value>, name: &str) -> Result<
                 format!("field `media_type`: required with `document_base64`; one of {MEDIA_TYPES}"),
             ));
         }
-        Some(Value::String(media_type)) => format_of_media_type(&media_type).ok_or_else(|| {
+        Some(Value::String(media_type)) => Format::of_media_type(&media_type).ok_or_else(|| {
             ApiError::new(
                 415,
                 "unsupported_media_type",
@@ -389,15 +376,6 @@ mod tests {
         assert_eq!(ids, ["page:art1", "page:art2"]);
         assert_eq!(records[1].source.as_deref(), Some("body/p[2]"));
         assert!(draft.text().contains("It may refuse."));
-        for (media_type, format) in [
-            ("application/pdf", Format::Pdf),
-            ("application/vnd.openxmlformats-officedocument.wordprocessingml.document", Format::Docx),
-            ("text/markdown", Format::Text),
-            ("text/plain;charset=UTF-8", Format::Text),
-        ] {
-            assert_eq!(format_of_media_type(media_type), Some(format), "{media_type}");
-        }
-        assert_eq!(format_of_media_type("application/msword"), None);
     }
 
     #[test]
