@@ -12,7 +12,10 @@ the tos-unfair recipe reads them) with LexGLUE's macro-F1 (the eight labels
 and the "none" column), per company and pooled.
 
     python3 scripts/tos_pages.py --model models/tos-unfair [--clause target/release/clause]
-        [--data ../shared/data] [--companies Amazon Evernote Linkedin Snap Uber]
+        [--data ../shared/data] [--companies Amazon Evernote Linkedin Snap Uber] [--json]
+
+With --json, one JSON object per company and one for the pool, for tests
+(tests/review.rs runs it on one company).
 """
 
 import argparse
@@ -97,7 +100,8 @@ def spread(records, sentences):
             covered[owner[index]] += 1
         at = start + len(text)
     read = sum(1 for i, s in enumerate(sentences) if covered[i] == len("".join(s.split())))
-    return labels, read
+    lost = sum(len("".join(s.split())) - covered[i] for i, s in enumerate(sentences))
+    return labels, read, lost
 
 
 def f1(tp, fp, fn):
@@ -125,9 +129,11 @@ def main():
     parser.add_argument("--clause", default="target/release/clause")
     parser.add_argument("--data", default="../shared/data")
     parser.add_argument("--companies", nargs="+", default=TEST_COMPANIES)
+    parser.add_argument("--json", action="store_true", help="JSON lines instead of a table")
     args = parser.parse_args()
     pooled_gold, pooled_page, pooled_direct = [], [], []
-    print(f"{'company':10} {'sentences':>9} {'records':>8} {'read whole':>10} {'page F1':>8} {'direct F1':>9}")
+    if not args.json:
+        print(f"{'company':10} {'sentences':>9} {'records':>8} {'read whole':>10} {'page F1':>8} {'direct F1':>9}")
     with tempfile.TemporaryDirectory() as work:
         work = pathlib.Path(work)
         for company in args.companies:
@@ -136,18 +142,30 @@ def main():
             gold = [labels for _, labels in rows]
             (work / f"{company}.html").write_text(page(sentences), encoding="utf-8")
             records = classify(args.clause, args.model, work / f"{company}.html")
-            on_page, read = spread(records, sentences)
+            on_page, read, lost = spread(records, sentences)
             table = work / f"{company}.jsonl"
             table.write_text("".join(json.dumps({"id": f"{company}:{i}", "text": s}) + "\n"
                                      for i, s in enumerate(sentences)), encoding="utf-8")
             direct = [set(r["labels"]) for r in classify(args.clause, args.model, table)]
-            print(f"{company:10} {len(sentences):9d} {len(records):8d} {read / len(sentences):10.3f} "
-                  f"{lexglue(gold, on_page):8.3f} {lexglue(gold, direct):9.3f}")
+            if args.json:
+                print(json.dumps({"company": company, "sentences": len(sentences), "records": len(records),
+                                  "read_whole": read, "characters_lost": lost, "page_f1": lexglue(gold, on_page),
+                                  "direct_f1": lexglue(gold, direct),
+                                  "sentences_labelled_on_page": sum(1 for p in on_page if p),
+                                  "sentences_labelled_directly": sum(1 for d in direct if d)}))
+            else:
+                print(f"{company:10} {len(sentences):9d} {len(records):8d} {read / len(sentences):10.3f} "
+                      f"{lexglue(gold, on_page):8.3f} {lexglue(gold, direct):9.3f}")
             pooled_gold += gold
             pooled_page += on_page
             pooled_direct += direct
-    print(f"{'pooled':10} {len(pooled_gold):9d} {'':8} {'':10} {lexglue(pooled_gold, pooled_page):8.3f} "
-          f"{lexglue(pooled_gold, pooled_direct):9.3f}")
+    if args.json:
+        print(json.dumps({"company": "pooled", "sentences": len(pooled_gold),
+                          "page_f1": lexglue(pooled_gold, pooled_page),
+                          "direct_f1": lexglue(pooled_gold, pooled_direct)}))
+    else:
+        print(f"{'pooled':10} {len(pooled_gold):9d} {'':8} {'':10} {lexglue(pooled_gold, pooled_page):8.3f} "
+              f"{lexglue(pooled_gold, pooled_direct):9.3f}")
 
 
 if __name__ == "__main__":
