@@ -45,6 +45,7 @@ from bench_torch import (
     LENGTH,
     Scores,
     card_of,
+    latency_p50_ms,
     measure,
     padded_tokens,
     read_texts,
@@ -202,6 +203,8 @@ def main():
         feed["attention_mask"] = np.ones_like(feed["input_ids"])
         note(f"infer_b{batch}", measure(batch, lambda: fp32.run(None, feed)[0].tolist(), repeats))
 
+    single = token_ids(tokenizer, read_texts(f"{work_dir}/single.jsonl"), card["max_length"])
+    out["single_p50_ms"] = latency_p50_ms(single, lambda s: fp32.run(None, collate([s], pad_id))[0].tolist())
     note("infer_real", measure(len(texts), lambda: run_sorted(fp32, sequences, batches, pad_id), repeats))
     note("infer_real_int8", measure(len(texts), lambda: run_sorted(int8, sequences, batches, pad_id), repeats))
     out["infer_real_tokens"] = sum(lengths)

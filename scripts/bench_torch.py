@@ -71,6 +71,20 @@ def measure(items, work, repeats=None):
     return statistics.median(rates)
 
 
+def latency_p50_ms(sequences, one):
+    """Median milliseconds of `one(sequence)` over 3 passes through the
+    sequences, after one untimed pass."""
+    for sequence in sequences:
+        one(sequence)
+    times = []
+    for _ in range(3):
+        for sequence in sequences:
+            began = time.perf_counter()
+            one(sequence)
+            times.append(1000 * (time.perf_counter() - began))
+    return statistics.median(times)
+
+
 def tokenizer_of(model_dir):
     tokenizer = PreTrainedTokenizerFast(tokenizer_file=f"{model_dir}/tokenizer.json")
     tokenizer.pad_token = tokenizer.pad_token or "[PAD]"
@@ -197,6 +211,9 @@ def figures(model_dir, base_dir, work_dir):
             ids = torch.randint(2000, 30000, (batch, LENGTH), generator=generator)
             mask = torch.ones_like(ids)
             note(f"infer_b{batch}", measure(batch, lambda: scores(ids, mask).tolist(), repeats))
+
+        single = token_ids(tokenizer, read_texts(f"{work_dir}/single.jsonl"), card["max_length"])
+        out["single_p50_ms"] = latency_p50_ms(single, lambda s: scores(*collate([s], pad_id)).tolist())
 
         texts = read_texts(f"{work_dir}/test.jsonl")
         sequences = token_ids(tokenizer, texts, card["max_length"])

@@ -314,7 +314,10 @@ impl Classifier {
     /// core ([`ops::serially`]): that keeps every core on large matrix
     /// products, where one forward pass split across the cores waited for
     /// all of them at every small step. The parts of a batch are its texts in
-    /// order, so the probabilities are those of a pass per part.
+    /// order, so the probabilities are those of a pass per part. A request
+    /// of a single text (what `serve` mostly answers) has only one part to
+    /// give: its one pass is split across the cores instead, kernels and
+    /// matrix products, so that its latency is not one core's.
     pub fn predict_ids(
         &self,
         ids: &[Vec<u32>],
@@ -341,6 +344,14 @@ impl Classifier {
             });
         }
         let parts: Vec<&[usize]> = order.chunks(batch_size.div_ceil(threads)).collect();
+        if let [part] = parts.as_slice() {
+            let rows = self.predict_batch(ids, part)?;
+            progress(rows.len());
+            for (index, row) in rows {
+                out[index] = row;
+            }
+            return Ok(out);
+        }
         let next = AtomicUsize::new(0);
         let (sender, finished) = mpsc::channel::<Result<Vec<(usize, Vec<f32>)>, Error>>();
         std::thread::scope(|scope| {
@@ -585,6 +596,38 @@ mod tests {
             let map = clause_eval::calibration::Platt { slope: 0.5, intercept: -1.0 };
             assert_eq!(row[0], map.apply(best(0)));
             assert_eq!(row[1], best(1));
+        }
+    }
+
+    #[test]
+    fn a_lone_text_split_across_threads_scores_as_on_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        model_dir(dir.path());
+        let mut classifier = Classifier::load(dir.path(), &Device::Cpu).expect("load");
+        let texts = ["the data the", "data", "the the data data the"];
+        let mut scored = Vec::new();
+        for threads in [1, 2] {
+            classifier.set_threads(threads);
+            let mut seen = 0;
+            let alone: Vec<Vec<f32>> = texts
+                .iter()
+                .map(|text| classifier.predict(&[text], BatchPlan::default(), &mut |n| seen += n).expect("alone"))
+                .map(|mut rows| rows.remove(0))
+                .collect();
+            assert_eq!(seen, texts.len(), "progress counts every text");
+            let plan = BatchPlan { batch_size: 2, by_length: true };
+            let together = classifier.predict(&texts, plan, &mut |_| {}).expect("together");
+            scored.push((alone, together));
+        }
+        for (alone, together) in &scored {
+            for (a, b) in alone
+                .iter()
+                .flatten()
+                .zip(together.iter().flatten())
+                .chain(alone.iter().flatten().zip(scored[0].0.iter().flatten()))
+            {
+                assert!((a - b).abs() < 1e-6, "{a} against {b}");
+            }
         }
     }
 

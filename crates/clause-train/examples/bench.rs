@@ -75,6 +75,26 @@ fn throughput(items: usize, mut work: impl FnMut() -> anyhow::Result<()>) -> any
     Ok(Figure { rate, repeats: rates.len() })
 }
 
+/// Median milliseconds of `one(item)` over 3 passes through `items`, after
+/// one untimed pass (bench_torch.py's `latency_p50_ms`).
+fn latency_p50_ms<T>(items: &[T], mut one: impl FnMut(&T) -> anyhow::Result<()>) -> anyhow::Result<f64> {
+    for item in items {
+        one(item)?;
+    }
+    let mut times = Vec::with_capacity(3 * items.len());
+    for _ in 0..3 {
+        for item in items {
+            let began = Instant::now();
+            one(item)?;
+            times.push(1000.0 * began.elapsed().as_secs_f64());
+        }
+    }
+    anyhow::ensure!(!times.is_empty(), "no texts to time");
+    times.sort_by(f64::total_cmp);
+    let middle = times.len() / 2;
+    Ok(if times.len() % 2 == 1 { times[middle] } else { (times[middle - 1] + times[middle]) / 2.0 })
+}
+
 /// The JSON object printed: figures, and the timed calls behind each.
 #[derive(Default)]
 struct Figures {
@@ -101,6 +121,18 @@ fn padded_tokens(lengths: &[usize], batches: impl IntoIterator<Item = Vec<usize>
 
 /// Every how manyth sentence of the epoch the training sample takes.
 const EPOCH_SAMPLE: usize = 8;
+
+/// Texts written one JSON string a line (scripts/bench's `single.jsonl`).
+fn read_texts(path: &Path) -> anyhow::Result<Vec<String>> {
+    let text = std::fs::read_to_string(path).map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(index, line)| {
+            serde_json::from_str(line).map_err(|err| anyhow::anyhow!("{}:{}: {err}", path.display(), index + 1))
+        })
+        .collect()
+}
 
 fn write_texts(path: &Path, texts: &[&str]) -> anyhow::Result<()> {
     let lines: Vec<String> = texts.iter().map(|text| json!(text).to_string()).collect();
@@ -230,6 +262,17 @@ fn main() -> anyhow::Result<()> {
         })?;
         figures.timed(&format!("infer_b{batch}"), figure);
     }
+
+    // Single texts, as `serve` answers them (scripts/bench writes them):
+    // each classified alone, at its own length.
+    let single = read_texts(&work.join("single.jsonl"))?;
+    let single = classifier.token_ids(&single.iter().map(String::as_str).collect::<Vec<_>>())?;
+    let plan = BatchPlan { batch_size: 1, by_length: false };
+    let p50 = latency_p50_ms(&single, |sequence| {
+        classifier.predict_ids(std::slice::from_ref(sequence), plan, &mut |_| {})?;
+        Ok(())
+    })?;
+    figures.set("single_p50_ms", json!(p50));
 
     // The test split as `clause classify` batches it: sorted by length,
     // batches of 32 shared out one part a thread, each part padded to its
