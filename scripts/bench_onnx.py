@@ -9,12 +9,21 @@ What it does:
   model to WORK_DIR/model.onnx, with dynamic batch and sequence axes, and
   checks its outputs against PyTorch's on a padded batch of test texts
   (`onnx_max_abs_diff`, on probabilities);
-- quantises it with onnxruntime.quantization.quantize_dynamic (QInt8 weights)
-  to WORK_DIR/model.int8.onnx;
+- exports it a second time the way ONNX Runtime's BERT tooling expects (the
+  TorchScript exporter, the model loaded with eager attention) and runs
+  onnxruntime.transformers.optimizer (model_type "bert") over it, which fuses
+  the embeddings, attention, bias + GELU and residual + LayerNorm into
+  ORT's contrib kernels (WORK_DIR/model.fused.onnx; the fusions are printed),
+  as Optimum's ORTOptimizer does; checked against PyTorch the same way;
+- quantises the first with onnxruntime.quantization.quantize_dynamic (QInt8
+  weights) to WORK_DIR/model.int8.onnx;
 - runs both with GraphOptimizationLevel.ORT_ENABLE_ALL, intra_op_num_threads
-  = THREADS, inter_op_num_threads = 1: fp32 on the fixed rows (1, 8, 32, 128
-  x 128, random ids) and on the test split sorted by length in batches of 32
-  padded to the longest; int8 on the test split only (a reference row);
+  = THREADS, inter_op_num_threads = 1: both fp32 models on the fixed rows (1,
+  8, 32, 128 x 128, random ids), on single texts (p50 latency) and on the
+  test split sorted by length in batches of 32 padded to the longest, each
+  figure reported for both (`<key>_plain`, `<key>_fused`) and as the better
+  of the two (`<key>`: the strongest way to run ORT, row by row); int8 on the
+  test split only (a reference row);
 - scores fp32 and int8 on the test split (WORK_DIR/test_labels.jsonl,
   WORK_DIR/labels.json, both written by the Rust half) at the model's own
   thresholds, after its per-label Platt calibrations where clause.json has
@@ -38,6 +47,7 @@ import onnx
 import onnxruntime as ort
 import torch
 from onnxruntime.quantization import QuantType, quantize_dynamic
+from onnxruntime.transformers.optimizer import optimize_model
 from transformers import BertForSequenceClassification
 
 from bench_torch import (
@@ -83,6 +93,34 @@ def export(model_dir, card, path):
     onnx.save(graph, path)
     onnx.checker.check_model(path)
     return scores
+
+
+def export_fused(model_dir, card, path):
+    """The model as ONNX Runtime's BERT optimizer wants it (its attention
+    fusion matches the eager attention graph, not SDPA's), fused; returns the
+    fusion counts."""
+    model = BertForSequenceClassification.from_pretrained(model_dir, attn_implementation="eager").eval()
+    scores = Scores(model, card["pooling"]).eval()
+    ids = torch.randint(2000, 30000, (2, 16))
+    mask = torch.ones_like(ids)
+    axes = {0: "batch", 1: "sequence"}
+    raw = path.replace(".onnx", ".raw.onnx")
+    with torch.no_grad(), contextlib.redirect_stdout(sys.stderr):
+        torch.onnx.export(
+            scores,
+            (ids, mask),
+            raw,
+            input_names=["input_ids", "attention_mask"],
+            output_names=["scores"],
+            dynamic_axes={"input_ids": axes, "attention_mask": axes},
+            opset_version=17,
+            dynamo=False,
+        )
+    config = model.config
+    with contextlib.redirect_stdout(sys.stderr):
+        fused = optimize_model(raw, model_type="bert", num_heads=config.num_attention_heads, hidden_size=config.hidden_size)
+    fused.save_model_to_file(path)
+    return {name: count for name, count in fused.get_fused_operator_statistics().items() if count}
 
 
 def session(path, threads):
@@ -165,10 +203,12 @@ def main():
     pad_id = tokenizer.pad_token_id
     fp32_path, int8_path = f"{work_dir}/model.onnx", f"{work_dir}/model.int8.onnx"
 
-    print("ONNX: export, check, quantise ...", file=sys.stderr)
+    print("ONNX: export, check, fuse, quantise ...", file=sys.stderr)
     scores = export(model_dir, card, fp32_path)
+    fused_path = f"{work_dir}/model.fused.onnx"
+    fusions = export_fused(model_dir, card, fused_path)
     quantize_dynamic(fp32_path, int8_path, weight_type=QuantType.QInt8)
-    fp32, int8 = session(fp32_path, threads), session(int8_path, threads)
+    fp32, fused, int8 = (session(path, threads) for path in (fp32_path, fused_path, int8_path))
 
     texts = read_texts(f"{work_dir}/test.jsonl")
     sequences = token_ids(tokenizer, texts, card["max_length"])
@@ -180,15 +220,18 @@ def main():
     feed = collate([sequences[i] for i in sample], pad_id)
     with torch.inference_mode():
         reference = scores(torch.from_numpy(feed["input_ids"]), torch.from_numpy(feed["attention_mask"])).numpy()
-    (ours,) = fp32.run(None, feed)
-    (quantised,) = int8.run(None, feed)
+    differences = {name: float(np.abs(sess.run(None, feed)[0] - reference).max())
+                   for name, sess in (("plain", fp32), ("fused", fused), ("int8", int8))}
     out = {
-        "onnx_max_abs_diff": float(np.abs(ours - reference).max()),
-        "onnx_int8_max_abs_diff": float(np.abs(quantised - reference).max()),
+        "onnx_max_abs_diff": differences["plain"],
+        "onnx_fused_max_abs_diff": differences["fused"],
+        "onnx_int8_max_abs_diff": differences["int8"],
+        "onnx_fusions": fusions,
         "onnx_check_texts": len(sample),
         "repeats": {},
+        "best": {},
     }
-    print(f"ONNX fp32 vs PyTorch, {len(sample)} texts: max |difference| {out['onnx_max_abs_diff']:.2e}", file=sys.stderr)
+    print(f"ONNX vs PyTorch, {len(sample)} texts, max |difference|: {differences}; fused: {fusions}", file=sys.stderr)
     del scores
 
     repeats = {}
@@ -197,15 +240,26 @@ def main():
         out[key] = value
         out["repeats"][key] = repeats.pop("last", None)
 
+    def both(key, figure, higher_is_better=True):
+        """`figure(session)` for the plain and the fused model; `key` is the
+        better of the two."""
+        for name, sess in (("plain", fp32), ("fused", fused)):
+            note(f"{key}_{name}", figure(sess))
+        plain, best = out[f"{key}_plain"], out[f"{key}_fused"]
+        fused_wins = best > plain if higher_is_better else best < plain
+        out[key] = best if fused_wins else plain
+        out["best"][key] = "fused" if fused_wins else "plain"
+
     generator = np.random.default_rng(5)
     for batch in (1, 8, 32, 128):
         feed = {"input_ids": generator.integers(2000, 30000, (batch, LENGTH), dtype=np.int64)}
         feed["attention_mask"] = np.ones_like(feed["input_ids"])
-        note(f"infer_b{batch}", measure(batch, lambda: fp32.run(None, feed)[0].tolist(), repeats))
+        both(f"infer_b{batch}", lambda sess: measure(batch, lambda: sess.run(None, feed)[0].tolist(), repeats))
 
     single = token_ids(tokenizer, read_texts(f"{work_dir}/single.jsonl"), card["max_length"])
-    out["single_p50_ms"] = latency_p50_ms(single, lambda s: fp32.run(None, collate([s], pad_id))[0].tolist())
-    note("infer_real", measure(len(texts), lambda: run_sorted(fp32, sequences, batches, pad_id), repeats))
+    both("single_p50_ms", lambda sess: latency_p50_ms(single, lambda s: sess.run(None, collate([s], pad_id))[0].tolist()),
+         higher_is_better=False)
+    both("infer_real", lambda sess: measure(len(texts), lambda: run_sorted(sess, sequences, batches, pad_id), repeats))
     note("infer_real_int8", measure(len(texts), lambda: run_sorted(int8, sequences, batches, pad_id), repeats))
     out["infer_real_tokens"] = sum(lengths)
     out["infer_real_padded_tokens"] = padded_tokens(lengths, batches)
