@@ -22,6 +22,13 @@ pub enum Granularity {
     /// pieces of at least 6 words; at most 12 pieces. What clause-level
     /// classification scores one at a time.
     Sentences,
+    /// At sentence ends only (a full stop that does not follow an
+    /// abbreviation, a question or exclamation mark); pieces of at least 6
+    /// words; uncapped. What a model trained on whole sentences reads: the
+    /// CLAUDETTE corpus keeps a sentence's semicolons and its enumerated
+    /// list ("You may not: (i) ...; (ii) ...") in one sentence, and
+    /// tos-unfair learnt its labels on such sentences.
+    WholeSentences,
 }
 
 impl Granularity {
@@ -29,14 +36,20 @@ impl Granularity {
         match self {
             Self::Clauses => word.ends_with([',', ';', ':', '.', '!', '?']),
             Self::Sentences => word.ends_with([';', ':', '.', '!', '?']) && !is_abbreviation(word),
+            Self::WholeSentences => ends_sentence(word) && !is_abbreviation(word),
         }
+    }
+
+    /// Whether a sub-paragraph marker ("(a)", "(iv)") begins a new piece.
+    fn cuts_at_markers(self) -> bool {
+        self != Self::WholeSentences
     }
 
     /// Words a piece has at least, so that it means something on its own.
     fn min_words(self) -> usize {
         match self {
             Self::Clauses => 3,
-            Self::Sentences => 6,
+            Self::Sentences | Self::WholeSentences => 6,
         }
     }
 
@@ -45,6 +58,7 @@ impl Granularity {
         match self {
             Self::Clauses => 16,
             Self::Sentences => 12,
+            Self::WholeSentences => usize::MAX,
         }
     }
 }
@@ -73,13 +87,12 @@ pub fn spans(text: &str, granularity: Granularity) -> Vec<Range<usize>> {
     merged
 }
 
-/// Byte ranges of every sentence of `text` ([`Granularity::Sentences`]'
-/// boundaries and minimum length, but no maximum count), covering every
-/// word once, in order: how a text longer than a sentence is cut for a
-/// model trained on sentences. `text` may hold line breaks; ranges index it
-/// as given.
+/// Byte ranges of every sentence of `text` ([`Granularity::WholeSentences`]),
+/// covering every word once, in order: how a text longer than a sentence
+/// is cut for a model trained on sentences. `text` may hold line breaks;
+/// ranges index it as given.
 pub fn sentences(text: &str) -> Vec<Range<usize>> {
-    uncapped(text, &word_ranges(text), Granularity::Sentences)
+    uncapped(text, &word_ranges(text), Granularity::WholeSentences)
 }
 
 /// Byte ranges, in `source`, of the sentences of its part `within` (a
@@ -132,7 +145,8 @@ fn uncapped(text: &str, words: &[Range<usize>], granularity: Granularity) -> Vec
     let mut pieces: Vec<Range<usize>> = Vec::new();
     let mut first = 0;
     for (i, word) in words.iter().enumerate() {
-        let next_is_marker = words.get(i + 1).is_some_and(|next| is_marker(&text[next.clone()]));
+        let next_is_marker =
+            granularity.cuts_at_markers() && words.get(i + 1).is_some_and(|next| is_marker(&text[next.clone()]));
         if granularity.ends_piece(&text[word.clone()]) || next_is_marker || i + 1 == words.len() {
             pieces.push(words[first].start..word.end);
             first = i + 1;
@@ -210,13 +224,28 @@ fn word_ranges(text: &str) -> Vec<Range<usize>> {
     ranges
 }
 
-/// `(a)`, `(iv)`, `a)`, `(1)`: a sub-paragraph marker begins a new piece.
+/// `(a)`, `(iv)`, `a)`, `(1)`, `(aa)`: a sub-paragraph marker begins a new
+/// piece. An abbreviation in brackets, "text (SMS) messages", "(CISG)", is
+/// not one: a marker is a number, a letter (once or doubled), or a roman
+/// numeral.
 fn is_marker(token: &str) -> bool {
     let inner = token.strip_prefix('(').unwrap_or(token);
     let Some(inner) = inner.strip_suffix(')') else {
         return false;
     };
-    !inner.is_empty() && inner.len() <= 4 && inner.chars().all(|c| c.is_ascii_alphanumeric())
+    let letters: Vec<char> = inner.chars().collect();
+    let number = !letters.is_empty() && letters.len() <= 3 && letters.iter().all(char::is_ascii_digit);
+    let letter =
+        matches!(letters.as_slice(), [a] | [a, _] if a.is_ascii_alphabetic() && letters.iter().all(|c| c == a));
+    let roman = (1..=6).contains(&letters.len())
+        && (letters.iter().all(|c| "ivxl".contains(*c)) || letters.iter().all(|c| "IVXL".contains(*c)));
+    number || letter || roman
+}
+
+/// A word that ends a sentence: a full stop, question or exclamation mark,
+/// before any closing quotes or brackets.
+fn ends_sentence(word: &str) -> bool {
+    word.trim_end_matches(['"', '\'', '’', '”', ')']).ends_with(['.', '!', '?'])
 }
 
 /// "Art.", "No.", "para.", "e.g.": a full stop that does not end a sentence.
@@ -300,6 +329,33 @@ mod tests {
                 "(a) for ninety days, or (b) until a court decides otherwise."
             ]
         );
+    }
+
+    #[test]
+    fn markers_are_numbers_letters_and_roman_numerals_not_bracketed_words() {
+        for marker in ["(a)", "(iv)", "(aa)", "(12)", "(IV)", "b)", "(xii)"] {
+            assert!(is_marker(marker), "{marker}");
+        }
+        for word in ["(SMS)", "(CISG)", "(ab)", "(EU)", "(1234)", "()", "(a", "data"] {
+            assert!(!is_marker(word), "{word}");
+        }
+        let text = "We may send you informational text (SMS) messages as part of our services (the Services).";
+        assert_eq!(pieces(text, Granularity::Sentences), [text]);
+    }
+
+    #[test]
+    fn whole_sentences_keep_their_lists_together() {
+        let text = "You may not: (i) remove any notices from the Services; (ii) reverse engineer the \
+                    Services. We may end your account at any time, for any reason! Agree (as you must)?";
+        let found: Vec<&str> = sentences(text).into_iter().map(|r| &text[r]).collect();
+        assert_eq!(
+            found,
+            [
+                "You may not: (i) remove any notices from the Services; (ii) reverse engineer the Services.",
+                "We may end your account at any time, for any reason! Agree (as you must)?",
+            ]
+        );
+        assert!(ends_sentence("(as you must)?") && ends_sentence("“Services.”") && !ends_sentence("Services;"));
     }
 
     #[test]
