@@ -38,10 +38,14 @@ fn cross_validation_predicts_every_example_once_out_of_fold_and_resumes() {
     // Every example is held out by exactly one fold, whole documents at a time.
     let plan = read(&dir.join("cv/folds.tsv"));
     let mut held_out: BTreeMap<String, String> = BTreeMap::new();
+    let mut validation: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for line in plan.lines().skip(1) {
         let fields: Vec<&str> = line.split('\t').collect();
         if fields[2] == "test" {
             assert!(held_out.insert(fields[1].to_string(), fields[0].to_string()).is_none(), "{line}");
+        }
+        if fields[2] == "validation" {
+            validation.entry(fields[0].to_string()).or_default().push(fields[1].to_string());
         }
     }
     assert_eq!(held_out.len(), 48);
@@ -54,6 +58,18 @@ fn cross_validation_predicts_every_example_once_out_of_fold_and_resumes() {
             assert_eq!(row["scores"].as_array().expect("scores").len(), 2);
             predicted.push(row["id"].as_str().expect("id").to_string());
         }
+        // The fold model's scores on its own validation share, for a stage
+        // stacked on it (scripts/lexical-stack-check).
+        let mut scored: Vec<String> = read(&fold.join("validation-predictions.jsonl"))
+            .lines()
+            .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("json")["id"].to_string())
+            .map(|id| id.trim_matches('"').to_string())
+            .collect();
+        scored.sort();
+        let mut expected = validation[&k.to_string()].clone();
+        expected.sort();
+        assert!(!expected.is_empty());
+        assert_eq!(scored, expected);
         assert!(fold.join("clause.json").is_file() && !fold.join("model.safetensors").exists());
     }
     predicted.sort();

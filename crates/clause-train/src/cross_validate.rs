@@ -5,7 +5,8 @@
 //! its validation rule; see [`clause_data::folds`]), with the fold itself as
 //! the test split. The fold's model then scores its held-out examples,
 //! raw and calibrated, and decides them at its own thresholds; those rows
-//! are written to `<out>/fold-<k>/predictions.jsonl`. A fold whose
+//! are written to `<out>/fold-<k>/predictions.jsonl`, and the same for the
+//! fold's validation share to `validation-predictions.jsonl`. A fold whose
 //! predictions are written is not trained again, so an interrupted run
 //! continues where it stopped. The fold's weights are removed afterwards
 //! unless kept: the predictions are the result.
@@ -27,6 +28,12 @@ use crate::trainer::{Observer, TrainData, TrainOptions, TrainOutcome};
 
 /// The file of a fold's out-of-fold predictions.
 pub const PREDICTIONS_FILE: &str = "predictions.jsonl";
+
+/// The file of a fold model's predictions on its own validation share: not
+/// out-of-fold (the share chose its epoch, calibration and thresholds), but
+/// what a second stage stacked on the model would be fitted on, so that
+/// such a stage can be tried on a finished run without training again.
+pub const VALIDATION_PREDICTIONS_FILE: &str = "validation-predictions.jsonl";
 
 /// One example's out-of-fold prediction.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -127,7 +134,10 @@ pub fn cross_validate(
         if let TrainOutcome::Interrupted { .. } = train_ensemble(&fold_data, &fold_options, observer)? {
             return Ok(CrossValidation::Interrupted { fold: k });
         }
-        let rows = predict_fold(&dir, k, &held_out, &options.device)?;
+        let classifier = Classifier::load(&dir, &options.device)?;
+        let validation_rows = predict_fold(&classifier, k, &fold_data.validation)?;
+        write_predictions(&dir.join(VALIDATION_PREDICTIONS_FILE), &validation_rows)?;
+        let rows = predict_fold(&classifier, k, &held_out)?;
         write_predictions(&predictions, &rows)?;
         if !keep_models {
             remove_weights(&dir)?;
@@ -137,14 +147,8 @@ pub fn cross_validate(
     Ok(CrossValidation::Finished(out))
 }
 
-/// The fold model in `dir` on its held-out examples.
-fn predict_fold(
-    dir: &Path,
-    fold: usize,
-    held_out: &[Example],
-    device: &candle_core::Device,
-) -> Result<Vec<OutOfFold>, Error> {
-    let classifier = Classifier::load(dir, device)?;
+/// The fold's model on `held_out` examples.
+fn predict_fold(classifier: &Classifier, fold: usize, held_out: &[Example]) -> Result<Vec<OutOfFold>, Error> {
     let passages: Vec<Passage<'_>> = held_out.iter().map(Example::passage).collect();
     let views = classifier.views(&passages)?;
     let raw = classifier.raw_scores(&views, BatchPlan::default(), &mut |_| {})?;

@@ -1,0 +1,158 @@
+"""Would a lexical member stacked on the encoder help? See scripts/lexical-stack-check."""
+
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score
+from sklearn.svm import LinearSVC
+
+sys.path.insert(0, str(Path(__file__).parent))
+from baseline_tfidf_svm import bootstrap, choose, instrument, lexglue_macro, text_of, truth  # noqa: E402
+
+EPSILON = 1e-6
+# The model's own rules (crates/clause-eval): a label needs this many
+# validation positives for a tuned threshold, and this many for a fit of its own.
+THRESHOLD_MIN_POSITIVES = 3
+MIN_POSITIVES_FOR_OWN_FIT = 8
+
+
+def logit(p):
+    p = np.clip(np.asarray(p, dtype=float), EPSILON, 1 - EPSILON)
+    return np.log(p / (1 - p))
+
+
+def tune(scores, truth_):
+    """The best-F1 threshold of one label, as clause_eval::metrics::tune_thresholds picks it."""
+    positives = int(truth_.sum())
+    if positives < max(1, THRESHOLD_MIN_POSITIVES):
+        return 0.5
+    order = np.argsort(-scores, kind="stable")
+    s, t = scores[order], truth_[order]
+    best, tp, i = None, 0, 0
+    while i < len(s):
+        score = s[i]
+        while i < len(s) and s[i] == score:
+            tp += t[i]
+            i += 1
+        threshold = (s[i] + score) / 2 if i < len(s) else score
+        f1 = 2 * tp / (i + positives)
+        if best is None or f1 > best[0] + 1e-12 or (abs(f1 - best[0]) <= 1e-12 and abs(threshold - 0.5) < abs(best[1] - 0.5)):
+            best = (f1, threshold)
+    return best[1]
+
+
+def margins(train_rows, rows_sets, labels, headings, c):
+    """Each label's SVM margin on each row set (0 where training has no positive)."""
+    vectorizer = TfidfVectorizer(ngram_range=(1, 3), sublinear_tf=True, min_df=1)
+    x_fit = vectorizer.fit_transform([text_of(r, headings) for r in train_rows])
+    xs = [vectorizer.transform([text_of(r, headings) for r in rows]) for rows in rows_sets]
+    y_fit = truth(train_rows, labels)
+    out = [np.zeros((x.shape[0], len(labels))) for x in xs]
+    for j in range(len(labels)):
+        if y_fit[:, j].sum() == 0:
+            continue
+        svm = LinearSVC(C=c, class_weight="balanced", max_iter=20000).fit(x_fit, y_fit[:, j])
+        for o, x in zip(out, xs):
+            o[:, j] = svm.decision_function(x)
+    return out
+
+
+def stack(encoder_val, margin_val, truth_val, encoder_test, margin_test):
+    """Per label: logistic regression on (encoder logit, SVM margin), fitted on
+    validation with Platt's smoothed targets; labels with too few validation
+    positives keep the encoder's calibrated score."""
+    val_out, test_out = encoder_val.copy(), encoder_test.copy()
+    for j in range(encoder_val.shape[1]):
+        y = truth_val[:, j]
+        positives, negatives = int(y.sum()), int(len(y) - y.sum())
+        if positives < MIN_POSITIVES_FOR_OWN_FIT or negatives == 0:
+            continue
+        features = lambda enc, mar: np.column_stack([logit(enc[:, j]), mar[:, j]])
+        x = features(encoder_val, margin_val)
+        # Platt's targets as sample weights on a duplicated set: each example
+        # counts as a positive with weight target and a negative with 1 - target.
+        high, low = (positives + 1) / (positives + 2), 1 / (negatives + 2)
+        target = np.where(y == 1, high, low)
+        xx = np.vstack([x, x])
+        yy = np.concatenate([np.ones(len(x)), np.zeros(len(x))])
+        ww = np.concatenate([target, 1 - target])
+        model = LogisticRegression(C=1e4, max_iter=1000).fit(xx, yy, sample_weight=ww)
+        val_out[:, j] = model.predict_proba(x)[:, 1]
+        test_out[:, j] = model.predict_proba(features(encoder_test, margin_test))[:, 1]
+    return val_out, test_out
+
+
+def read_scores(path, labels, key="scores"):
+    out = {}
+    for line in path.read_text().splitlines():
+        row = json.loads(line)
+        scores = row[key]
+        out[row["id"]] = [scores[l] for l in labels] if isinstance(scores, dict) else scores
+    return out
+
+
+def main():
+    build, run = Path(sys.argv[1]), Path(sys.argv[2])
+    labels = json.loads((build / "manifest.json").read_text())["labels"]
+    rows = {}
+    for s in ["train", "validation", "test"]:
+        for row in pq.read_table(build / f"{s}.parquet").to_pylist():
+            rows[row["id"]] = row
+    folds = defaultdict(lambda: defaultdict(list))
+    for line in (run / "folds.tsv").read_text().splitlines()[1:]:
+        fold, id_, split = line.split("\t")
+        folds[int(fold)][split].append(rows[id_])
+    ids, flags = [], defaultdict(list)
+    for fold in sorted(folds):
+        parts = folds[fold]
+        directory = run / f"fold-{fold}"
+        validation_scores = read_scores(directory / "validation-predictions.jsonl", labels)
+        held_out = read_scores(directory / "predictions.jsonl", labels)
+        encoder_model = {}
+        for line in (directory / "predictions.jsonl").read_text().splitlines():
+            row = json.loads(line)
+            encoder_model[row["id"]] = row["flagged"]
+        val, test = parts["validation"], parts["test"]
+        enc_val = np.array([validation_scores[r["id"]] for r in val])
+        enc_test = np.array([held_out[r["id"]] for r in test])
+        y_val = truth(val, labels)
+        headings, c = choose(parts["train"], val, labels, lambda _: None)
+        m_val, m_test = margins(parts["train"], [val, test], labels, headings, c)
+        st_val, st_test = stack(enc_val, m_val, y_val, enc_test, m_test)
+        thresholds = np.array([tune(st_val[:, j], y_val[:, j]) for j in range(len(labels))])
+        enc_thresholds = np.array([tune(enc_val[:, j], y_val[:, j]) for j in range(len(labels))])
+        print(f"fold {fold}: SVM headings={headings} C={c}; validation {len(val)}, held out {len(test)}")
+        ids += [r["id"] for r in test]
+        flags["model"] += [[l in encoder_model[r["id"]] for l in labels] for r in test]
+        flags["model, thresholds again"] += list(enc_test >= enc_thresholds)
+        flags["TF-IDF + SVM"] += list(m_test > 0)
+        flags["model + lexical"] += list(st_test >= thresholds)
+    y = truth([rows[i] for i in ids], labels)
+    systems = {name: np.array(f, dtype=int) for name, f in flags.items()}
+    documents = {rows[i]["document"] for i in ids}
+    units = [instrument(rows[i]["document"], documents) for i in ids]
+    frequent = [j for j, n in enumerate(y.sum(axis=0)) if n >= 10]
+    figures = {
+        "micro-F1": lambda p, idx: f1_score(y[idx], p[idx], average="micro", zero_division=0),
+        "macro-F1 (>= 10)": lambda p, idx: f1_score(y[idx][:, frequent], p[idx][:, frequent], average="macro", zero_division=0),
+        "LexGLUE macro-F1": lambda p, idx: lexglue_macro(y[idx], p[idx]),
+    }
+    every = np.arange(len(ids))
+    print(f"\nout-of-fold, {len(ids)} examples of {len(set(units))} documents, 95% intervals resample documents")
+    for name, figure in figures.items():
+        for system, predicted in systems.items():
+            low, high = bootstrap(units, lambda idx: figure(predicted, idx), np.random.default_rng(20261129))
+            print(f"  {name:18} {system:24} {figure(predicted, every):.3f}  [{low:.3f}, {high:.3f}]")
+        diff = lambda idx: figure(systems["model + lexical"], idx) - figure(systems["model"], idx)
+        low, high = bootstrap(units, diff, np.random.default_rng(20261129))
+        print(f"  {name:18} {'lexical - model':24} {diff(every):+.3f}  [{low:+.3f}, {high:+.3f}]  (paired)")
+
+
+if __name__ == "__main__":
+    main()
