@@ -112,6 +112,9 @@ def main():
     for fold in sorted(folds):
         parts = folds[fold]
         directory = run / f"fold-{fold}"
+        if not (directory / "predictions.jsonl").is_file():
+            print(f"fold {fold}: not finished, left out")
+            continue
         validation_scores = read_scores(directory / "validation-predictions.jsonl", labels)
         held_out = read_scores(directory / "predictions.jsonl", labels)
         encoder_model = {}
