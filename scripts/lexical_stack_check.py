@@ -152,9 +152,13 @@ def main():
         for system, predicted in systems.items():
             low, high = bootstrap(units, lambda idx: figure(predicted, idx), np.random.default_rng(20261129))
             print(f"  {name:18} {system:24} {figure(predicted, every):.3f}  [{low:.3f}, {high:.3f}]")
-        diff = lambda idx: figure(systems["model + lexical"], idx) - figure(systems["model"], idx)
-        low, high = bootstrap(units, diff, np.random.default_rng(20261129))
-        print(f"  {name:18} {'lexical - model':24} {diff(every):+.3f}  [{low:+.3f}, {high:+.3f}]  (paired)")
+        for other, label in [("model", "lexical - model"), ("TF-IDF + SVM", "lexical - SVM")]:
+            diff = lambda idx: figure(systems["model + lexical"], idx) - figure(systems[other], idx)
+            low, high = bootstrap(units, diff, np.random.default_rng(20261129))
+            print(f"  {name:18} {label:24} {diff(every):+.3f}  [{low:+.3f}, {high:+.3f}]  (paired)")
+    with open(run / "lexical-stack-predictions.jsonl", "w") as f:
+        for i, predicted in zip(ids, systems["model + lexical"]):
+            f.write(json.dumps({"id": i, "flagged": [l for l, p in zip(labels, predicted) if p]}) + "\n")
 
 
 if __name__ == "__main__":
