@@ -147,7 +147,7 @@ pub fn cross_validate(
     Ok(CrossValidation::Finished(out))
 }
 
-/// The fold's model on `held_out` examples.
+/// The fold's model on `held_out`: the fold it held out, or its validation share.
 fn predict_fold(classifier: &Classifier, fold: usize, held_out: &[Example]) -> Result<Vec<OutOfFold>, Error> {
     let passages: Vec<Passage<'_>> = held_out.iter().map(Example::passage).collect();
     let views = classifier.views(&passages)?;
