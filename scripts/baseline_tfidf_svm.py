@@ -101,14 +101,7 @@ def single_split(build, labels):
 
 
 def cross_validated(build, labels, run):
-    rows = {}
-    for s in ["train", "validation", "test"]:
-        for row in pq.read_table(build / f"{s}.parquet").to_pylist():
-            rows[row["id"]] = row
-    folds = defaultdict(lambda: defaultdict(list))
-    for line in (run / "folds.tsv").read_text().splitlines()[1:]:
-        fold, id_, split = line.split("\t")
-        folds[int(fold)][split].append(rows[id_])
+    rows, folds = read_folds(build, run)
     out = []
     for fold in sorted(folds):
         parts = folds[fold]
@@ -131,10 +124,33 @@ def cross_validated(build, labels, run):
         # A run still going: compare on the folds it has finished.
         ids = [i for i in ids if i in model]
         print(f"\nthe model has finished {len(ids)} of {len(baseline)} examples: both are scored on those")
-    y = truth([rows[i] for i in ids], labels)
     systems = {"TF-IDF + SVM": truth([{"labels": baseline[i]} for i in ids], labels)}
+    pairs = []
     if model:
         systems["model"] = truth([{"labels": model[i]} for i in ids], labels)
+        pairs = [("model", "TF-IDF + SVM", "difference")]
+    report(rows, ids, labels, systems, pairs)
+
+
+def read_folds(build, run):
+    """Every example of the built recipe by id, and each fold's examples by split
+    (RUN/folds.tsv, as `clause train --cross-validate` wrote it)."""
+    rows = {}
+    for s in ["train", "validation", "test"]:
+        for row in pq.read_table(build / f"{s}.parquet").to_pylist():
+            rows[row["id"]] = row
+    folds = defaultdict(lambda: defaultdict(list))
+    for line in (run / "folds.tsv").read_text().splitlines()[1:]:
+        fold, id_, split = line.split("\t")
+        folds[int(fold)][split].append(rows[id_])
+    return rows, folds
+
+
+def report(rows, ids, labels, systems, pairs):
+    """Out-of-fold figures of each system (0/1 flags, one row per id) with 95%
+    intervals that resample instruments, and for each (a, b, name) of `pairs`
+    the paired interval of a minus b."""
+    y = truth([rows[i] for i in ids], labels)
     documents = {rows[i]["document"] for i in ids}
     units = [instrument(rows[i]["document"], documents) for i in ids]
     frequent = [j for j, n in enumerate(y.sum(axis=0)) if n >= 10]
@@ -143,17 +159,17 @@ def cross_validated(build, labels, run):
         "macro-F1 (>= 10)": lambda p, idx: f1_score(y[idx][:, frequent], p[idx][:, frequent], average="macro", zero_division=0),
         "LexGLUE macro-F1": lambda p, idx: lexglue_macro(y[idx], p[idx]),
     }
+    width = max(len(name) for name in list(systems) + [name for _, _, name in pairs])
     every = np.arange(len(ids))
     print(f"\nout-of-fold, {len(ids)} examples of {len(set(units))} instruments, 95% intervals resample instruments")
     for name, figure in figures.items():
         for system, predicted in systems.items():
             low, high = bootstrap(units, lambda idx: figure(predicted, idx), np.random.default_rng(SEED))
-            print(f"  {name:18} {system:14} {figure(predicted, every):.3f}  [{low:.3f}, {high:.3f}]")
-        if "model" in systems:
-            diff = lambda idx: figure(systems["model"], idx) - figure(systems["TF-IDF + SVM"], idx)
+            print(f"  {name:18} {system:{width}} {figure(predicted, every):.3f}  [{low:.3f}, {high:.3f}]")
+        for a, b, label in pairs:
+            diff = lambda idx: figure(systems[a], idx) - figure(systems[b], idx)
             low, high = bootstrap(units, diff, np.random.default_rng(SEED))
-            print(f"  {name:18} {'difference':14} {diff(every):+.3f}  [{low:+.3f}, {high:+.3f}]  (paired)")
-
+            print(f"  {name:18} {label:{width}} {diff(every):+.3f}  [{low:+.3f}, {high:+.3f}]  (paired)")
 
 def main():
     build = Path(sys.argv[1])

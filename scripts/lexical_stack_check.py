@@ -6,14 +6,12 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import f1_score
 from sklearn.svm import LinearSVC
 
 sys.path.insert(0, str(Path(__file__).parent))
-from baseline_tfidf_svm import bootstrap, choose, instrument, lexglue_macro, text_of, truth  # noqa: E402
+from baseline_tfidf_svm import choose, read_folds, report, text_of, truth  # noqa: E402
 
 EPSILON = 1e-6
 # The model's own rules (crates/clause-eval): a label needs this many
@@ -88,26 +86,15 @@ def stack(encoder_val, margin_val, truth_val, encoder_test, margin_test):
     return val_out, test_out
 
 
-def read_scores(path, labels, key="scores"):
-    out = {}
-    for line in path.read_text().splitlines():
-        row = json.loads(line)
-        scores = row[key]
-        out[row["id"]] = [scores[l] for l in labels] if isinstance(scores, dict) else scores
-    return out
+def read_predictions(path):
+    """A fold's prediction rows (crates/clause-train/src/cross_validate.rs) by id."""
+    return {row["id"]: row for row in map(json.loads, path.read_text().splitlines())}
 
 
 def main():
     build, run = Path(sys.argv[1]), Path(sys.argv[2])
     labels = json.loads((build / "manifest.json").read_text())["labels"]
-    rows = {}
-    for s in ["train", "validation", "test"]:
-        for row in pq.read_table(build / f"{s}.parquet").to_pylist():
-            rows[row["id"]] = row
-    folds = defaultdict(lambda: defaultdict(list))
-    for line in (run / "folds.tsv").read_text().splitlines()[1:]:
-        fold, id_, split = line.split("\t")
-        folds[int(fold)][split].append(rows[id_])
+    rows, folds = read_folds(build, run)
     ids, flags = [], defaultdict(list)
     for fold in sorted(folds):
         parts = folds[fold]
@@ -115,15 +102,11 @@ def main():
         if not (directory / "predictions.jsonl").is_file():
             print(f"fold {fold}: not finished, left out")
             continue
-        validation_scores = read_scores(directory / "validation-predictions.jsonl", labels)
-        held_out = read_scores(directory / "predictions.jsonl", labels)
-        encoder_model = {}
-        for line in (directory / "predictions.jsonl").read_text().splitlines():
-            row = json.loads(line)
-            encoder_model[row["id"]] = row["flagged"]
+        validation_scores = read_predictions(directory / "validation-predictions.jsonl")
+        held_out = read_predictions(directory / "predictions.jsonl")
         val, test = parts["validation"], parts["test"]
-        enc_val = np.array([validation_scores[r["id"]] for r in val])
-        enc_test = np.array([held_out[r["id"]] for r in test])
+        enc_val = np.array([validation_scores[r["id"]]["scores"] for r in val])
+        enc_test = np.array([held_out[r["id"]]["scores"] for r in test])
         y_val = truth(val, labels)
         headings, c = choose(parts["train"], val, labels, lambda _: None)
         m_val, m_test = margins(parts["train"], [val, test], labels, headings, c)
@@ -132,30 +115,13 @@ def main():
         enc_thresholds = np.array([tune(enc_val[:, j], y_val[:, j]) for j in range(len(labels))])
         print(f"fold {fold}: SVM headings={headings} C={c}; validation {len(val)}, held out {len(test)}")
         ids += [r["id"] for r in test]
-        flags["model"] += [[l in encoder_model[r["id"]] for l in labels] for r in test]
+        flags["model"] += [[l in held_out[r["id"]]["flagged"] for l in labels] for r in test]
         flags["model, thresholds again"] += list(enc_test >= enc_thresholds)
         flags["TF-IDF + SVM"] += list(m_test > 0)
         flags["model + lexical"] += list(st_test >= thresholds)
-    y = truth([rows[i] for i in ids], labels)
     systems = {name: np.array(f, dtype=int) for name, f in flags.items()}
-    documents = {rows[i]["document"] for i in ids}
-    units = [instrument(rows[i]["document"], documents) for i in ids]
-    frequent = [j for j, n in enumerate(y.sum(axis=0)) if n >= 10]
-    figures = {
-        "micro-F1": lambda p, idx: f1_score(y[idx], p[idx], average="micro", zero_division=0),
-        "macro-F1 (>= 10)": lambda p, idx: f1_score(y[idx][:, frequent], p[idx][:, frequent], average="macro", zero_division=0),
-        "LexGLUE macro-F1": lambda p, idx: lexglue_macro(y[idx], p[idx]),
-    }
-    every = np.arange(len(ids))
-    print(f"\nout-of-fold, {len(ids)} examples of {len(set(units))} documents, 95% intervals resample documents")
-    for name, figure in figures.items():
-        for system, predicted in systems.items():
-            low, high = bootstrap(units, lambda idx: figure(predicted, idx), np.random.default_rng(20261129))
-            print(f"  {name:18} {system:24} {figure(predicted, every):.3f}  [{low:.3f}, {high:.3f}]")
-        for other, label in [("model", "lexical - model"), ("TF-IDF + SVM", "lexical - SVM")]:
-            diff = lambda idx: figure(systems["model + lexical"], idx) - figure(systems[other], idx)
-            low, high = bootstrap(units, diff, np.random.default_rng(20261129))
-            print(f"  {name:18} {label:24} {diff(every):+.3f}  [{low:+.3f}, {high:+.3f}]  (paired)")
+    pairs = [("model + lexical", "model", "lexical - model"), ("model + lexical", "TF-IDF + SVM", "lexical - SVM")]
+    report(rows, ids, labels, systems, pairs)
     with open(run / "lexical-stack-predictions.jsonl", "w") as f:
         for i, predicted in zip(ids, systems["model + lexical"]):
             f.write(json.dumps({"id": i, "flagged": [l for l, p in zip(labels, predicted) if p]}) + "\n")
