@@ -27,7 +27,8 @@ What it does:
 - scores fp32 and int8 on the test split (WORK_DIR/test_labels.jsonl,
   WORK_DIR/labels.json, both written by the Rust half) at the model's own
   thresholds, after its per-label Platt calibrations where clause.json has
-  them: micro-F1 and LexGLUE macro-F1 (mean F1 over the labels and a "none"
+  them (weighing the lexical stage's margins, WORK_DIR/test_margins.jsonl,
+  where the model has the stage): micro-F1 and LexGLUE macro-F1 (mean F1 over the labels and a "none"
   column, true when an example has no label), as crates/clause-eval computes
   them (scikit-learn's zero_division=0 conventions).
 
@@ -153,13 +154,14 @@ def run_sorted(sess, sequences, batches, pad_id):
     return rows
 
 
-def platt(p, calibration):
-    """clause_eval::calibration::Platt::apply, in double precision."""
+def platt(p, calibration, margin):
+    """clause_eval::calibration::Platt::apply, in double precision; `margin`
+    is the lexical stage's for the label (0 without a stage)."""
     if calibration is None or math.isnan(p):
         return p
     eps = 1e-6
     p = min(max(p, eps), 1.0 - eps)
-    z = calibration["slope"] * math.log(p / (1.0 - p)) + calibration["intercept"]
+    z = calibration["slope"] * math.log(p / (1.0 - p)) + calibration.get("margin", 0.0) * margin + calibration["intercept"]
     return 1.0 / (1.0 + math.exp(-z))
 
 
@@ -167,18 +169,19 @@ def f1(support, predicted, true_positives):
     return 0.0 if true_positives == 0 else 2 * true_positives / (predicted + support)
 
 
-def metrics(card, probabilities, truth):
+def metrics(card, probabilities, truth, margins):
     """Micro-F1 and LexGLUE macro-F1 of the model's decisions (calibrated
-    probability at or above the label's threshold; NaN never flags), as
+    probability, with the lexical stage's `margins` where the model has the
+    stage, at or above the label's threshold; NaN never flags), as
     clause_eval::metrics::evaluate computes them."""
     labels = card["labels"]
     n = len(labels)
     support, predicted, hits = [0] * n, [0] * n, [0] * n
     none = [0, 0, 0]
-    for row, true_row in zip(probabilities, truth):
+    for i, (row, true_row) in enumerate(zip(probabilities, truth)):
         flags = []
         for j, label in enumerate(labels):
-            p = platt(row[j], label.get("calibration"))
+            p = platt(row[j], label.get("calibration"), margins[i][j] if margins else 0.0)
             flags.append(not math.isnan(p) and p >= label["threshold"])
         for j in range(n):
             support[j] += true_row[j]
@@ -269,10 +272,11 @@ def main():
     if sorted(names) == sorted(model_names):
         gold = [set(row) for row in read_texts(f"{work_dir}/test_labels.jsonl")]
         truth = [[name in row for name in model_names] for row in gold]
+        margins = read_texts(f"{work_dir}/test_margins.jsonl")
         out["f1"] = {
             "examples": len(truth),
-            "fp32": metrics(card, run_sorted(fp32, sequences, batches, pad_id), truth),
-            "int8": metrics(card, run_sorted(int8, sequences, batches, pad_id), truth),
+            "fp32": metrics(card, run_sorted(fp32, sequences, batches, pad_id), truth, margins),
+            "int8": metrics(card, run_sorted(int8, sequences, batches, pad_id), truth, margins),
         }
     else:
         out["f1"] = {"skipped": f"the model's labels {model_names} are not the dataset's {names}"}

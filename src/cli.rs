@@ -553,6 +553,15 @@ pub struct TrainArgs {
     #[arg(long)]
     pub finished_folds_only: bool,
 
+    /// Train no encoder: keep the one in --out and fit again only what
+    /// follows it, on the recipe's splits: the lexical stage (unless the
+    /// settings say `lexical = false`), each label's calibration and
+    /// threshold. Seconds, where training takes an hour. With
+    /// --cross-validate, every fold (run with --keep-fold-models) is
+    /// refitted and predicts again, and the figures are written anew.
+    #[arg(long, conflicts_with_all = ["resume", "finished_folds_only", "plan_only"])]
+    pub refit_calibration: bool,
+
     /// `cpu`, `cuda` or `cuda:N` (GPU needs a build with `--features cuda`).
     #[arg(long, default_value = "cpu")]
     pub device: String,

@@ -82,12 +82,59 @@ fn cross_validation_predicts_every_example_once_out_of_fold_and_resumes() {
     assert_eq!(again.ok(), report);
     assert_eq!(clause_in(dir, &finished_only).ok(), report);
     assert!(!again.stderr.contains("epoch 1"), "{}", again.stderr);
+    // Refitting needs the folds' weights, which this run did not keep.
+    let mut refit = args.to_vec();
+    refit.push("--refit-calibration");
+    clause_in(dir, &refit).fails_with(&["fold 1's weights were not kept", "--keep-fold-models"]);
     // Folds need instruments to fill them.
     let mut more = args.to_vec();
     more[13] = "4";
     clause_in(dir, &more).fails_with(&["3 instruments cannot fill 4 folds"]);
     more[13] = "1";
     clause_in(dir, &more).fails_with(&["--cross-validate 1", "at least 2"]);
+}
+
+#[test]
+fn kept_folds_are_refitted_with_a_lexical_stage_without_training() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    project(dir);
+    write(&dir.join("no-stage.toml"), "lexical = false\n");
+    let args = [
+        "train",
+        "datasets/x",
+        "--base",
+        "base",
+        "--out",
+        "cv",
+        "--epochs",
+        "1",
+        "--data-root",
+        "data",
+        "--cross-validate",
+        "3",
+        "--keep-fold-models",
+    ];
+    let with = |extra: &[&'static str]| -> Vec<&str> { args.iter().copied().chain(extra.iter().copied()).collect() };
+    clause_in(dir, &with(&["--config", "no-stage.toml"])).ok();
+    let margins_of = |k: usize| -> Vec<bool> {
+        read(&dir.join(format!("cv/fold-{k}/predictions.jsonl")))
+            .lines()
+            .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("json")["lexical_margins"].is_array())
+            .collect()
+    };
+    assert!(margins_of(1).iter().all(|&m| !m), "no stage, no margins");
+    let weights = crate::util::sha256(&dir.join("cv/fold-2/model.safetensors"));
+    let refit = clause_in(dir, &with(&["--refit-calibration"]));
+    assert!(refit.ok().contains("micro-F1"), "{}", refit.stdout);
+    assert!(!refit.stderr.contains("epoch 1"), "{}", refit.stderr);
+    for k in 1..=3 {
+        assert!(margins_of(k).iter().all(|&m| m), "fold {k} predicts again with its stage");
+        assert!(dir.join(format!("cv/fold-{k}/lexical.json")).is_file());
+    }
+    assert_eq!(crate::util::sha256(&dir.join("cv/fold-2/model.safetensors")), weights);
+    let summary: serde_json::Value = serde_json::from_str(&read(&dir.join("cv/summary.json"))).expect("json");
+    assert_eq!(summary["examples"], 48);
 }
 
 #[test]

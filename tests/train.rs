@@ -103,6 +103,45 @@ fn train_builds_the_dataset_and_writes_a_model_directory() {
     assert_eq!(config["hidden_size"], 16);
     assert_eq!(config["clause_context"], "text", "a transformers user is told what the model reads");
     assert_eq!(read(&dir.path().join("model/tokenizer.json")), read(&dir.path().join("base/tokenizer.json")));
+    // The lexical stage is on by default and travels with the model.
+    for file in ["lexical.json", "lexical.safetensors"] {
+        assert!(dir.path().join("model").join(file).is_file(), "{file}");
+    }
+    assert_eq!(card["training"]["lexical"], true);
+}
+
+#[test]
+fn refitting_calibration_keeps_the_encoder_and_fits_or_drops_the_lexical_stage() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    project(dir.path());
+    write(&dir.path().join("no-stage.toml"), "lexical = false\n");
+    let args = ["train", "datasets/x", "--base", "base", "--out", "model", "--data-root", "data", "--epochs", "1"];
+    let with = |extra: &[&'static str]| -> Vec<&str> { args.iter().copied().chain(extra.iter().copied()).collect() };
+    clause_in(dir.path(), &with(&["--config", "no-stage.toml"])).ok();
+    let model = dir.path().join("model");
+    assert!(!model.join("lexical.json").exists());
+    let weights = sha256(&model.join("model.safetensors"));
+    let refit = clause_in(dir.path(), &with(&["--refit-calibration"]));
+    assert!(
+        refit.ok().contains("calibration refitted in model") && refit.ok().contains("micro-F1"),
+        "{}",
+        refit.stdout
+    );
+    assert!(!refit.stderr.contains("epoch 1"), "no encoder is trained: {}", refit.stderr);
+    assert!(model.join("lexical.json").is_file() && model.join("lexical.safetensors").is_file());
+    assert_eq!(sha256(&model.join("model.safetensors")), weights);
+    let card: serde_json::Value = serde_json::from_str(&read(&model.join("clause.json"))).expect("card");
+    assert_eq!(card["training"]["lexical"], true);
+    assert!(card["test"]["micro_f1"].is_number() && card["history"].as_array().is_some_and(|h| h.len() == 1));
+    // The refitted model classifies, stage and all.
+    write(&dir.path().join("draft.txt"), "Article 1\nThe party shall act.\n");
+    clause_in(dir.path(), &["classify", "--model", "model", "draft.txt"]).ok();
+    // Asked for no stage, the refit removes the one there.
+    clause_in(dir.path(), &with(&["--refit-calibration", "--config", "no-stage.toml"])).ok();
+    assert!(!model.join("lexical.json").exists() && !model.join("lexical.safetensors").exists());
+    let both = clause_in(dir.path(), &with(&["--refit-calibration", "--resume"]));
+    assert_eq!(both.code, Some(2), "a usage error");
+    assert!(both.stderr.contains("'--refit-calibration' cannot be used with '--resume'"), "{}", both.stderr);
 }
 
 #[test]

@@ -15,7 +15,7 @@ use clause_eval::evaluation::{
     Intervals, bootstrap_intervals_by_group, calibration, expected_calibration_error_per_label,
 };
 use clause_eval::metrics::{Metrics, decide, evaluate, tune_thresholds};
-use clause_train::cross_validate::{CrossValidation, FoldPlan, OutOfFold, cross_validate};
+use clause_train::cross_validate::{CrossValidation, FoldPlan, FoldWork, OutOfFold, cross_validate};
 use clause_train::trainer::TrainOptions;
 use serde::Serialize;
 
@@ -130,8 +130,14 @@ pub fn run(args: &TrainArgs, folds: usize, out: &mut dyn Write) -> anyhow::Resul
         data.train.len()
     );
     let mut progress = Progress::new();
-    let finished_only = args.finished_folds_only;
-    let rows = match cross_validate(&data, &plan, &options, args.keep_fold_models, finished_only, &mut progress)? {
+    let work = if args.refit_calibration {
+        FoldWork::Refit
+    } else if args.finished_folds_only {
+        FoldWork::FinishedOnly
+    } else {
+        FoldWork::Train { keep_models: args.keep_fold_models }
+    };
+    let rows = match cross_validate(&data, &plan, &options, work, &mut progress)? {
         CrossValidation::Interrupted { fold } => {
             writeln!(out, "stopped in fold {fold}; run the same command again to continue")?;
             std::process::exit(130);
@@ -278,7 +284,8 @@ fn summarise(
 }
 
 /// Each fold's raw scores calibrated, and decided, with Platt maps and
-/// thresholds fitted on the other folds' raw out-of-fold scores: what
+/// thresholds fitted on the other folds' raw out-of-fold scores (and
+/// lexical margins, where the folds' models had the stage): what
 /// fitting them on unseen instruments, rather than on a validation share
 /// of the training instruments, would give. With one fold there is nothing
 /// to fit on, and its scores and decisions stay raw at 0.5.
@@ -289,16 +296,23 @@ fn cross_fit(rows: &[OutOfFold], raw: &[Vec<f32>], truth: &[Vec<bool>]) -> (Vec<
     if folds.len() < 2 {
         return (scores, decided);
     }
+    // Each fold's stage margins, where its model had one; a run whose
+    // models had none has none.
+    let with_margins = rows.iter().all(|r| !r.lexical_margins.is_empty());
+    let margins: Vec<Vec<f32>> =
+        if with_margins { rows.iter().map(|r| r.lexical_margins.clone()).collect() } else { Vec::new() };
     for &fold in &folds {
         let (inside, outside): (Vec<usize>, Vec<usize>) = (0..rows.len()).partition(|&i| rows[i].fold == fold);
         let pick = |m: &[Vec<f32>], at: &[usize]| -> Vec<Vec<f32>> { at.iter().map(|&i| m[i].clone()).collect() };
         let outside_truth: Vec<Vec<bool>> = outside.iter().map(|&i| truth[i].clone()).collect();
-        let maps = fit_per_label(&pick(raw, &outside), &outside_truth);
+        let pick_margins = |at: &[usize]| if margins.is_empty() { Vec::new() } else { pick(&margins, at) };
+        let (outside_margins, inside_margins) = (pick_margins(&outside), pick_margins(&inside));
+        let maps = fit_per_label(&pick(raw, &outside), &outside_truth, &outside_margins);
         let mut outside_scores = pick(raw, &outside);
-        apply_per_label(&mut outside_scores, &maps);
+        apply_per_label(&mut outside_scores, &maps, &outside_margins);
         let thresholds = tune_thresholds(&outside_scores, &outside_truth, 3, 0.5);
         let mut inside_scores = pick(raw, &inside);
-        apply_per_label(&mut inside_scores, &maps);
+        apply_per_label(&mut inside_scores, &maps, &inside_margins);
         for (&i, (row, flags)) in inside.iter().zip(inside_scores.iter().zip(decide(&inside_scores, &thresholds))) {
             scores[i].clone_from(row);
             decided[i] = flags;

@@ -19,6 +19,7 @@ use clause_train::checkpoint::EpochRecord;
 use clause_train::config::RECIPE_SETTINGS_FILE;
 use clause_train::ensemble::train_ensemble;
 use clause_train::export::TrainedCard;
+use clause_train::refit::refit;
 use clause_train::trainer::{LabelInfo, Observer, TrainData, TrainOptions, TrainOutcome};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -41,6 +42,11 @@ pub fn run(args: &TrainArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         read_split(&recipe, Split::Validation)?,
         test,
     )?;
+    if args.refit_calibration {
+        let card = refit(&args.out, &data, &config, &device(&args.device)?)?;
+        writeln!(out, "calibration refitted in {}", args.out.display())?;
+        return write_summary(out, &card);
+    }
     let interrupt = interrupt_flag()?;
     let options = TrainOptions {
         base: base.dir,

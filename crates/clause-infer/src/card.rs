@@ -248,7 +248,7 @@ mod tests {
                 name: "secrecy".into(),
                 description: "kept hidden".into(),
                 threshold: 0.4,
-                calibration: Some(Platt { slope: 0.5, intercept: -1.0 }),
+                calibration: Some(Platt { slope: 0.5, intercept: -1.0, margin: 0.0 }),
             }],
             max_length: 256,
             pooling: Pooling::Mean,

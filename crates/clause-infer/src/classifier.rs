@@ -16,6 +16,7 @@ use candle_nn::VarBuilder;
 
 use crate::card::{self, ModelCard};
 use crate::input::{Context, Passage, Unit};
+use crate::lexical::LexicalStage;
 use crate::model::{BertClassifier, BertConfig, Pooling};
 use crate::ops;
 use crate::reading::{Reading, Views, prefix};
@@ -79,6 +80,9 @@ pub struct Classifier {
     context: Context,
     reading: Reading,
     unit: Unit,
+    /// The lexical stage whose margins calibration weighs, where the model
+    /// directory has one.
+    lexical: Option<LexicalStage>,
     device: Device,
     dir: PathBuf,
     /// Threads a CPU prediction shares each batch among, when set
@@ -136,6 +140,7 @@ impl Classifier {
                 ),
             });
         }
+        let lexical = LexicalStage::load(dir, card.labels.len())?;
         let weight_files = card.weight_files(dir)?;
         let mut models = Vec::with_capacity(weight_files.len());
         for weights in weight_files {
@@ -162,6 +167,7 @@ impl Classifier {
             context: card.context,
             reading: card.reading,
             unit: card.unit,
+            lexical,
             device: device.clone(),
             dir: dir.into(),
             threads: None,
@@ -230,7 +236,11 @@ impl Classifier {
     /// them: with its headings, in windows, and sentence by sentence where
     /// its card says so. What [`Classifier::score_views`] takes.
     pub fn views(&self, passages: &[Passage<'_>]) -> Result<Views, Error> {
-        Views::of(&self.encoder, self.context, self.reading, passages)
+        let mut views = Views::of(&self.encoder, self.context, self.reading, passages)?;
+        if let Some(stage) = &self.lexical {
+            views.margins = stage.margins(passages);
+        }
+        Ok(views)
     }
 
     /// Every label's probability for every passage, read through `views`
@@ -244,7 +254,7 @@ impl Classifier {
         progress: &mut dyn FnMut(usize),
     ) -> Result<Vec<Vec<f32>>, Error> {
         let mut scores = self.raw_scores(views, plan, progress)?;
-        self.calibrate(&mut scores);
+        self.calibrate(&mut scores, views);
         Ok(scores)
     }
 
@@ -259,11 +269,12 @@ impl Classifier {
         Ok(views.combine(&self.predict_ids(&views.ids, plan, progress)?))
     }
 
-    /// Map raw scores to probabilities with each label's calibration, where
-    /// its card has one.
-    pub fn calibrate(&self, scores: &mut [Vec<f32>]) {
+    /// Map raw scores of `views`' passages to probabilities with each
+    /// label's calibration, where its card has one, weighing the lexical
+    /// stage's margins where the model has the stage.
+    pub fn calibrate(&self, scores: &mut [Vec<f32>], views: &Views) {
         let maps: Vec<_> = self.labels.iter().map(|l| l.calibration).collect();
-        apply_per_label(scores, &maps);
+        apply_per_label(scores, &maps, &views.margins);
     }
 
     /// Every label's probability for every passage ([`Classifier::views`],
@@ -593,10 +604,50 @@ mod tests {
             let best = |label: usize| {
                 raw.iter().zip(&views.owners).filter(|(_, o)| **o == p).map(|(r, _)| r[label]).fold(0.0f32, f32::max)
             };
-            let map = clause_eval::calibration::Platt { slope: 0.5, intercept: -1.0 };
-            assert_eq!(row[0], map.apply(best(0)));
+            let map = clause_eval::calibration::Platt { slope: 0.5, intercept: -1.0, margin: 0.0 };
+            assert_eq!(row[0], map.apply(best(0), 0.0));
             assert_eq!(row[1], best(1));
         }
+    }
+
+    #[test]
+    fn a_lexical_stage_is_weighed_wherever_scores_are_calibrated() {
+        use crate::lexical::Vocabulary;
+        let dir = tempfile::tempdir().expect("tempdir");
+        model_dir(dir.path());
+        let card = serde_json::json!({
+            "labels": [
+                {"name": "a", "description": "", "threshold": 0.5,
+                 "calibration": {"slope": 0.5, "intercept": -1.0, "margin": 2.0}},
+                {"name": "b", "description": "", "threshold": 0.5}
+            ],
+            "max_length": 8, "pooling": "cls"
+        });
+        std::fs::write(dir.path().join(CARD_FILE), card.to_string()).expect("write");
+        let vocabulary = Vocabulary::fit(&["the data", "the"]);
+        let mut weights = vec![vec![0.0; vocabulary.len()]; 2];
+        weights[0][vocabulary.term("data").expect("term")] = 3.0;
+        let stage = LexicalStage { headings: false, c: 1.0, vocabulary, weights, biases: vec![-1.0, 0.0] };
+        stage.save(dir.path()).expect("save");
+        let classifier = Classifier::load(dir.path(), &Device::Cpu).expect("load");
+        let passages = [Passage::text("the data"), Passage::text("the the")];
+        let views = classifier.views(&passages).expect("views");
+        assert_eq!(views.margins, stage.margins(&passages));
+        assert!(views.margins[0][0] > 0.0 && views.margins[1][0] == -1.0, "{:?}", views.margins);
+        let raw = classifier.raw_scores(&views, BatchPlan::default(), &mut |_| {}).expect("raw");
+        let scores = classifier.predict_passages(&passages, BatchPlan::default(), &mut |_| {}).expect("scores");
+        let map = clause_eval::calibration::Platt { slope: 0.5, intercept: -1.0, margin: 2.0 };
+        for p in 0..2 {
+            assert_eq!(scores[p][0], map.apply(raw[p][0], views.margins[p][0]));
+            assert_eq!(scores[p][1], raw[p][1], "label b has no calibration");
+        }
+        assert!(scores[0][0] > map.apply(raw[0][0], 0.0));
+        // A stage fitted for another label set is named.
+        std::fs::write(dir.path().join(CARD_FILE), card.to_string()).expect("write");
+        let three = LexicalStage { biases: vec![0.0; 3], weights: vec![vec![0.0; stage.vocabulary.len()]; 3], ..stage };
+        three.save(dir.path()).expect("save");
+        let err = Classifier::load(dir.path(), &Device::Cpu).expect_err("labels").to_string();
+        assert!(err.contains(crate::lexical::LEXICAL_FILE), "{err}");
     }
 
     #[test]

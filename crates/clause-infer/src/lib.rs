@@ -18,6 +18,7 @@ pub mod hub;
 /// input type, a provision, a dataset example or a table row, has one
 /// `.passage()`).
 pub use clause_segment::input;
+pub mod lexical;
 pub mod model;
 pub mod ops;
 pub mod reading;

@@ -44,7 +44,7 @@ pub const MAX_WINDOWS: usize = 32;
 const BYTES_PER_TOKEN: usize = 16;
 
 /// The sequences that read a set of passages.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Views {
     /// Token ids of each sequence, special tokens included.
     pub ids: Vec<Vec<u32>>,
@@ -54,6 +54,10 @@ pub struct Views {
     pub cut: Vec<usize>,
     /// Passages read.
     pub passages: usize,
+    /// The lexical stage's margins of each passage (`[passage][label]`),
+    /// which calibration weighs beside the encoder's scores; empty for a
+    /// model without the stage.
+    pub margins: Vec<Vec<f32>>,
 }
 
 impl Views {
@@ -184,7 +188,7 @@ mod tests {
 
     #[test]
     fn a_passage_scores_the_highest_of_its_sequences() {
-        let views = Views { ids: vec![vec![]; 4], owners: vec![0, 0, 1, 0], cut: vec![], passages: 2 };
+        let views = Views { ids: vec![vec![]; 4], owners: vec![0, 0, 1, 0], cut: vec![], passages: 2, margins: vec![] };
         let combined = views.combine(&[vec![0.1, 0.9], vec![0.7, 0.2], vec![0.3, 0.3], vec![0.2, f32::NAN]]);
         assert_eq!(combined[0][0], 0.7);
         assert!(combined[0][1].is_nan());

@@ -7,7 +7,9 @@
 //!
 //! It first writes the shared inputs into WORK_DIR as JSON lines: `test.jsonl`
 //! (the dataset's test split), `test_labels.jsonl` (each test text's labels)
-//! and `labels.json` (the dataset's label names), for inference and its F1,
+//! and `labels.json` (the dataset's label names), for inference and its F1
+//! (and, once the model is loaded, `test_margins.jsonl`: its lexical
+//! stage's margins on each test text, empty without a stage),
 //! and `epoch.jsonl` (every 8th sentence of the first training epoch, in the
 //! order drawn, for training on the real length distribution).
 //!
@@ -29,6 +31,7 @@ use clause_data::build::read_split;
 use clause_data::recipe::LoadedRecipe;
 use clause_data::split::Split;
 use clause_infer::classifier::{BatchPlan, Classifier};
+use clause_infer::input::Passage;
 use clause_infer::model::{BertConfig, Pooling, TrainableModel};
 use clause_infer::rng::SplitMix64;
 use clause_infer::tokenize::TextEncoder;
@@ -172,6 +175,16 @@ fn prepare(dataset: &Path, work: &Path) -> anyhow::Result<(Vec<String>, Vec<Stri
     Ok((test, epoch))
 }
 
+/// The model's lexical-stage margins on each test text, one JSON array a
+/// line, which its calibration weighs: `bench_onnx.py` needs them for the
+/// F1 figures. Empty for a model without the stage.
+fn write_margins(classifier: &Classifier, texts: &[String], path: &Path) -> anyhow::Result<()> {
+    let passages: Vec<Passage<'_>> = texts.iter().map(|t| Passage::text(t)).collect();
+    let lines: Vec<String> = classifier.views(&passages)?.margins.iter().map(|row| json!(row).to_string()).collect();
+    let text = if lines.is_empty() { String::new() } else { lines.join("\n") + "\n" };
+    std::fs::write(path, text).map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))
+}
+
 fn random_ids(rng: &mut SplitMix64, batch: usize, device: &Device) -> anyhow::Result<Tensor> {
     // Ordinary word-piece ids: above the special and unused tokens.
     let ids: Vec<u32> = (0..batch * LENGTH).map(|_| 2000 + rng.below(28_000) as u32).collect();
@@ -251,6 +264,7 @@ fn main() -> anyhow::Result<()> {
     let start = Instant::now();
     let classifier = Classifier::load(model_dir, &device)?;
     figures.set("load_seconds", json!(start.elapsed().as_secs_f64()));
+    write_margins(&classifier, &test, &work.join("test_margins.jsonl"))?;
 
     let mut rng = SplitMix64::new(5);
     for batch in [1, 8, 32, 128] {

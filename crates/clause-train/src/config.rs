@@ -75,6 +75,12 @@ pub struct TrainConfig {
     /// a span, alone and buried in a label-less provision; see
     /// [`crate::augment`]) to the training split.
     pub rationale_examples: bool,
+    /// Fit the lexical stage (TF-IDF word 1–3-grams and a linear SVM per
+    /// label, [`crate::lexical`]) on the training split and weigh its margin
+    /// beside the encoder's score in each label's calibration. On both
+    /// recipes' document folds, stacking the two raised out-of-fold
+    /// micro-F1 by about four points (`scripts/lexical-stack-check`).
+    pub lexical: bool,
     /// Dropout on hidden states and the head; `None` keeps the base config's.
     pub hidden_dropout: Option<f64>,
     /// Cap on each label's positive weight (negatives / positives among the
@@ -126,6 +132,7 @@ impl Default for TrainConfig {
             headings_dropout: 0.0,
             reading: Reading::Whole,
             rationale_examples: false,
+            lexical: true,
             hidden_dropout: None,
             pos_weight_cap: 10.0,
             negative_ratio: 3.0,

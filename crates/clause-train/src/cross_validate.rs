@@ -24,6 +24,7 @@ use crate::Error;
 use crate::checkpoint::checkpoint_dir;
 use crate::ensemble::train_ensemble;
 use crate::io_error;
+use crate::refit::refit;
 use crate::trainer::{Observer, TrainData, TrainOptions, TrainOutcome};
 
 /// The file of a fold's out-of-fold predictions.
@@ -50,8 +51,12 @@ pub struct OutOfFold {
     pub flagged: Vec<String>,
     /// Calibrated probabilities, in label order.
     pub scores: Vec<f32>,
-    /// The same before calibration.
+    /// The encoder's scores before calibration.
     pub raw_scores: Vec<f32>,
+    /// The fold's lexical stage's margins, in label order, which its
+    /// calibration weighed; empty for a model without the stage.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lexical_margins: Vec<f32>,
 }
 
 /// How the examples divide: every example's fold, and each fold's splits.
@@ -78,17 +83,31 @@ pub enum CrossValidation {
     },
 }
 
+/// What [`cross_validate`] does with each fold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FoldWork {
+    /// Train the folds not yet finished; `keep_models` keeps their weights.
+    Train {
+        /// Keep each fold's weights once its predictions are written.
+        keep_models: bool,
+    },
+    /// Train nothing: return the predictions of the folds already finished.
+    FinishedOnly,
+    /// Train nothing: on every finished fold, whose weights must have been
+    /// kept, fit again what follows the encoder ([`crate::refit::refit`])
+    /// and predict again.
+    Refit,
+}
+
 /// Train one model per fold of `plan` on `data`'s examples (`data.train`
 /// holds them all; its other splits are ignored) and predict each fold's
-/// held-out examples. `options.out` is the run's directory; `keep_models`
-/// keeps each fold's weights; `finished_only` trains nothing and returns
-/// the predictions of the folds already finished.
+/// held-out examples, or do less, as `work` says. `options.out` is the
+/// run's directory.
 pub fn cross_validate(
     data: &TrainData,
     plan: &FoldPlan,
     options: &TrainOptions,
-    keep_models: bool,
-    finished_only: bool,
+    work: FoldWork,
     observer: &mut dyn Observer,
 ) -> Result<CrossValidation, Error> {
     let all = &data.train;
@@ -96,12 +115,27 @@ pub fn cross_validate(
     for k in 1..=plan.folds {
         let dir = fold_dir(&options.out, k);
         let predictions = dir.join(PREDICTIONS_FILE);
-        if predictions.is_file() {
-            out.extend(read_predictions(&predictions)?);
-            continue;
-        }
-        if finished_only {
-            continue;
+        let finished = predictions.is_file();
+        match work {
+            FoldWork::Refit if !finished => {
+                return Err(Error::Data(format!(
+                    "{}: fold {k} is not finished, so it cannot be refitted",
+                    dir.display()
+                )));
+            }
+            FoldWork::Refit if !dir.join("model.safetensors").is_file() => {
+                return Err(Error::Data(format!(
+                    "{}: fold {k}'s weights were not kept (--keep-fold-models), so it cannot be refitted",
+                    dir.display()
+                )));
+            }
+            FoldWork::Refit => {}
+            _ if finished => {
+                out.extend(read_predictions(&predictions)?);
+                continue;
+            }
+            FoldWork::FinishedOnly => continue,
+            FoldWork::Train { .. } => {}
         }
         let splits = &plan.splits[k - 1];
         let pick = |wanted: Split| -> Vec<Example> {
@@ -131,7 +165,9 @@ pub fn cross_validate(
             ..options.clone()
         };
         observer.fold_started(k, plan.folds, &held_out);
-        if let TrainOutcome::Interrupted { .. } = train_ensemble(&fold_data, &fold_options, observer)? {
+        if work == FoldWork::Refit {
+            refit(&dir, &fold_data, &options.config, &options.device)?;
+        } else if let TrainOutcome::Interrupted { .. } = train_ensemble(&fold_data, &fold_options, observer)? {
             return Ok(CrossValidation::Interrupted { fold: k });
         }
         let classifier = Classifier::load(&dir, &options.device)?;
@@ -139,7 +175,7 @@ pub fn cross_validate(
         write_predictions(&dir.join(VALIDATION_PREDICTIONS_FILE), &validation_rows)?;
         let rows = predict_fold(&classifier, k, &held_out)?;
         write_predictions(&predictions, &rows)?;
-        if !keep_models {
+        if work == (FoldWork::Train { keep_models: false }) {
             remove_weights(&dir)?;
         }
         out.extend(rows);
@@ -153,7 +189,8 @@ fn predict_fold(classifier: &Classifier, fold: usize, held_out: &[Example]) -> R
     let views = classifier.views(&passages)?;
     let raw = classifier.raw_scores(&views, BatchPlan::default(), &mut |_| {})?;
     let mut calibrated = raw.clone();
-    classifier.calibrate(&mut calibrated);
+    classifier.calibrate(&mut calibrated, &views);
+    let mut margins = views.margins.into_iter();
     let thresholds = classifier.thresholds();
     let names: Vec<&str> = classifier.labels().iter().map(|l| l.name.as_str()).collect();
     Ok(held_out
@@ -168,6 +205,7 @@ fn predict_fold(classifier: &Classifier, fold: usize, held_out: &[Example]) -> R
             flagged: flagged(&scores, &thresholds).into_iter().map(|j| names[j].to_string()).collect(),
             scores,
             raw_scores,
+            lexical_margins: margins.next().unwrap_or_default(),
         })
         .collect())
 }
@@ -226,6 +264,7 @@ mod tests {
             flagged: vec![],
             scores: vec![0.25],
             raw_scores: vec![0.5],
+            lexical_margins: vec![-0.75],
         }];
         write_predictions(&path, &rows).expect("write");
         assert_eq!(read_predictions(&path).expect("read"), rows);

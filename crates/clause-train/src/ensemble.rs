@@ -17,14 +17,15 @@
 use std::path::{Path, PathBuf};
 
 use clause_data::example::Example;
-use clause_eval::calibration::{apply_per_label, fit_per_label};
-use clause_eval::metrics::{decide, evaluate, tune_thresholds};
+use clause_eval::calibration::apply_per_label;
+use clause_eval::metrics::{decide, evaluate};
 use clause_infer::classifier::{BatchPlan, Classifier, mean_probabilities};
 use clause_infer::input::Passage;
 
 use crate::Error;
 use crate::checkpoint::checkpoint_dir;
 use crate::export::{EnsembleMember, ModelCard, TrainedCard, read_trained_card, write_ensemble_dir};
+use crate::refit::{Fitted, ScoresAndMargins, calibrate_and_tune};
 use crate::trainer::{Observer, TrainData, TrainOptions, TrainOutcome, model_labels, train};
 
 /// The directory of member `k` (1-based) of an ensemble written to `out`.
@@ -101,7 +102,9 @@ fn combine(data: &TrainData, options: &TrainOptions, cards: &[TrainedCard]) -> R
     let truth = |examples: &[Example]| -> Vec<Vec<bool>> {
         examples.iter().map(|e| names.iter().map(|n| e.labels.contains(n)).collect()).collect()
     };
-    let mean = |examples: &[Example]| -> Result<Vec<Vec<f32>>, Error> {
+    // The members' mean raw scores, and the lexical stage's margins (the
+    // members share one stage: the same fit on the same data).
+    let mean = |examples: &[Example]| -> Result<ScoresAndMargins, Error> {
         let passages: Vec<Passage<'_>> = examples.iter().map(Example::passage).collect();
         let plan = BatchPlan { batch_size: config.batch_size * 2, by_length: true };
         // As inference scores an ensemble: the members' mean for each
@@ -113,22 +116,21 @@ fn combine(data: &TrainData, options: &TrainOptions, cards: &[TrainedCard]) -> R
         for classifier in &classifiers {
             members.push(classifier.predict_ids(&views.ids, plan, &mut |_| {})?);
         }
-        Ok(views.combine(&mean_probabilities(members)))
+        Ok((views.combine(&mean_probabilities(members)), views.margins))
     };
     let metrics = |probabilities: &[Vec<f32>], truth: &[Vec<bool>], thresholds: &[f32]| {
         evaluate(&names, truth, &decide(probabilities, thresholds)).map_err(|err| Error::Data(err.to_string()))
     };
     // Calibrated on the mean validation scores, thresholds tuned after.
     let validation_truth = truth(&data.validation);
-    let mut validation = mean(&data.validation)?;
-    let calibration = fit_per_label(&validation, &validation_truth);
-    apply_per_label(&mut validation, &calibration);
-    let thresholds = tune_thresholds(&validation, &validation_truth, config.threshold_min_positives, 0.5);
+    let (raw, margins) = mean(&data.validation)?;
+    let Fitted { calibration, thresholds, scores: validation } =
+        calibrate_and_tune(raw, &validation_truth, &margins, config.threshold_min_positives);
     let test = if data.test.is_empty() {
         None
     } else {
-        let mut test = mean(&data.test)?;
-        apply_per_label(&mut test, &calibration);
+        let (mut test, test_margins) = mean(&data.test)?;
+        apply_per_label(&mut test, &calibration, &test_margins);
         Some(metrics(&test, &truth(&data.test), &thresholds)?)
     };
     let first = &cards[0];

@@ -15,6 +15,7 @@ use candle_core::Tensor;
 use clause_eval::metrics::Metrics;
 use clause_infer::card::{self, write_atomically};
 pub use clause_infer::card::{EnsembleMember, FORMAT_VERSION, ModelCard, ModelLabel};
+use clause_infer::lexical::{LEXICAL_FILE, LEXICAL_WEIGHTS_FILE, LexicalStage};
 use clause_infer::model::BertConfig;
 use serde::{Deserialize, Serialize};
 
@@ -80,9 +81,11 @@ pub fn write_model_dir(
     config: &BertConfig,
     weights: &HashMap<String, Tensor>,
     tokenizer: &Path,
+    lexical: Option<&LexicalStage>,
     card: &TrainedCard,
 ) -> Result<(), Error> {
     std::fs::create_dir_all(out).map_err(io_error(out))?;
+    write_lexical(out, lexical)?;
     let mut hf = serde_json::to_value(config).map_err(|err| Error::Data(err.to_string()))?;
     if let Some(map) = hf.as_object_mut() {
         let id2label: serde_json::Map<String, serde_json::Value> =
@@ -117,6 +120,10 @@ pub fn write_model_dir(
 /// member. The card goes last, each file through a temporary name, so an
 /// interrupted write never leaves a directory that loads as the ensemble.
 pub fn write_ensemble_dir(out: &Path, first_member: &Path, card: &TrainedCard) -> Result<(), Error> {
+    // The members' stages are one fit (same data, no seed), so the first's
+    // serves the ensemble.
+    let labels = card.model.labels.len();
+    write_lexical(out, LexicalStage::load(first_member, labels)?.as_ref())?;
     for file in ["model.safetensors", "config.json", "tokenizer.json"] {
         let (from, to) = (first_member.join(file), out.join(file));
         let staging = out.join(format!(".{file}.tmp"));
@@ -124,6 +131,24 @@ pub fn write_ensemble_dir(out: &Path, first_member: &Path, card: &TrainedCard) -
         std::fs::rename(&staging, &to).map_err(io_error(&to))?;
     }
     Ok(card::write(out, card)?)
+}
+
+/// Write the lexical stage's files into `out`, or remove any an earlier
+/// run left there when the model has no stage, so that a directory never
+/// pairs a card with another run's stage.
+pub(crate) fn write_lexical(out: &Path, lexical: Option<&LexicalStage>) -> Result<(), Error> {
+    match lexical {
+        Some(stage) => Ok(stage.save(out)?),
+        None => {
+            for file in [LEXICAL_FILE, LEXICAL_WEIGHTS_FILE] {
+                let path = out.join(file);
+                if path.is_file() {
+                    std::fs::remove_file(&path).map_err(io_error(&path))?;
+                }
+            }
+            Ok(())
+        }
+    }
 }
 
 /// Read a card training wrote (an ensemble member's, when an interrupted

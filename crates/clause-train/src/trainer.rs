@@ -10,9 +10,10 @@ use std::time::Instant;
 use candle_core::{DType, Device, Tensor};
 use clause_data::example::Example;
 use clause_data::rationales::Located;
-use clause_eval::calibration::{Platt, apply_per_label, fit_per_label};
+use clause_eval::calibration::{Platt, apply_per_label};
 use clause_eval::metrics::{Metrics, decide, evaluate, tune_thresholds};
-use clause_infer::input::{Context, Unit};
+use clause_infer::input::{Context, Passage, Unit};
+use clause_infer::lexical::LexicalStage;
 use clause_infer::model::{BertClassifier, BertConfig, TrainableModel};
 use clause_infer::reading::Views;
 use clause_infer::rng::SplitMix64;
@@ -22,7 +23,9 @@ use crate::batches::{epoch_batches, epoch_examples, negatives_kept, sorted_batch
 use crate::checkpoint::{self, CheckpointTensors, EpochRecord, RunState, checkpoint_dir};
 use crate::config::TrainConfig;
 use crate::export::{BaseModel, DatasetRef, FORMAT_VERSION, ModelCard, ModelLabel, TrainedCard, write_model_dir};
+use crate::lexical::fit_stage;
 use crate::optim::AdamW;
+use crate::refit::{Fitted, calibrate_and_tune};
 use crate::schedule::linear_warmup_decay;
 use crate::step::{MicroBatch, accumulate_gradients, dropout_generators};
 use crate::{Error, io_error, pos_weights};
@@ -127,6 +130,9 @@ struct Prepared {
     validation_truth: Vec<Vec<bool>>,
     test_views: Views,
     test_truth: Vec<Vec<bool>>,
+    /// The lexical stage, where the settings ask for one; the views above
+    /// carry its margins.
+    lexical: Option<LexicalStage>,
     pos_weight: Tensor,
     label_names: Vec<String>,
 }
@@ -376,12 +382,12 @@ impl<'a> Run<'a> {
         }
         // Calibration is fitted on the kept weights' validation scores, and
         // the thresholds tuned again on the calibrated scores.
-        let raw = self.validation_scores()?;
-        let calibration = fit_per_label(&raw, &prepared.validation_truth);
-        let mut validation_scores = raw;
-        apply_per_label(&mut validation_scores, &calibration);
-        let thresholds =
-            tune_thresholds(&validation_scores, &prepared.validation_truth, config.threshold_min_positives, 0.5);
+        let Fitted { calibration, thresholds, scores: validation_scores } = calibrate_and_tune(
+            self.validation_scores()?,
+            &prepared.validation_truth,
+            &prepared.validation_views.margins,
+            config.threshold_min_positives,
+        );
         let validation = score(&prepared.label_names, &prepared.validation_truth, &validation_scores, &thresholds)?;
         let test = if prepared.test_views.passages == 0 {
             None
@@ -393,7 +399,7 @@ impl<'a> Run<'a> {
                 config.batch_size * 2,
                 device,
             )?;
-            apply_per_label(&mut probabilities, &calibration);
+            apply_per_label(&mut probabilities, &calibration, &prepared.test_views.margins);
             Some(score(&prepared.label_names, &prepared.test_truth, &probabilities, &thresholds)?)
         };
         let kept = Kept { best, validation, thresholds, calibration };
@@ -403,6 +409,7 @@ impl<'a> Run<'a> {
             &prepared.config,
             &weights(&self.trainable)?,
             &options.base.join("tokenizer.json"),
+            prepared.lexical.as_ref(),
             &card,
         )?;
         let dir = checkpoint_dir(&options.out);
@@ -504,9 +511,21 @@ fn prepare(data: &TrainData, options: &TrainOptions) -> Result<Prepared, Error> 
         }
         Ok(out)
     };
+    fn passages(examples: &[Example]) -> Vec<Passage<'_>> {
+        examples.iter().map(Example::passage).collect()
+    }
+    // Fitted on the examples as they are (no rationale sentences), in
+    // seconds, so a resumed run fits it again rather than storing it.
+    let lexical = settings.lexical.then(|| {
+        fit_stage(&passages(&data.train), &truth(&data.train), &passages(&data.validation), &truth(&data.validation))
+    });
     let views = |examples: &[Example]| -> Result<Views, Error> {
-        let passages: Vec<_> = examples.iter().map(Example::passage).collect();
-        Ok(Views::of(&encoder, settings.context, settings.reading, &passages)?)
+        let passages = passages(examples);
+        let mut views = Views::of(&encoder, settings.context, settings.reading, &passages)?;
+        if let Some(stage) = &lexical {
+            views.margins = stage.margins(&passages);
+        }
+        Ok(views)
     };
     let mut train: Cow<'_, [Example]> = Cow::Borrowed(&data.train);
     if settings.rationale_examples {
@@ -534,6 +553,7 @@ fn prepare(data: &TrainData, options: &TrainOptions) -> Result<Prepared, Error> 
         validation_truth: truth(&data.validation),
         test_views: views(&data.test)?,
         test_truth: truth(&data.test),
+        lexical,
         encoder,
         config,
         label_names,
