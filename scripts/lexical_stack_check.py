@@ -86,6 +86,35 @@ def stack(encoder_val, margin_val, truth_val, encoder_test, margin_test):
     return val_out, test_out
 
 
+BANDS = [(0.50, 0.80), (0.80, 0.95), (0.95, 1.0)]
+ECE_BINS = 10
+
+
+def calibration_report(name, probabilities, truth_, labels):
+    """The score bands and per-label expected calibration error of pooled
+    out-of-fold probabilities, as crates/clause-eval computes them (bands
+    include 1.0 in the last; ECE over 10 equal-width bins)."""
+    p, t = probabilities.ravel(), truth_.ravel()
+    print(f"\n{name}: score bands, pooled over labels")
+    for low, high in BANDS:
+        inside = (p >= low) & ((p < high) | ((high >= 1.0) & (p <= 1.0)))
+        n = int(inside.sum())
+        mean = p[inside].mean() if n else float("nan")
+        share = t[inside].mean() if n else float("nan")
+        print(f"  {low:.2f}-{high:.2f}  n {n:5}  mean {mean:.3f}  true {share:.3f}")
+    errors = []
+    for j, label in enumerate(labels):
+        column, truth_column = probabilities[:, j], truth_[:, j]
+        bins = np.minimum((np.clip(column, 0, 1) * ECE_BINS).astype(int), ECE_BINS - 1)
+        ece = sum(
+            (bins == k).sum() / len(column) * abs(column[bins == k].mean() - truth_column[bins == k].mean())
+            for k in range(ECE_BINS)
+            if (bins == k).any()
+        )
+        errors.append(f"{label} {ece:.3f} ({int(truth_column.sum())} positives)")
+    print("  ECE per label: " + ", ".join(errors))
+
+
 def read_predictions(path):
     """A fold's prediction rows (crates/clause-train/src/cross_validate.rs) by id."""
     return {row["id"]: row for row in map(json.loads, path.read_text().splitlines())}
@@ -95,7 +124,7 @@ def main():
     build, run = Path(sys.argv[1]), Path(sys.argv[2])
     labels = json.loads((build / "manifest.json").read_text())["labels"]
     rows, folds = read_folds(build, run)
-    ids, flags = [], defaultdict(list)
+    ids, flags, probabilities = [], defaultdict(list), defaultdict(list)
     for fold in sorted(folds):
         parts = folds[fold]
         directory = run / f"fold-{fold}"
@@ -104,6 +133,8 @@ def main():
             continue
         validation_scores = read_predictions(directory / "validation-predictions.jsonl")
         held_out = read_predictions(directory / "predictions.jsonl")
+        if any("lexical_margins" in row for row in held_out.values()):
+            sys.exit(f"{directory}: its model already has the lexical stage; this check is for runs without it")
         val, test = parts["validation"], parts["test"]
         enc_val = np.array([validation_scores[r["id"]]["scores"] for r in val])
         enc_test = np.array([held_out[r["id"]]["scores"] for r in test])
@@ -119,9 +150,14 @@ def main():
         flags["model, thresholds again"] += list(enc_test >= enc_thresholds)
         flags["TF-IDF + SVM"] += list(m_test > 0)
         flags["model + lexical"] += list(st_test >= thresholds)
+        probabilities["model"] += list(enc_test)
+        probabilities["model + lexical"] += list(st_test)
     systems = {name: np.array(f, dtype=int) for name, f in flags.items()}
     pairs = [("model + lexical", "model", "lexical - model"), ("model + lexical", "TF-IDF + SVM", "lexical - SVM")]
     report(rows, ids, labels, systems, pairs)
+    y = truth([rows[i] for i in ids], labels)
+    for name, p in probabilities.items():
+        calibration_report(name, np.array(p), y, labels)
     with open(run / "lexical-stack-predictions.jsonl", "w") as f:
         for i, predicted in zip(ids, systems["model + lexical"]):
             f.write(json.dumps({"id": i, "flagged": [l for l, p in zip(labels, predicted) if p]}) + "\n")
