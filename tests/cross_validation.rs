@@ -82,6 +82,16 @@ fn cross_validation_predicts_every_example_once_out_of_fold_and_resumes() {
     assert_eq!(again.ok(), report);
     assert_eq!(clause_in(dir, &finished_only).ok(), report);
     assert!(!again.stderr.contains("epoch 1"), "{}", again.stderr);
+    // A prediction row edited short is named, not a panic.
+    let fold_1 = dir.join("cv/fold-1/predictions.jsonl");
+    let saved = read(&fold_1);
+    let first: serde_json::Value = serde_json::from_str(saved.lines().next().expect("a row")).expect("json");
+    let mut short = first.clone();
+    short["raw_scores"] = serde_json::json!([0.5]);
+    write(&fold_1, format!("{short}\n{}", saved.lines().skip(1).collect::<Vec<_>>().join("\n")));
+    let id = first["id"].as_str().expect("id");
+    clause_in(dir, &finished_only).fails_with(&["fold-1/predictions.jsonl", id, "1 `raw_scores`, expected 2"]);
+    write(&fold_1, saved);
     // Refitting needs the folds' weights, which this run did not keep.
     let mut refit = args.to_vec();
     refit.push("--refit-calibration");

@@ -15,7 +15,9 @@ use clause_eval::evaluation::{
     Intervals, bootstrap_intervals_by_group, calibration, expected_calibration_error_per_label,
 };
 use clause_eval::metrics::{Metrics, decide, evaluate, tune_thresholds};
-use clause_train::cross_validate::{CrossValidation, FoldPlan, FoldWork, OutOfFold, cross_validate};
+use clause_train::cross_validate::{
+    CrossValidation, FoldPlan, FoldWork, OutOfFold, PREDICTIONS_FILE, cross_validate, fold_dir,
+};
 use clause_train::trainer::TrainOptions;
 use serde::Serialize;
 
@@ -147,6 +149,7 @@ pub fn run(args: &TrainArgs, folds: usize, out: &mut dyn Write) -> anyhow::Resul
     if rows.is_empty() {
         bail!("{}: no fold is finished yet", args.out.display());
     }
+    check_rows(&args.out, &rows, names.len())?;
     let summary = summarise(&data.dataset, &names, &data.train, &rows, folds, options.config.ensemble)?;
     let path = args.out.join("summary.json");
     std::fs::write(&path, serde_json::to_string_pretty(&summary)?).with_context(|| path.display().to_string())?;
@@ -160,6 +163,25 @@ pub fn run(args: &TrainArgs, folds: usize, out: &mut dyn Write) -> anyhow::Resul
         path.display(),
         svg.display()
     )?;
+    Ok(())
+}
+
+/// Every prediction row has one score, raw score and (where its model had
+/// the lexical stage) margin per label: the files are read back from disk,
+/// and a row edited short would otherwise fail deep in the summary.
+fn check_rows(out: &Path, rows: &[OutOfFold], labels: usize) -> anyhow::Result<()> {
+    for row in rows {
+        let fields = [("scores", row.scores.len()), ("raw_scores", row.raw_scores.len())];
+        let margins = [("lexical_margins", row.lexical_margins.len())];
+        let margins = margins.iter().filter(|(_, n)| *n > 0);
+        if let Some((field, n)) = fields.iter().chain(margins).find(|(_, n)| *n != labels) {
+            bail!(
+                "{}: example {} has {n} `{field}`, expected {labels} (one per label)",
+                fold_dir(out, row.fold).join(PREDICTIONS_FILE).display(),
+                row.id
+            );
+        }
+    }
     Ok(())
 }
 
