@@ -133,8 +133,8 @@ def seed_annotations():
         yield from lines_pieces(path.read_bytes(), 25)
     for path in sorted(PROJECT.glob("datasets/*/rationales/*.tsv")):
         yield from lines_pieces(path.read_bytes(), 25)
-    for path in sorted(PROJECT.glob("datasets/*/probes/*.tsv")):
-        # The header first, as the probe parser wants it.
+    for path in sorted(PROJECT.glob("datasets/*/probes/*.tsv")) + sorted(PROJECT.glob("datasets/*/sentences/*.tsv")):
+        # The header first, as the probe and written-sentence parsers want it.
         lines = path.read_bytes().splitlines(keepends=True)
         yield b"".join(lines[:12])
         yield b"".join(lines[:1] + lines[-12:])

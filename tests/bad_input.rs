@@ -461,3 +461,40 @@ fn rationales_are_built_with_the_splits_and_a_bad_span_names_its_line() {
     fixture.file("rationales/t1.tsv", format!("{rationales}t1:art2\tsurveillance\tkept confidential\n"));
     fixture.fails_cleanly(&["rationales/t1.tsv:4", "does not carry `surveillance`"]);
 }
+
+#[test]
+fn written_sentences_are_checked_by_the_build_and_a_bad_line_names_it() {
+    let fixture = Fixture::new();
+    let recipe = fixture.drafts();
+    let sentences = "labels\trule\tsentence\nsurveillance,secrecy\t20\tThe provider shall keep the order to itself.\n\
+                     none\tnear-miss\tThe Parties shall meet once a year.\n";
+    fixture.file("sentences/w.tsv", sentences);
+    let with_sentences = recipe.replace(
+        "annotations = [\"annotations/t1.tsv\", \"annotations/t2.tsv\"]",
+        "annotations = [\"annotations/t1.tsv\", \"annotations/t2.tsv\"]\nsentences = [\"sentences/w.tsv\"]",
+    );
+    fixture.file("dataset.toml", &with_sentences);
+    fixture.build().ok();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&read(&fixture.recipe_dir().join("build/manifest.json"))).expect("manifest");
+    assert_eq!(manifest["sentences"][0]["path"], "sentences/w.tsv", "{manifest}");
+    assert_eq!(manifest["sentences"][0]["sha256"], sha256(&fixture.recipe_dir().join("sentences/w.tsv")));
+    // Training reads them back as the build checked them.
+    let recipe = clause_data::recipe::LoadedRecipe::load(&fixture.recipe_dir()).expect("recipe");
+    let written = clause_data::build::read_written_sentences(&recipe).expect("sentences");
+    assert_eq!(written.len(), 2);
+    assert_eq!(written[0].labels, ["secrecy", "surveillance"]);
+    // An edited file makes the build stale.
+    let built = clause_data::build::read_manifest(&recipe).expect("manifest");
+    assert!(!clause_data::build::is_stale(&recipe, &built));
+    fixture.file("sentences/w.tsv", format!("{sentences}# reviewed\n"));
+    assert!(clause_data::build::is_stale(&recipe, &built));
+    // A label the recipe lacks, or a line without three fields, fails the
+    // build naming the file and line; the earlier build stays.
+    fixture.file("sentences/w.tsv", format!("{sentences}speech\t9\tNo one may publish it.\n"));
+    fixture.fails_cleanly(&["sentences/w.tsv:4", "speech"]);
+    fixture.file("sentences/w.tsv", format!("{sentences}secrecy\tNo rule given.\n"));
+    fixture.fails_cleanly(&["sentences/w.tsv:4", "expected 3 tab-separated fields"]);
+    fixture.file("dataset.toml", with_sentences.replace("sentences/w.tsv", "sentences/missing.tsv"));
+    fixture.fails_cleanly(&["sentences/missing.tsv"]);
+}

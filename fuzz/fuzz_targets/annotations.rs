@@ -3,7 +3,8 @@
 //! annotation formatted by `format_annotation` reads back as itself; a clean
 //! error or rationales with known labels and non-empty, whitespace-normalised
 //! spans; a clean error or probe sentences with a known label (or none) and a
-//! non-empty, whitespace-normalised sentence.
+//! non-empty, whitespace-normalised sentence; the same for written training
+//! sentences, whose labels are known, sorted and distinct.
 #![no_main]
 
 use std::collections::BTreeSet;
@@ -13,6 +14,7 @@ use std::sync::LazyLock;
 use clause_data::annotations::{format_annotation, parse_annotations, parse_labels};
 use clause_data::probes::parse_probe_sentences;
 use clause_data::rationales::parse_rationales;
+use clause_data::written::parse_written_sentences;
 use libfuzzer_sys::fuzz_target;
 
 static LABELS: LazyLock<BTreeSet<String>> = LazyLock::new(|| {
@@ -52,6 +54,15 @@ fuzz_target!(|data: &[u8]| {
         assert!(!sentences.is_empty());
         for sentence in &sentences {
             assert!(sentence.label.as_ref().is_none_or(|l| LABELS.contains(l)));
+            assert!(!sentence.sentence.is_empty());
+            assert_eq!(sentence.sentence.split_whitespace().collect::<Vec<_>>().join(" "), sentence.sentence);
+        }
+    }
+    if let Ok(sentences) = parse_written_sentences(Path::new("sentences/fuzz.tsv"), text, &LABELS) {
+        assert!(!sentences.is_empty());
+        for sentence in &sentences {
+            assert!(sentence.labels.iter().all(|l| LABELS.contains(l)));
+            assert!(sentence.labels.windows(2).all(|pair| pair[0] < pair[1]));
             assert!(!sentence.sentence.is_empty());
             assert_eq!(sentence.sentence.split_whitespace().collect::<Vec<_>>().join(" "), sentence.sentence);
         }

@@ -9,7 +9,7 @@ use std::time::Instant;
 use crate::commands::common::device;
 use crate::commands::common::ensure_built;
 use anyhow::{Context, bail};
-use clause_data::build::{MANIFEST_FILE, Manifest, read_rationale_spans, read_split};
+use clause_data::build::{MANIFEST_FILE, Manifest, read_rationale_spans, read_split, read_written_sentences};
 use clause_data::example::Example;
 use clause_data::recipe::LoadedRecipe;
 use clause_data::split::Split;
@@ -107,6 +107,7 @@ pub(crate) fn recipe_train_data(
         validation,
         test,
         rationales: read_rationale_spans(recipe)?,
+        written: read_written_sentences(recipe)?,
         unit: recipe.recipe.unit(),
     })
 }

@@ -85,6 +85,9 @@ pub struct Manifest {
     /// The rationale files (absent when the recipe has none).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rationales: Vec<FileDigest>,
+    /// The files of written training sentences (absent when the recipe has none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sentences: Vec<FileDigest>,
     /// How many labels have a rationale span, and `rationales.parquet`
     /// (absent when the recipe has no rationale files).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -157,6 +160,7 @@ pub fn build(recipe: &LoadedRecipe, options: &BuildOptions) -> Result<BuildOutco
     let label_counts = count_labels(recipe, &label_names, &by_split)?;
     let leakage = check_leakage(recipe, &by_split, &examples, &splits)?;
     let (rationale_digests, located) = locate_rationales(recipe, &examples)?;
+    let sentence_digests = check_written_sentences(recipe)?;
     let split_of: HashMap<&str, Split> = examples.iter().zip(&splits).map(|(e, s)| (e.id.as_str(), *s)).collect();
 
     let build_dir = recipe.build_dir();
@@ -189,6 +193,7 @@ pub fn build(recipe: &LoadedRecipe, options: &BuildOptions) -> Result<BuildOutco
             sources: collected.sources,
             annotations: collected.annotations,
             rationales: rationale_digests,
+            sentences: sentence_digests,
             rationale_coverage,
             outputs,
             documents,
@@ -295,6 +300,26 @@ fn locate_rationales(recipe: &LoadedRecipe, examples: &[Example]) -> Result<(Vec
         .map(|(relative, (path, _))| Ok(FileDigest { path: relative.clone(), sha256: sha256_file(path)? }))
         .collect::<Result<Vec<_>>>()?;
     Ok((digests, files.into_iter().flat_map(|(_, located)| located).collect()))
+}
+
+/// The digests of the recipe's written-sentence files, each read and
+/// checked, so that a bad line fails the build rather than training.
+fn check_written_sentences(recipe: &LoadedRecipe) -> Result<Vec<FileDigest>> {
+    let files = crate::written::read_all(&recipe.dir, &recipe.recipe.sentences, &recipe.recipe.label_names())?;
+    recipe
+        .recipe
+        .sentences
+        .iter()
+        .zip(&files)
+        .map(|(relative, (path, _))| Ok(FileDigest { path: relative.clone(), sha256: sha256_file(path)? }))
+        .collect()
+}
+
+/// The recipe's written training sentences, all files in order, read from
+/// the files the build checked.
+pub fn read_written_sentences(recipe: &LoadedRecipe) -> Result<Vec<crate::written::WrittenSentence>> {
+    let files = crate::written::read_all(&recipe.dir, &recipe.recipe.sentences, &recipe.recipe.label_names())?;
+    Ok(files.into_iter().flat_map(|(_, sentences)| sentences).collect())
 }
 
 fn collect(recipe: &LoadedRecipe, root: &Path) -> Result<Collected> {
@@ -651,15 +676,20 @@ pub fn is_stale(recipe: &LoadedRecipe, manifest: &Manifest) -> bool {
     if manifest.recipe.sha256 != recipe.sha256 {
         return true;
     }
-    // Annotation and rationale files: the same list, each file unchanged.
-    [(&manifest.annotations, &recipe.recipe.annotations), (&manifest.rationales, &recipe.recipe.rationales)].iter().any(
-        |(built, listed)| {
-            built.iter().map(|d| d.path.as_str()).ne(listed.iter().map(String::as_str))
-                || built.iter().any(|digest| {
-                    sha256_file(&recipe.dir.join(&digest.path)).map_or(true, |sha256| sha256 != digest.sha256)
-                })
-        },
-    )
+    // Annotation, rationale and written-sentence files: the same list, each
+    // file unchanged.
+    [
+        (&manifest.annotations, &recipe.recipe.annotations),
+        (&manifest.rationales, &recipe.recipe.rationales),
+        (&manifest.sentences, &recipe.recipe.sentences),
+    ]
+    .iter()
+    .any(|(built, listed)| {
+        built.iter().map(|d| d.path.as_str()).ne(listed.iter().map(String::as_str))
+            || built.iter().any(|digest| {
+                sha256_file(&recipe.dir.join(&digest.path)).map_or(true, |sha256| sha256 != digest.sha256)
+            })
+    })
 }
 
 /// Read the built rationale spans back (`rationales.parquet`): each span's

@@ -28,5 +28,6 @@ pub mod split;
 pub mod stats;
 pub mod table;
 pub mod text;
+pub mod written;
 
 pub use error::{Error, Result};

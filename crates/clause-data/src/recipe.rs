@@ -37,6 +37,11 @@ pub struct Recipe {
     /// ([`crate::rationales`]).
     #[serde(default)]
     pub rationales: Vec<String>,
+    /// Files of sentences written for training from the guidelines, each
+    /// with the labels it carries alone ([`crate::written`]): added to the
+    /// training split only, when training asks for them.
+    #[serde(default)]
+    pub sentences: Vec<String>,
     /// How examples are assigned to train / validation / test.
     pub split: SplitRule,
     /// What counts as a text shared between splits, and whether it fails the build.

@@ -627,7 +627,14 @@ mod tests {
         let vocabulary = Vocabulary::fit(&["the data", "the"]);
         let mut weights = vec![vec![0.0; vocabulary.len()]; 2];
         weights[0][vocabulary.term("data").expect("term")] = 3.0;
-        let stage = LexicalStage { headings: false, c: 1.0, vocabulary, weights, biases: vec![-1.0, 0.0] };
+        let stage = LexicalStage {
+            headings: false,
+            reading: crate::reading::Reading::Whole,
+            c: 1.0,
+            vocabulary,
+            weights,
+            biases: vec![-1.0, 0.0],
+        };
         stage.save(dir.path()).expect("save");
         let classifier = Classifier::load(dir.path(), &Device::Cpu).expect("load");
         let passages = [Passage::text("the data"), Passage::text("the the")];

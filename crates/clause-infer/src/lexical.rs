@@ -11,6 +11,15 @@
 //! alone where the stage is absent (models trained before it, or with
 //! `lexical = false`).
 //!
+//! A stage that reads [`Reading::Sentences`] scores a provision's whole
+//! text and each of its sentences (the pieces [`Views::of`] scores), and
+//! keeps each label's highest margin, as the encoder keeps its highest
+//! score: read whole, one risky sentence buried in a paragraph of
+//! boilerplate hardly moves a margin, which then pulled a calibrated score
+//! down exactly where a reviewer most needs the flag.
+//!
+//! [`Views::of`]: crate::reading::Views::of
+//!
 //! This module owns the stage's two files in a model directory:
 //! [`LEXICAL_FILE`] (settings and the vocabulary, in index order) and
 //! [`LEXICAL_WEIGHTS_FILE`] (idf, weights and biases). Fitting the weights is
@@ -27,6 +36,8 @@ use serde::{Deserialize, Serialize};
 use crate::Error;
 use crate::card::write_atomically;
 use crate::input::{Context, Passage};
+use crate::reading::Reading;
+use clause_segment::spans::{Granularity, spans};
 
 /// The stage's settings and vocabulary.
 pub const LEXICAL_FILE: &str = "lexical.json";
@@ -135,11 +146,25 @@ pub fn stage_text<'a>(passage: &Passage<'a>, headings: bool) -> std::borrow::Cow
     context.compose(passage)
 }
 
+/// The sentences of `passage` that [`Views::of`](crate::reading::Views::of)
+/// scores on their own, each under the passage's headings; none when the
+/// passage is one sentence.
+fn sentences<'a>(passage: &Passage<'a>) -> Vec<Passage<'a>> {
+    let pieces = spans(passage.text, Granularity::Sentences);
+    if pieces.len() < 2 {
+        return Vec::new();
+    }
+    pieces.into_iter().map(|piece| Passage { text: &passage.text[piece], ..*passage }).collect()
+}
+
 /// A fitted lexical stage: one linear model per label over a vocabulary.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LexicalStage {
     /// Whether it reads headings before the text.
     pub headings: bool,
+    /// Whether it also reads each sentence on its own, keeping the highest
+    /// margin.
+    pub reading: Reading,
     /// The regularisation it was fitted with (recorded, not used to score).
     pub c: f64,
     /// Its terms.
@@ -156,6 +181,9 @@ pub struct LexicalStage {
 struct Header {
     format: u32,
     headings: bool,
+    /// Absent in stages written before sentence reading: those read whole.
+    #[serde(default)]
+    reading: Reading,
     c: f64,
     labels: usize,
     terms: Vec<String>,
@@ -163,18 +191,34 @@ struct Header {
 
 impl LexicalStage {
     /// Every label's margin for every passage (`[passage][label]`); positive
-    /// where the linear model alone would flag the label.
+    /// where the linear model alone would flag the label. Reading
+    /// sentences, a label's margin is the highest of the passage's and its
+    /// sentences'.
     pub fn margins(&self, passages: &[Passage<'_>]) -> Vec<Vec<f32>> {
         passages
             .par_iter()
             .map(|passage| {
-                let features = self.vocabulary.features(&stage_text(passage, self.headings));
-                self.weights
-                    .iter()
-                    .zip(&self.biases)
-                    .map(|(w, b)| features.iter().map(|&(i, v)| w[i as usize] * v).sum::<f32>() + b)
-                    .collect()
+                let mut best = self.margins_of(&stage_text(passage, self.headings));
+                if self.reading == Reading::Sentences {
+                    for sentence in sentences(passage) {
+                        let margins = self.margins_of(&stage_text(&sentence, self.headings));
+                        for (b, m) in best.iter_mut().zip(margins) {
+                            *b = b.max(m);
+                        }
+                    }
+                }
+                best
             })
+            .collect()
+    }
+
+    /// Every label's margin for one text as the stage reads it.
+    fn margins_of(&self, text: &str) -> Vec<f32> {
+        let features = self.vocabulary.features(text);
+        self.weights
+            .iter()
+            .zip(&self.biases)
+            .map(|(w, b)| features.iter().map(|&(i, v)| w[i as usize] * v).sum::<f32>() + b)
             .collect()
     }
 
@@ -183,6 +227,7 @@ impl LexicalStage {
         let header = Header {
             format: LEXICAL_FORMAT,
             headings: self.headings,
+            reading: self.reading,
             c: self.c,
             labels: self.biases.len(),
             terms: self.vocabulary.terms.clone(),
@@ -246,6 +291,7 @@ impl LexicalStage {
         let biases = tensor("bias", &[labels])?.to_vec1::<f32>()?;
         Ok(Some(Self {
             headings: header.headings,
+            reading: header.reading,
             c: header.c,
             vocabulary: Vocabulary::new(header.terms, idf),
             weights,
@@ -296,7 +342,7 @@ mod tests {
         let intercept = vocabulary.index["intercept"] as usize;
         let mut weights = vec![vec![0.0; terms], vec![0.0; terms]];
         weights[0][intercept] = 2.0;
-        LexicalStage { headings: true, c: 0.3, vocabulary, weights, biases: vec![-0.5, -1.0] }
+        LexicalStage { headings: true, reading: Reading::Whole, c: 0.3, vocabulary, weights, biases: vec![-0.5, -1.0] }
     }
 
     #[test]
@@ -312,6 +358,35 @@ mod tests {
         let loaded = LexicalStage::load(dir.path(), 2).expect("load").expect("a stage");
         assert_eq!(loaded, stage);
         assert_eq!(LexicalStage::load(&dir.path().join("none"), 2).expect("absent"), None);
+    }
+
+    #[test]
+    fn reading_sentences_keeps_each_labels_highest_margin_over_the_whole_and_its_sentences() {
+        let whole = stage();
+        let by_sentence = LexicalStage { reading: Reading::Sentences, ..stage() };
+        let buried = "The annual report of the committee shall be published every year. Each Party may \
+                      intercept every message carried over its networks. The report shall be translated into \
+                      the official languages of the organisation.";
+        let passage = Passage::text(buried);
+        let (w, s) = (&whole.margins(&[passage])[0], &by_sentence.margins(&[passage])[0]);
+        // Read whole, "intercept" is one term among many; read alone, its
+        // sentence's margin is the label's.
+        let sentence = "Each Party may intercept every message carried over its networks.";
+        assert_eq!(s[0], whole.margins(&[Passage::text(sentence)])[0][0]);
+        assert!(s[0] > w[0], "{s:?} {w:?}");
+        // No label's margin falls below the whole text's.
+        assert!(s.iter().zip(w).all(|(a, b)| a >= b), "{s:?} {w:?}");
+        // A one-sentence passage reads alike either way.
+        let one = [Passage::text(sentence)];
+        assert_eq!(by_sentence.margins(&one), whole.margins(&one));
+        let dir = tempfile::tempdir().expect("tempdir");
+        by_sentence.save(dir.path()).expect("save");
+        assert_eq!(LexicalStage::load(dir.path(), 2).expect("load"), Some(by_sentence));
+        // A stage written before sentence reading existed reads whole.
+        let path = dir.path().join(LEXICAL_FILE);
+        let json = std::fs::read_to_string(&path).expect("read");
+        std::fs::write(&path, json.replace("\"reading\":\"sentences\",", "")).expect("write");
+        assert_eq!(LexicalStage::load(dir.path(), 2).expect("load").map(|s| s.reading), Some(Reading::Whole));
     }
 
     #[test]

@@ -25,12 +25,17 @@
 //! Both come only from the training split, so validation and test stay
 //! what they were.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use clause_data::example::Example;
 use clause_data::rationales::Located;
+use clause_data::written::WrittenSentence;
 use clause_infer::rng::SplitMix64;
 use clause_segment::spans::{Granularity, insert_at, sentence_boundaries, spans};
+
+use crate::config::TrainConfig;
+use crate::trainer::TrainData;
 
 /// Sentences longer than this are not buried in other provisions: a
 /// sentence of a hundred words is a provision of its own.
@@ -119,6 +124,73 @@ pub fn rationale_examples(
     out
 }
 
+/// Examples from sentences written for training from the guidelines
+/// ([`clause_data::written`]): each alone under the headings of a random
+/// label-less training provision, and (when at most [`MAX_BURIED_WORDS`]
+/// long) buried at a sentence boundary of another, both with the sentence's
+/// labels; a `none` sentence makes label-less examples alike. As with
+/// rationale sentences, the headings are a host's, not the sentence's own,
+/// so that the words carry the label. A split without label-less
+/// provisions adds the sentences alone, without headings.
+pub fn written_examples(train: &[Example], written: &[WrittenSentence], seed: u64) -> Vec<Example> {
+    let hosts: Vec<&Example> = train.iter().filter(|e| e.labels.is_empty()).collect();
+    let mut rng = SplitMix64::new(seed ^ 0x7772_6974_7465_6e01);
+    let mut out = Vec::with_capacity(written.len() * 2);
+    for (k, sentence) in written.iter().enumerate() {
+        let alone = Example {
+            id: format!("written{}", k + 1),
+            document: "written".to_string(),
+            text: sentence.sentence.clone(),
+            labels: sentence.labels.clone(),
+            article: None,
+            paragraph: None,
+            title: None,
+            chapter: None,
+            origin: sentence.origin.clone(),
+        };
+        if hosts.is_empty() {
+            out.push(alone);
+            continue;
+        }
+        let host = hosts[rng.below(hosts.len())];
+        out.push(Example { title: host.title.clone(), chapter: host.chapter.clone(), ..alone });
+        if sentence.sentence.split_whitespace().count() > MAX_BURIED_WORDS {
+            continue;
+        }
+        let host = hosts[rng.below(hosts.len())];
+        out.push(Example {
+            id: format!("written{}#buried-in:{}", k + 1, host.id),
+            text: bury(&host.text, &sentence.sentence, &mut rng),
+            labels: sentence.labels.clone(),
+            origin: format!("{} (buried in {})", sentence.origin, host.id),
+            ..host.clone()
+        });
+    }
+    out
+}
+
+/// The examples a run learns from: the training split, with the rationale
+/// and written-sentence examples above where `config` asks for them. The
+/// encoder and the lexical stage both learn from these.
+pub fn training_examples<'a>(data: &'a TrainData, label_order: &[String], config: &TrainConfig) -> Cow<'a, [Example]> {
+    let mut train = Cow::Borrowed(data.train.as_slice());
+    if config.rationale_examples {
+        let extra = rationale_examples(&data.train, &data.rationales, label_order, config.seed);
+        tracing::info!(examples = extra.len(), "sentence and buried-sentence examples from rationales");
+        train.to_mut().extend(extra);
+    }
+    if config.written_sentences {
+        let mut extra = written_examples(&data.train, &data.written, config.seed);
+        // In the recipe's label order, as every other example's labels are.
+        for example in &mut extra {
+            example.labels = label_order.iter().filter(|l| example.labels.contains(l)).cloned().collect();
+        }
+        tracing::info!(examples = extra.len(), "examples from written sentences");
+        train.to_mut().extend(extra);
+    }
+    train
+}
+
 /// `host` with `sentence` inserted at one of its sentence boundaries (its
 /// start, between two sentences, or its end), chosen by `rng`.
 pub fn bury(host: &str, sentence: &str, rng: &mut SplitMix64) -> String {
@@ -205,5 +277,65 @@ mod tests {
             ]
         );
         assert_eq!(bury("", "Alone.", &mut rng), "Alone.");
+    }
+
+    #[test]
+    fn written_sentences_stand_alone_and_buried_under_a_label_less_hosts_headings() {
+        let host_text =
+            "This Convention enters into force on signature by both sides. It may be amended by the parties.";
+        let train =
+            vec![example("risky", "Each Party shall intercept.", &["surveillance"]), example("host", host_text, &[])];
+        let written = |labels: &[&str], sentence: &str| WrittenSentence {
+            labels: labels.iter().map(|l| l.to_string()).collect(),
+            rule: "1".into(),
+            sentence: sentence.into(),
+            origin: "w.tsv:2".into(),
+        };
+        let gag = "The provider shall not disclose to anyone that the order was made.";
+        let long = vec!["word"; MAX_BURIED_WORDS + 1].join(" ");
+        let sentences =
+            [written(&["secrecy", "surveillance"], gag), written(&[], "The Parties meet yearly."), written(&[], &long)];
+        let extra = written_examples(&train, &sentences, 3);
+        let ids: Vec<&str> = extra.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["written1", "written1#buried-in:host", "written2", "written2#buried-in:host", "written3"]);
+        assert_eq!(extra[0].text, gag);
+        assert_eq!(extra[0].title.as_deref(), Some("title of host"), "the host's headings, not its own");
+        assert_eq!(extra[0].labels, ["secrecy", "surveillance"]);
+        assert!(extra[1].text.contains(gag) && extra[1].text.contains("enters into force"));
+        assert_eq!(extra[1].labels, extra[0].labels);
+        assert!(extra[2].labels.is_empty() && extra[3].labels.is_empty());
+        assert_eq!(extra, written_examples(&train, &sentences, 3));
+        // Without a label-less provision to stand under, alone and bare.
+        let alone = written_examples(&train[..1], &sentences[..1], 3);
+        assert_eq!(alone.len(), 1);
+        assert_eq!((alone[0].title.as_deref(), alone[0].text.as_str()), (None, gag));
+    }
+
+    #[test]
+    fn training_examples_add_written_sentences_only_when_asked() {
+        let data = TrainData {
+            dataset: "d".into(),
+            manifest_sha256: String::new(),
+            labels: Vec::new(),
+            train: vec![example("host", "The Parties shall meet. They shall report yearly.", &[])],
+            validation: Vec::new(),
+            test: Vec::new(),
+            rationales: Vec::new(),
+            written: vec![WrittenSentence {
+                labels: vec!["secrecy".into(), "cross_border".into()],
+                rule: "6".into(),
+                sentence: "The request shall be kept confidential.".into(),
+                origin: "w.tsv:2".into(),
+            }],
+            unit: clause_infer::input::Unit::Provision,
+        };
+        let order = ["cross_border".to_string(), "secrecy".to_string()];
+        let mut config = TrainConfig::default();
+        assert_eq!(training_examples(&data, &order, &config).len(), 1);
+        config.written_sentences = true;
+        let examples = training_examples(&data, &order, &config);
+        assert_eq!(examples.len(), 3, "alone and buried");
+        // Labels in the recipe's order, as every example's are.
+        assert!(examples[1..].iter().all(|e| e.labels == order), "{examples:?}");
     }
 }

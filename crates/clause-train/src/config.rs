@@ -75,6 +75,10 @@ pub struct TrainConfig {
     /// a span, alone and buried in a label-less provision; see
     /// [`crate::augment`]) to the training split.
     pub rationale_examples: bool,
+    /// Add the recipe's written sentences (`sentences` in its
+    /// `dataset.toml`; [`clause_data::written`]), alone and buried in
+    /// label-less provisions, to the training split.
+    pub written_sentences: bool,
     /// Fit the lexical stage (TF-IDF word 1–3-grams and a linear SVM per
     /// label, [`crate::lexical`]) on the training split and weigh its margin
     /// beside the encoder's score in each label's calibration. On both
@@ -132,6 +136,7 @@ impl Default for TrainConfig {
             headings_dropout: 0.0,
             reading: Reading::Whole,
             rationale_examples: false,
+            written_sentences: false,
             lexical: true,
             hidden_dropout: None,
             pos_weight_cap: 10.0,

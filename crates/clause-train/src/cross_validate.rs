@@ -17,7 +17,6 @@ use clause_data::example::Example;
 use clause_data::split::Split;
 use clause_eval::decision::flagged;
 use clause_infer::classifier::{BatchPlan, Classifier};
-use clause_infer::input::Passage;
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
@@ -149,6 +148,7 @@ pub fn cross_validate(
             validation: pick(Split::Validation),
             test: Vec::new(),
             rationales: data.rationales.clone(),
+            written: data.written.clone(),
             unit: data.unit,
         };
         let held_out = pick(Split::Test);
@@ -185,7 +185,7 @@ pub fn cross_validate(
 
 /// The fold's model on `held_out`: the fold it held out, or its validation share.
 fn predict_fold(classifier: &Classifier, fold: usize, held_out: &[Example]) -> Result<Vec<OutOfFold>, Error> {
-    let passages: Vec<Passage<'_>> = held_out.iter().map(Example::passage).collect();
+    let passages = crate::passages(held_out);
     let views = classifier.views(&passages)?;
     let raw = classifier.raw_scores(&views, BatchPlan::default(), &mut |_| {})?;
     let mut calibrated = raw.clone();

@@ -20,13 +20,12 @@ use clause_data::example::Example;
 use clause_eval::calibration::apply_per_label;
 use clause_eval::metrics::{decide, evaluate};
 use clause_infer::classifier::{BatchPlan, Classifier, mean_probabilities};
-use clause_infer::input::Passage;
 
-use crate::Error;
 use crate::checkpoint::checkpoint_dir;
 use crate::export::{EnsembleMember, ModelCard, TrainedCard, read_trained_card, write_ensemble_dir};
 use crate::refit::{Fitted, ScoresAndMargins, calibrate_and_tune};
 use crate::trainer::{Observer, TrainData, TrainOptions, TrainOutcome, model_labels, train};
+use crate::{Error, passages, truth};
 
 /// The directory of member `k` (1-based) of an ensemble written to `out`.
 pub fn member_dir(out: &Path, k: usize) -> PathBuf {
@@ -56,6 +55,7 @@ pub fn train_ensemble(
         validation: data.validation.clone(),
         test: Vec::new(),
         rationales: data.rationales.clone(),
+        written: data.written.clone(),
         unit: data.unit,
     };
     let mut cards = Vec::with_capacity(members);
@@ -99,13 +99,11 @@ fn combine(data: &TrainData, options: &TrainOptions, cards: &[TrainedCard]) -> R
         .map(|k| Classifier::load(&member_dir(&options.out, k), &options.device))
         .collect::<Result<_, _>>()?;
     let names: Vec<String> = data.labels.iter().map(|l| l.name.clone()).collect();
-    let truth = |examples: &[Example]| -> Vec<Vec<bool>> {
-        examples.iter().map(|e| names.iter().map(|n| e.labels.contains(n)).collect()).collect()
-    };
+    let truth = |examples: &[Example]| truth(examples, &names);
     // The members' mean raw scores, and the lexical stage's margins (the
     // members share one stage: the same fit on the same data).
     let mean = |examples: &[Example]| -> Result<ScoresAndMargins, Error> {
-        let passages: Vec<Passage<'_>> = examples.iter().map(Example::passage).collect();
+        let passages = passages(examples);
         let plan = BatchPlan { batch_size: config.batch_size * 2, by_length: true };
         // As inference scores an ensemble: the members' mean for each
         // sequence, then the highest over a passage's sequences. (The mean of

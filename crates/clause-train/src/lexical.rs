@@ -10,6 +10,7 @@
 
 use clause_infer::input::Passage;
 use clause_infer::lexical::{Features, LexicalStage, Vocabulary, stage_text};
+use clause_infer::reading::Reading;
 use clause_infer::rng::SplitMix64;
 use rayon::prelude::*;
 
@@ -28,7 +29,10 @@ const MAX_PASSES: usize = 1000;
 const SEED: u64 = 20_261_207;
 
 /// The stage fitted on `train`, with headings and C chosen on `validation`
-/// (`truth[example][label]` beside each). Labels without a positive (or
+/// (`truth[example][label]` beside each), reading as `reading` says (the
+/// encoder's reading: a stage that reads sentences is scored on them, so
+/// `train` should hold sentence examples, as
+/// [`training_examples`](crate::augment::training_examples) makes them). Labels without a positive (or
 /// without a negative) in `train` get zero weights and bias, so their margin
 /// is 0 everywhere and calibration gives it no weight.
 pub fn fit_stage(
@@ -36,6 +40,7 @@ pub fn fit_stage(
     train_truth: &[Vec<bool>],
     validation: &[Passage<'_>],
     validation_truth: &[Vec<bool>],
+    reading: Reading,
 ) -> LexicalStage {
     let mut best: Option<(f64, LexicalStage)> = None;
     for headings in HEADINGS {
@@ -44,7 +49,8 @@ pub fn fit_stage(
         let vocabulary = Vocabulary::fit(&refs);
         let rows: Vec<Features> = refs.par_iter().map(|t| vocabulary.features(t)).collect();
         for c in COSTS {
-            let stage = fit_labels(&rows, train_truth, vocabulary.clone(), headings, c);
+            let mut stage = fit_labels(&rows, train_truth, vocabulary.clone(), headings, c);
+            stage.reading = reading;
             let micro = micro_f1(&stage.margins(validation), validation_truth);
             tracing::debug!(headings, c, micro, "lexical stage on validation");
             if best.as_ref().is_none_or(|(b, _)| micro > *b) {
@@ -68,7 +74,7 @@ fn fit_labels(rows: &[Features], truth: &[Vec<bool>], vocabulary: Vocabulary, he
         })
         .collect();
     let (weights, biases) = fitted.into_iter().unzip();
-    LexicalStage { headings, c, vocabulary, weights, biases }
+    LexicalStage { headings, reading: Reading::Whole, c, vocabulary, weights, biases }
 }
 
 /// A linear SVM with squared hinge loss and L2 penalty, classes weighted
@@ -155,7 +161,7 @@ mod tests {
     fn the_svm_separates_what_its_words_separate_and_skips_one_class_labels() {
         let (texts, truth) = corpus();
         let passages: Vec<Passage<'_>> = texts.iter().map(|t| Passage::text(t)).collect();
-        let stage = fit_stage(&passages, &truth, &passages, &truth);
+        let stage = fit_stage(&passages, &truth, &passages, &truth, Reading::Whole);
         let margins = stage.margins(&passages);
         for (row, t) in margins.iter().zip(&truth) {
             assert_eq!(row[0] > 0.0, t[0], "{row:?}");

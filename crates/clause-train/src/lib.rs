@@ -28,6 +28,9 @@ pub mod trainer;
 
 use std::path::PathBuf;
 
+use clause_data::example::Example;
+use clause_infer::input::Passage;
+
 pub use config::TrainConfig;
 
 /// Errors of a training run, naming the file or setting at fault.
@@ -74,6 +77,16 @@ pub enum Error {
     /// A tensor operation failed.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
+}
+
+/// The passages of `examples`, as every reader takes them.
+pub(crate) fn passages(examples: &[Example]) -> Vec<Passage<'_>> {
+    examples.iter().map(Example::passage).collect()
+}
+
+/// Whether each of `examples` carries each of `labels` (`[example][label]`).
+pub(crate) fn truth(examples: &[Example], labels: &[String]) -> Vec<Vec<bool>> {
+    examples.iter().map(|e| labels.iter().map(|l| e.labels.contains(l)).collect()).collect()
 }
 
 pub(crate) fn io_error(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {

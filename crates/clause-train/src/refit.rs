@@ -13,13 +13,13 @@ use clause_data::example::Example;
 use clause_eval::calibration::{Platt, apply_per_label, fit_per_label};
 use clause_eval::metrics::{Metrics, decide, evaluate, tune_thresholds};
 use clause_infer::classifier::{BatchPlan, Classifier};
-use clause_infer::input::Passage;
 
-use crate::Error;
+use crate::augment::training_examples;
 use crate::config::TrainConfig;
 use crate::export::{TrainedCard, read_trained_card, write_lexical};
 use crate::lexical::fit_stage;
 use crate::trainer::{TrainData, model_labels};
+use crate::{Error, passages, truth};
 
 /// Raw scores and lexical margins of a set of passages
 /// (`[passage][label]` each; no margins without a stage).
@@ -71,14 +71,17 @@ pub fn refit(dir: &Path, data: &TrainData, config: &TrainConfig, device: &Device
             names.join(", ")
         )));
     }
-    let truth = |examples: &[Example]| -> Vec<Vec<bool>> {
-        examples.iter().map(|e| names.iter().map(|n| e.labels.contains(n)).collect()).collect()
-    };
-    fn passages(examples: &[Example]) -> Vec<Passage<'_>> {
-        examples.iter().map(Example::passage).collect()
-    }
+    let truth = |examples: &[Example]| truth(examples, &names);
+    // Fitted as training fits it, on the examples the encoder learnt from.
     let stage = config.lexical.then(|| {
-        fit_stage(&passages(&data.train), &truth(&data.train), &passages(&data.validation), &truth(&data.validation))
+        let train = training_examples(data, &names, config);
+        fit_stage(
+            &passages(&train),
+            &truth(&train),
+            &passages(&data.validation),
+            &truth(&data.validation),
+            config.reading,
+        )
     });
     let plan = BatchPlan { batch_size: config.batch_size * 2, by_length: true };
     // The encoder's raw scores, and the new stage's margins (not those of

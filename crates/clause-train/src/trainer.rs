@@ -10,15 +10,17 @@ use std::time::Instant;
 use candle_core::{DType, Device, Tensor};
 use clause_data::example::Example;
 use clause_data::rationales::Located;
+use clause_data::written::WrittenSentence;
 use clause_eval::calibration::{Platt, apply_per_label};
 use clause_eval::metrics::{Metrics, decide, evaluate, tune_thresholds};
-use clause_infer::input::{Context, Passage, Unit};
+use clause_infer::input::{Context, Unit};
 use clause_infer::lexical::LexicalStage;
 use clause_infer::model::{BertClassifier, BertConfig, TrainableModel};
 use clause_infer::reading::Views;
 use clause_infer::rng::SplitMix64;
 use clause_infer::tokenize::TextEncoder;
 
+use crate::augment::training_examples;
 use crate::batches::{epoch_batches, epoch_examples, negatives_kept, sorted_batches};
 use crate::checkpoint::{self, CheckpointTensors, EpochRecord, RunState, checkpoint_dir};
 use crate::config::TrainConfig;
@@ -28,7 +30,7 @@ use crate::optim::AdamW;
 use crate::refit::{Fitted, calibrate_and_tune};
 use crate::schedule::linear_warmup_decay;
 use crate::step::{MicroBatch, accumulate_gradients, dropout_generators};
-use crate::{Error, io_error, pos_weights};
+use crate::{Error, io_error, passages, pos_weights, truth};
 
 /// A label as the dataset declares it.
 #[derive(Debug, Clone)]
@@ -56,6 +58,9 @@ pub struct TrainData {
     /// Rationale spans of the training split's provisions (others are
     /// ignored), for [`TrainConfig::rationale_examples`].
     pub rationales: Vec<Located>,
+    /// Sentences written for training from the recipe's guidelines, for
+    /// [`TrainConfig::written_sentences`].
+    pub written: Vec<WrittenSentence>,
     /// What one example is (the recipe's [`clause_data::recipe::Recipe::unit`]),
     /// recorded in the model card.
     pub unit: Unit,
@@ -498,9 +503,7 @@ fn prepare(data: &TrainData, options: &TrainOptions) -> Result<Prepared, Error> 
         )));
     }
     let label_names: Vec<String> = data.labels.iter().map(|l| l.name.clone()).collect();
-    let truth = |examples: &[Example]| -> Vec<Vec<bool>> {
-        examples.iter().map(|e| label_names.iter().map(|l| e.labels.contains(l)).collect()).collect()
-    };
+    let truth = |examples: &[Example]| truth(examples, &label_names);
     let settings = &options.config;
     let ids = |examples: &[Example], context: Context| -> Result<Vec<Vec<u32>>, Error> {
         let inputs: Vec<Cow<'_, str>> = examples.iter().map(|e| context.compose(&e.passage())).collect();
@@ -511,13 +514,17 @@ fn prepare(data: &TrainData, options: &TrainOptions) -> Result<Prepared, Error> 
         }
         Ok(out)
     };
-    fn passages(examples: &[Example]) -> Vec<Passage<'_>> {
-        examples.iter().map(Example::passage).collect()
-    }
-    // Fitted on the examples as they are (no rationale sentences), in
-    // seconds, so a resumed run fits it again rather than storing it.
+    let train = training_examples(data, &label_names, settings);
+    let train_truth = truth(&train);
+    // Fitted in seconds, so a resumed run fits it again rather than storing it.
     let lexical = settings.lexical.then(|| {
-        fit_stage(&passages(&data.train), &truth(&data.train), &passages(&data.validation), &truth(&data.validation))
+        fit_stage(
+            &passages(&train),
+            &train_truth,
+            &passages(&data.validation),
+            &truth(&data.validation),
+            settings.reading,
+        )
     });
     let views = |examples: &[Example]| -> Result<Views, Error> {
         let passages = passages(examples);
@@ -527,13 +534,6 @@ fn prepare(data: &TrainData, options: &TrainOptions) -> Result<Prepared, Error> 
         }
         Ok(views)
     };
-    let mut train: Cow<'_, [Example]> = Cow::Borrowed(&data.train);
-    if settings.rationale_examples {
-        let extra = crate::augment::rationale_examples(&data.train, &data.rationales, &label_names, settings.seed);
-        tracing::info!(examples = extra.len(), "sentence and buried-sentence examples from rationales");
-        train.to_mut().extend(extra);
-    }
-    let train_truth = truth(&train);
     let positives: Vec<usize> =
         (0..label_names.len()).map(|j| train_truth.iter().filter(|row| row[j]).count()).collect();
     let train_has_label: Vec<bool> = train_truth.iter().map(|row| row.contains(&true)).collect();

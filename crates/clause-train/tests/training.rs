@@ -65,6 +65,7 @@ fn data(train: Vec<Example>, validation: Vec<Example>) -> TrainData {
         train,
         validation,
         rationales: Vec::new(),
+        written: Vec::new(),
         unit: clause_infer::input::Unit::Provision,
     }
 }
