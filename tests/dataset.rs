@@ -133,6 +133,42 @@ fn treaty_risk_holds_every_provision_with_labels() {
     assert!(table.ok().contains("text length") && table.stdout.contains("shared between splits"), "{}", table.stdout);
 }
 
+/// Lower-cased word sequences of `n` words in `text`.
+fn word_grams(text: &str, n: usize) -> std::collections::HashSet<Vec<String>> {
+    let words: Vec<String> =
+        text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect();
+    words.windows(n).map(<[String]>::to_vec).collect()
+}
+
+#[test]
+fn treaty_risk_written_sentences_paraphrase_neither_the_treaties_nor_the_probe_suite() {
+    // The build records every written-sentence file the recipe lists.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (recipe, _) = build(dir.path(), "treaty-risk");
+    let listed = manifest(&recipe)["sentences"].as_array().expect("sentences in the manifest").clone();
+    assert!(listed.len() >= 3, "{listed:?}");
+    let treaties: String = treaty_files().iter().map(|f| read(f)).collect::<Vec<_>>().join("\n");
+    let (treaty5, treaty6) = (word_grams(&treaties, 5), word_grams(&treaties, 6));
+    let probe = read(&recipe.join("probes/buried-clauses.tsv"));
+    let probe5: std::collections::HashSet<Vec<String>> =
+        probe.lines().skip(1).flat_map(|line| word_grams(line, 5)).filter(|g| !treaty5.contains(g)).collect();
+    let mut sentences = 0;
+    for file in &listed {
+        let path = recipe.join(file["path"].as_str().expect("path"));
+        assert_eq!(file["sha256"], sha256(&path), "{}", path.display());
+        for (k, line) in read(&path).lines().enumerate().skip(1) {
+            let sentence = line.rsplit('\t').next().expect("a sentence");
+            sentences += 1;
+            let copied: Vec<_> = word_grams(sentence, 6).into_iter().filter(|g| treaty6.contains(g)).collect();
+            assert!(copied.is_empty(), "{}:{}: treaty wording {copied:?}", path.display(), k + 1);
+            // Stock treaty wording aside, nothing of the probe suite.
+            let probed: Vec<_> = word_grams(sentence, 5).into_iter().filter(|g| probe5.contains(g)).collect();
+            assert!(probed.is_empty(), "{}:{}: probe wording {probed:?}", path.display(), k + 1);
+        }
+    }
+    assert!(sentences >= 250, "{sentences} written sentences");
+}
+
 #[test]
 fn builds_are_byte_identical() {
     for name in ["treaty-risk", "tos-unfair"] {
