@@ -292,27 +292,24 @@ fn locate_rationales(recipe: &LoadedRecipe, examples: &[Example]) -> Result<(Vec
     let by_id: HashMap<&str, &Example> = examples.iter().map(|e| (e.id.as_str(), e)).collect();
     let known = recipe.recipe.label_names();
     let files = crate::rationales::read_all(&recipe.dir, &recipe.recipe.rationales, &known, &by_id)?;
-    let digests = recipe
-        .recipe
-        .rationales
-        .iter()
-        .zip(&files)
-        .map(|(relative, (path, _))| Ok(FileDigest { path: relative.clone(), sha256: sha256_file(path)? }))
-        .collect::<Result<Vec<_>>>()?;
+    let digests = file_digests(&recipe.dir, &recipe.recipe.rationales)?;
     Ok((digests, files.into_iter().flat_map(|(_, located)| located).collect()))
+}
+
+/// The digest of each of `files` (relative to the recipe directory `dir`),
+/// as the manifest records it.
+fn file_digests(dir: &Path, files: &[String]) -> Result<Vec<FileDigest>> {
+    files
+        .iter()
+        .map(|relative| Ok(FileDigest { path: relative.clone(), sha256: sha256_file(&dir.join(relative))? }))
+        .collect()
 }
 
 /// The digests of the recipe's written-sentence files, each read and
 /// checked, so that a bad line fails the build rather than training.
 fn check_written_sentences(recipe: &LoadedRecipe) -> Result<Vec<FileDigest>> {
-    let files = crate::written::read_all(&recipe.dir, &recipe.recipe.sentences, &recipe.recipe.label_names())?;
-    recipe
-        .recipe
-        .sentences
-        .iter()
-        .zip(&files)
-        .map(|(relative, (path, _))| Ok(FileDigest { path: relative.clone(), sha256: sha256_file(path)? }))
-        .collect()
+    crate::written::read_all(&recipe.dir, &recipe.recipe.sentences, &recipe.recipe.label_names())?;
+    file_digests(&recipe.dir, &recipe.recipe.sentences)
 }
 
 /// The recipe's written training sentences, all files in order, read from

@@ -13,7 +13,7 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::segment::normalise_whitespace;
-use crate::text::{check_label, data_lines, read_utf8};
+use crate::text::{check_label, read_utf8, sentence_rows};
 
 /// What a control sentence's label field says.
 pub const CONTROL_LABEL: &str = "none";
@@ -41,23 +41,9 @@ pub fn read_probe_sentences(path: &Path, known: &BTreeSet<String>) -> Result<Vec
 
 /// [`read_probe_sentences`] on contents already read from `path`.
 pub fn parse_probe_sentences(path: &Path, text: &str, known: &BTreeSet<String>) -> Result<Vec<ProbeSentence>> {
-    let mut lines = data_lines(text);
     let malformed =
         |line: usize, message: String| Error::Malformed { path: path.to_path_buf(), line: line.to_string(), message };
-    match lines.next() {
-        Some((_, header)) if header.split('\t').map(str::trim).eq(HEADER) => {}
-        Some((line, _)) => return Err(malformed(line, format!("expected the header `{}`", HEADER.join("<TAB>")))),
-        None => return Err(malformed(1, "the file is empty; expected a header and sentences".to_string())),
-    }
-    let mut out = Vec::new();
-    for (line, raw) in lines {
-        let fields: Vec<&str> = raw.split('\t').collect();
-        let [label, rule, sentence] = fields[..] else {
-            return Err(malformed(
-                line,
-                format!("expected 3 tab-separated fields (label, rule, sentence), found {}", fields.len()),
-            ));
-        };
+    sentence_rows(path, text, HEADER, |line, [label, rule, sentence]| {
         let label = label.trim();
         if label != CONTROL_LABEL {
             check_label(path, line, label, known)?;
@@ -66,17 +52,13 @@ pub fn parse_probe_sentences(path: &Path, text: &str, known: &BTreeSet<String>) 
         if sentence.is_empty() {
             return Err(malformed(line, "the sentence is empty".to_string()));
         }
-        out.push(ProbeSentence {
+        Ok(ProbeSentence {
             label: (label != CONTROL_LABEL).then(|| label.to_string()),
             rule: rule.trim().to_string(),
             sentence,
             line,
-        });
-    }
-    if out.is_empty() {
-        return Err(malformed(1, "no sentences after the header".to_string()));
-    }
-    Ok(out)
+        })
+    })
 }
 
 #[cfg(test)]

@@ -36,6 +36,42 @@ pub fn data_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
         .filter(|(_, line)| !line.trim().is_empty() && !line.trim_start().starts_with('#'))
 }
 
+/// The rows of a project file of single sentences (the probe suite, written
+/// training sentences), each read by `read_row` from its 1-based line number
+/// and fields, in file order: a first data line that is `header` joined by
+/// tabs, then at least one line of exactly `N` tab-separated fields. Errors
+/// name the file and line.
+pub fn sentence_rows<'a, const N: usize, T>(
+    path: &Path,
+    text: &'a str,
+    header: [&str; N],
+    mut read_row: impl FnMut(usize, [&'a str; N]) -> Result<T>,
+) -> Result<Vec<T>> {
+    let malformed =
+        |line: usize, message: String| Error::Malformed { path: path.to_path_buf(), line: line.to_string(), message };
+    let mut lines = data_lines(text);
+    match lines.next() {
+        Some((_, first)) if first.split('\t').map(str::trim).eq(header) => {}
+        Some((line, _)) => return Err(malformed(line, format!("expected the header `{}`", header.join("<TAB>")))),
+        None => return Err(malformed(1, "the file is empty; expected a header and sentences".to_string())),
+    }
+    let mut rows = Vec::new();
+    for (line, raw) in lines {
+        let fields: Vec<&str> = raw.split('\t').collect();
+        let Ok(fields) = <[&str; N]>::try_from(fields.as_slice()) else {
+            return Err(malformed(
+                line,
+                format!("expected {N} tab-separated fields ({}), found {}", header.join(", "), fields.len()),
+            ));
+        };
+        rows.push(read_row(line, fields)?);
+    }
+    if rows.is_empty() {
+        return Err(malformed(1, "no sentences after the header".to_string()));
+    }
+    Ok(rows)
+}
+
 /// A label of a project file that the recipe's label set must hold: an
 /// error naming the file, the line and the known labels otherwise.
 pub fn check_label(path: &Path, line: usize, label: &str, known: &std::collections::BTreeSet<String>) -> Result<()> {

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use crate::annotations::parse_labels;
 use crate::error::{Error, Result};
 use crate::segment::normalise_whitespace;
-use crate::text::{check_label, data_lines, read_utf8};
+use crate::text::{check_label, read_utf8, sentence_rows};
 
 /// What the labels field of a sentence without a label says.
 pub const NO_LABEL: &str = "none";
@@ -49,23 +49,9 @@ pub fn read_written_sentences(path: &Path, known: &BTreeSet<String>) -> Result<V
 
 /// [`read_written_sentences`] on contents already read from `path`.
 pub fn parse_written_sentences(path: &Path, text: &str, known: &BTreeSet<String>) -> Result<Vec<WrittenSentence>> {
-    let mut lines = data_lines(text);
     let malformed =
         |line: usize, message: String| Error::Malformed { path: path.to_path_buf(), line: line.to_string(), message };
-    match lines.next() {
-        Some((_, header)) if header.split('\t').map(str::trim).eq(HEADER) => {}
-        Some((line, _)) => return Err(malformed(line, format!("expected the header `{}`", HEADER.join("<TAB>")))),
-        None => return Err(malformed(1, "the file is empty; expected a header and sentences".to_string())),
-    }
-    let mut out = Vec::new();
-    for (line, raw) in lines {
-        let fields: Vec<&str> = raw.split('\t').collect();
-        let [labels, rule, sentence] = fields[..] else {
-            return Err(malformed(
-                line,
-                format!("expected 3 tab-separated fields (labels, rule, sentence), found {}", fields.len()),
-            ));
-        };
+    sentence_rows(path, text, HEADER, |line, [labels, rule, sentence]| {
         let labels = if labels.trim() == NO_LABEL {
             Vec::new()
         } else {
@@ -82,17 +68,13 @@ pub fn parse_written_sentences(path: &Path, text: &str, known: &BTreeSet<String>
         if sentence.is_empty() {
             return Err(malformed(line, "the sentence is empty".to_string()));
         }
-        out.push(WrittenSentence {
+        Ok(WrittenSentence {
             labels,
             rule: rule.trim().to_string(),
             sentence,
             origin: format!("{}:{line}", path.display()),
-        });
-    }
-    if out.is_empty() {
-        return Err(malformed(1, "no sentences after the header".to_string()));
-    }
-    Ok(out)
+        })
+    })
 }
 
 /// Every file of `files` (relative to the recipe directory `dir`), read
