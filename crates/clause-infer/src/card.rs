@@ -8,8 +8,10 @@
 //! `#[serde(flatten)]` and adds provenance, configuration and metrics
 //! (`clause_train::export::TrainedCard`), through [`read`] and [`write`] here.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use candle_core::Tensor;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -222,6 +224,15 @@ pub fn write<T: Serialize>(dir: &Path, card: &T) -> Result<(), Error> {
     write_atomically(&path, format!("{text}\n").as_bytes())
 }
 
+/// Write `tensors` as a safetensors file at `path`, through `path.tmp` renamed
+/// into place. The file gets the permissions any new file gets (the umask's),
+/// where candle's own `save` leaves its temporary file's 0600.
+pub fn save_tensors(path: &Path, tensors: &HashMap<String, Tensor>) -> Result<(), Error> {
+    let bytes = safetensors::serialize(tensors, None)
+        .map_err(|err| Error::Weights { path: path.to_path_buf(), message: err.to_string() })?;
+    write_atomically(path, &bytes)
+}
+
 /// Write `bytes` to `path` through `path.tmp`, renamed into place.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let staging = path.with_extension("tmp");
@@ -334,5 +345,22 @@ mod tests {
             vec![EnsembleMember { dir: "../elsewhere".into(), seed: 1, best_epoch: 1, epochs: 1, validation: None }];
         let err = ensemble.weight_files(dir.path()).expect_err("outside").to_string();
         assert!(err.contains("field `ensemble`"), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn saved_tensors_load_back_with_the_permissions_of_any_new_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let weights = dir.path().join("model.safetensors");
+        let tensor = Tensor::from_slice(&[1.0f32, -2.5, 3.0], 3, &candle_core::Device::Cpu).expect("tensor");
+        save_tensors(&weights, &HashMap::from([("w".to_string(), tensor)])).expect("save");
+        std::fs::write(dir.path().join("other"), b"x").expect("write");
+        let mode = |path: &Path| std::fs::metadata(path).expect("metadata").permissions().mode() & 0o777;
+        // candle's own `save` left 0600 here, whatever the umask.
+        assert_eq!(mode(&weights), mode(&dir.path().join("other")));
+        let loaded = candle_core::safetensors::load(&weights, &candle_core::Device::Cpu).expect("load");
+        assert_eq!(loaded["w"].to_vec1::<f32>().expect("values"), vec![1.0, -2.5, 3.0]);
+        assert!(!dir.path().join("model.tmp").exists());
     }
 }

@@ -34,7 +34,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
-use crate::card::write_atomically;
+use crate::card::{save_tensors, write_atomically};
 use crate::input::{Context, Passage};
 use crate::reading::Reading;
 use clause_segment::spans::{Granularity, spans};
@@ -244,12 +244,7 @@ impl LexicalStage {
             ("weight".to_string(), Tensor::from_vec(flat, (self.biases.len(), terms), &cpu)?),
             ("bias".to_string(), Tensor::from_slice(&self.biases, self.biases.len(), &cpu)?),
         ]);
-        // Written beside, then renamed into place, as `write_atomically` does.
-        let path = dir.join(LEXICAL_WEIGHTS_FILE);
-        let staging = path.with_extension("tmp");
-        candle_core::safetensors::save(&tensors, &staging)
-            .map_err(|err| Error::Weights { path: staging.clone(), message: err.to_string() })?;
-        std::fs::rename(&staging, &path).map_err(|source| Error::Io { path: path.clone(), source })?;
+        save_tensors(&dir.join(LEXICAL_WEIGHTS_FILE), &tensors)?;
         write_atomically(&dir.join(LEXICAL_FILE), &json)
     }
 

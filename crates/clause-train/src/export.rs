@@ -13,7 +13,7 @@ use std::path::Path;
 
 use candle_core::Tensor;
 use clause_eval::metrics::Metrics;
-use clause_infer::card::{self, write_atomically};
+use clause_infer::card::{self, save_tensors, write_atomically};
 pub use clause_infer::card::{EnsembleMember, FORMAT_VERSION, ModelCard, ModelLabel};
 use clause_infer::lexical::{LEXICAL_FILE, LEXICAL_WEIGHTS_FILE, LexicalStage};
 use clause_infer::model::BertConfig;
@@ -108,9 +108,7 @@ pub fn write_model_dir(
     }
     write_atomically(&out.join("config.json"), pretty(&hf)?.as_bytes())?;
     card::write(out, card)?;
-    let staging = out.join(".model.safetensors.tmp");
-    candle_core::safetensors::save(weights, &staging)?;
-    std::fs::rename(&staging, out.join("model.safetensors")).map_err(io_error(out.join("model.safetensors")))?;
+    save_tensors(&out.join("model.safetensors"), weights)?;
     let tokenizer_bytes = std::fs::read(tokenizer).map_err(io_error(tokenizer))?;
     Ok(write_atomically(&out.join("tokenizer.json"), &tokenizer_bytes)?)
 }
