@@ -12,6 +12,7 @@ Usage: python3 fuzz/seed.py [TARGET ...]   (default: every target)
 import hashlib
 import json
 import os
+import struct
 import sys
 from pathlib import Path
 
@@ -274,6 +275,59 @@ def seed_documents():
     yield from seed_pdf()
 
 
+def safetensors(tensors):
+    """The safetensors encoding of `tensors`, name -> (shape, f32 values):
+    an 8-byte little-endian header length, the JSON header, the data."""
+    header, data = {}, b""
+    for name, (shape, values) in sorted(tensors.items()):
+        raw = struct.pack(f"<{len(values)}f", *values)
+        header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [len(data), len(data) + len(raw)]}
+        data += raw
+    text = json.dumps(header, separators=(",", ":")).encode()
+    return struct.pack("<Q", len(text)) + text + data
+
+
+def seed_model_files():
+    # config.json, clause.json, lexical.json and lexical.safetensors joined by
+    # NUL bytes, as fuzz_targets/model_files.rs splits them: a two-label model
+    # written here, the way `clause train` writes one, and variants.
+    labels = ["surveillance", "secrecy"]
+    config = {
+        "vocab_size": 30522, "hidden_size": 384, "num_hidden_layers": 6, "num_attention_heads": 12,
+        "intermediate_size": 1536, "max_position_embeddings": 512, "hidden_act": "gelu",
+        "id2label": {str(i): name for i, name in enumerate(labels)},
+        "label2id": {name: i for i, name in enumerate(labels)},
+        "problem_type": "multi_label_classification", "clause_pooling": "mean", "clause_context": "headings",
+    }
+    card = {
+        "format": 1, "max_length": 256, "pooling": "mean", "context": "headings", "reading": "sentences",
+        "unit": "provision",
+        "labels": [
+            {"name": name, "description": "d", "threshold": 0.4 + i / 10,
+             "calibration": {"slope": 0.43, "intercept": -1.9, "margin": 0.8}}
+            for i, name in enumerate(labels)
+        ],
+    }
+    terms = ["intercept", "secret", "data", "intercept content", "keep it secret"]
+    header = {"format": 1, "headings": True, "reading": "sentences", "c": 0.3, "labels": 2, "terms": terms}
+    weights = safetensors({
+        "idf": ([5], [1.5, 2.0, 1.0, 2.5, 3.0]),
+        "weight": ([2, 5], [2.0, 0.0, 0.5, 1.0, 0.0, 0.0, 3.0, 0.0, 0.0, 1.5]),
+        "bias": ([2], [-0.5, -1.0]),
+    })
+
+    def joined(config, card, header, weights):
+        return b"\0".join([json.dumps(config).encode(), json.dumps(card).encode(), json.dumps(header).encode(), weights])
+
+    yield joined(config, card, header, weights)
+    whole = dict(header, reading="whole", headings=False)
+    yield joined(config, dict(card, reading="whole", context="text"), whole, weights)
+    ensemble = dict(card, ensemble=[{"dir": "members/1", "seed": 1}, {"dir": "members/2"}])
+    yield joined(config, ensemble, header, weights)
+    yield joined(config, {"labels": card["labels"], "max_length": 128, "pooling": "cls"}, header, weights)
+    yield joined(config, card, dict(header, terms=terms[:3]), weights)
+
+
 TARGETS = {
     "segment": seed_segment,
     "documents": seed_documents,
@@ -282,6 +336,7 @@ TARGETS = {
     "recipe": seed_recipe,
     "annotations": seed_annotations,
     "serve_request": seed_serve_request,
+    "model_files": seed_model_files,
 }
 
 

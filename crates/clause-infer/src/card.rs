@@ -209,7 +209,12 @@ fn member_weights(dir: &Path, member: &EnsembleMember) -> Result<PathBuf, Error>
 /// it) from `path`; a parse error names the line and column.
 pub fn read<T: DeserializeOwned>(path: &Path) -> Result<T, Error> {
     let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
-    serde_json::from_str(&text).map_err(|err| Error::Config {
+    parse(path, &text)
+}
+
+/// A card from the text of `path` (named in errors), as [`read`] reads it.
+pub fn parse<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, Error> {
+    serde_json::from_str(text).map_err(|err| Error::Config {
         path: path.to_path_buf(),
         message: format!("line {} column {}: {err}", err.line(), err.column()),
     })

@@ -256,9 +256,19 @@ impl LexicalStage {
         if !path.is_file() {
             return Ok(None);
         }
-        let bytes = std::fs::read(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
+        let header = std::fs::read(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
+        let weights_path = dir.join(LEXICAL_WEIGHTS_FILE);
+        let weights = std::fs::read(&weights_path).map_err(|source| Error::Io { path: weights_path, source })?;
+        Self::from_bytes(dir, &header, &weights, labels).map(Some)
+    }
+
+    /// The stage from the bytes of its two files, as [`LexicalStage::load`]
+    /// reads them from `dir` (named in errors): any bytes give a stage or an
+    /// error, never a panic (the `model_files` fuzz target).
+    pub fn from_bytes(dir: &Path, header: &[u8], weights: &[u8], labels: usize) -> Result<Self, Error> {
+        let path = dir.join(LEXICAL_FILE);
         let bad = |message: String| Error::Config { path: path.clone(), message };
-        let header: Header = serde_json::from_slice(&bytes).map_err(|err| bad(err.to_string()))?;
+        let header: Header = serde_json::from_slice(header).map_err(|err| bad(err.to_string()))?;
         if header.format != LEXICAL_FORMAT {
             return Err(bad(format!("format {} is not one this build reads ({LEXICAL_FORMAT})", header.format)));
         }
@@ -267,7 +277,7 @@ impl LexicalStage {
         }
         let weights_path = dir.join(LEXICAL_WEIGHTS_FILE);
         let bad_weights = |message: String| Error::Weights { path: weights_path.clone(), message };
-        let tensors = candle_core::safetensors::load(&weights_path, &Device::Cpu)
+        let tensors = candle_core::safetensors::load_buffer(weights, &Device::Cpu)
             .map_err(|err| bad_weights(format!("unreadable: {err}")))?;
         let terms = header.terms.len();
         let tensor = |name: &str, shape: &[usize]| -> Result<Tensor, Error> {
@@ -284,14 +294,14 @@ impl LexicalStage {
         let idf = tensor("idf", &[terms])?.to_vec1::<f32>()?;
         let weights = tensor("weight", &[labels, terms])?.to_vec2::<f32>()?;
         let biases = tensor("bias", &[labels])?.to_vec1::<f32>()?;
-        Ok(Some(Self {
+        Ok(Self {
             headings: header.headings,
             reading: header.reading,
             c: header.c,
             vocabulary: Vocabulary::new(header.terms, idf),
             weights,
             biases,
-        }))
+        })
     }
 }
 
@@ -396,5 +406,8 @@ mod tests {
         std::fs::write(dir.path().join(LEXICAL_FILE), b"{\"format\": 1}").expect("write");
         let err = LexicalStage::load(dir.path(), 2).expect_err("header").to_string();
         assert!(err.contains(LEXICAL_FILE) && err.contains("missing field"), "{err}");
+        std::fs::remove_file(dir.path().join(LEXICAL_WEIGHTS_FILE)).expect("remove");
+        let err = LexicalStage::load(dir.path(), 2).expect_err("no weights").to_string();
+        assert!(err.contains(LEXICAL_WEIGHTS_FILE), "{err}");
     }
 }

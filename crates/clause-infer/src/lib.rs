@@ -98,8 +98,14 @@ impl LabelSet {
     /// `0..n` so that output column `i` is label `id2label[i]`.
     pub fn from_config(path: &Path) -> Result<Self, Error> {
         let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+        Self::parse(path, &text)
+    }
+
+    /// The labels of config text `text`, the contents of `path` (named in
+    /// errors), as [`LabelSet::from_config`] reads them.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, Error> {
         let config_error = |message: String| Error::Config { path: path.to_path_buf(), message };
-        let value: serde_json::Value = serde_json::from_str(&text)
+        let value: serde_json::Value = serde_json::from_str(text)
             .map_err(|err| config_error(format!("line {}: invalid JSON: {err}", err.line())))?;
         let map = value
             .get("id2label")

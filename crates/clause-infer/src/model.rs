@@ -82,7 +82,13 @@ impl BertConfig {
     /// Read and check a `config.json`.
     pub fn from_file(path: &Path) -> Result<Self, Error> {
         let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
-        let config: Self = serde_json::from_str(&text).map_err(|err| Error::Config {
+        Self::parse(path, &text)
+    }
+
+    /// The config in `text`, the contents of `path` (named in errors), checked
+    /// as [`BertConfig::from_file`] checks it.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, Error> {
+        let config: Self = serde_json::from_str(text).map_err(|err| Error::Config {
             path: path.to_path_buf(),
             message: format!("line {}: {err}", err.line()),
         })?;
