@@ -247,7 +247,9 @@ pub struct ServeArgs {
 /// Arguments of `clause eval`.
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// Trained model directory.
+    /// Trained model directory; with --probe, also a cross-validation run
+    /// (`clause train --cross-validate K --keep-fold-models`), each fold's
+    /// model probed on the instruments it held out.
     #[arg(long, value_name = "DIR")]
     pub model: PathBuf,
 

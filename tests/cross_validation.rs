@@ -145,6 +145,46 @@ fn kept_folds_are_refitted_with_a_lexical_stage_without_training() {
     assert_eq!(crate::util::sha256(&dir.join("cv/fold-2/model.safetensors")), weights);
     let summary: serde_json::Value = serde_json::from_str(&read(&dir.join("cv/summary.json"))).expect("json");
     assert_eq!(summary["examples"], 48);
+    probes_read_each_fold_with_the_model_that_held_it_out(dir);
+}
+
+/// `clause eval --probe` on the kept folds of `dir/cv`: every example is
+/// read by its fold's model, and the figures are pooled.
+fn probes_read_each_fold_with_the_model_that_held_it_out(dir: &std::path::Path) {
+    let eval = |extra: &[&str]| -> Vec<String> {
+        let mut args: Vec<String> =
+            ["eval", "--model", "cv", "datasets/x", "--data-root", "data"].iter().map(|s| s.to_string()).collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
+    let run = |extra: &[&str]| {
+        let args = eval(extra);
+        clause_in(dir, &args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let removed = run(&["--probe", "headings-removed"]);
+    let text = removed.ok();
+    assert!(text.contains("probe headings-removed: 48 examples, out of fold (3 folds"), "{text}");
+    assert!(text.contains("change in micro-F1, 95% CI"), "{text}");
+    // 16 label-less rows, in documents A and C: the fold that held out B
+    // has none to bury a sentence in.
+    write(
+        &dir.join("suite.tsv"),
+        "label\trule\tsentence\nsecrecy\t1\tThe party shall keep it secret.\nnone\tcontrol\tThe party may act.\n",
+    );
+    let buried = run(&["--probe", "buried", "--probe-sentences", "suite.tsv", "--probe-hosts", "2", "--json"]);
+    let report: serde_json::Value = serde_json::from_str(buried.ok()).expect("json");
+    assert_eq!(report["hosts"], 16);
+    let folds = report["folds"].as_array().expect("folds");
+    assert_eq!(folds.len(), 2, "{report}");
+    assert_eq!(report["labels"][0]["insertions"], 4);
+    assert_eq!(report["control_insertions"], 4);
+    // Without --probe, the run's figures are its summary; a bad plan names its line.
+    run(&[]).fails_with(&["cross-validation run", "summary.json"]);
+    let plan = dir.join("cv/folds.tsv");
+    let saved = read(&plan);
+    write(&plan, saved.replacen("\ttest\n", "\theld\n", 1));
+    run(&["--probe", "headings-removed"]).fails_with(&["folds.tsv:", "split `held`"]);
+    write(&plan, saved);
 }
 
 #[test]

@@ -232,6 +232,43 @@ fn write_plan(path: &Path, all: &[Example], plan: &FoldPlan) -> anyhow::Result<(
     std::fs::write(path, text).with_context(|| path.display().to_string())
 }
 
+/// Whether `dir` is a cross-validation run (it holds a fold plan).
+pub fn is_run(dir: &Path) -> bool {
+    dir.join(FOLDS_FILE).is_file()
+}
+
+/// The ids each fold held out (its `test` rows), by fold number from 1, as
+/// [`write_plan`] wrote them into `run`'s fold plan.
+pub fn read_held_out(run: &Path) -> anyhow::Result<BTreeMap<usize, std::collections::BTreeSet<String>>> {
+    let path = run.join(FOLDS_FILE);
+    let text = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
+    let mut lines = text.lines().enumerate();
+    if lines.next().map(|(_, header)| header) != Some("fold\tid\tsplit") {
+        bail!("{}:1: expected the header `fold<TAB>id<TAB>split`", path.display());
+    }
+    let mut held_out: BTreeMap<usize, std::collections::BTreeSet<String>> = BTreeMap::new();
+    for (k, line) in lines {
+        let fields: Vec<&str> = line.split('\t').collect();
+        let (fold, id, split) = match fields[..] {
+            [fold, id, split] => (fold, id, split),
+            _ => bail!("{}:{}: expected 3 tab-separated fields, found {}", path.display(), k + 1, fields.len()),
+        };
+        let fold: usize = match fold.parse() {
+            Ok(n) if n >= 1 => n,
+            _ => bail!("{}:{}: fold `{fold}`: expected a fold number from 1", path.display(), k + 1),
+        };
+        let ids = held_out.entry(fold).or_default();
+        match split {
+            "test" => {
+                ids.insert(id.to_string());
+            }
+            "train" | "validation" => {}
+            other => bail!("{}:{}: split `{other}`: expected train, validation or test", path.display(), k + 1),
+        }
+    }
+    Ok(held_out)
+}
+
 fn summarise(
     dataset: &str,
     names: &[String],

@@ -97,6 +97,17 @@ pub fn run(args: &EvalArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     {
         bail!("--threshold {t}: expected a probability between 0 and 1");
     }
+    // A run directory holds a fold plan and fold models, not a model.
+    if crate::commands::cross_validate::is_run(&args.model) && !args.model.join("config.json").is_file() {
+        let Some(kind) = args.probe else {
+            bail!(
+                "--model {}: a cross-validation run; its figures are in summary.json (`clause train \
+                 --cross-validate` prints them), and --probe probes its fold models",
+                args.model.display()
+            );
+        };
+        return crate::commands::probe::run_folds(args, kind, out);
+    }
     let model = load_model(&args.model, &args.device)?;
     let names: Vec<String> = model.labels().iter().map(|l| l.name.clone()).collect();
     let baseline = args.baseline.as_deref().map(|dir| load_model(dir, &args.device)).transpose()?;

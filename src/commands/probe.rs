@@ -11,14 +11,22 @@
 //!   inserted label is flagged (recall), and how often a benign control
 //!   sentence makes the model flag a label it did not flag on the provision
 //!   alone (false additions).
+//!
+//! On a cross-validation run (`clause train --cross-validate K
+//! --keep-fold-models`), each fold's model is probed on the instruments it
+//! held out and the figures are pooled: every provision is then read by a
+//! model that never saw its instrument, as a new draft would be.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
+use clause_data::build::read_split;
 use clause_data::example::Example;
 use clause_data::probes::{ProbeSentence, read_probe_sentences};
+use clause_data::recipe::LoadedRecipe;
+use clause_data::split::Split;
 use clause_eval::decision::flagged;
 use clause_eval::metrics::evaluate;
 use clause_infer::classifier::{BatchPlan, Classifier};
@@ -28,11 +36,17 @@ use clause_segment::spans::{insert_at, sentence_boundaries};
 use serde::Serialize;
 
 use crate::cli::{EvalArgs, ProbeKind};
-use crate::commands::common::predict_with_progress;
+use crate::commands::common::{ensure_built, load_model, predict_with_progress};
+use crate::commands::cross_validate::read_held_out;
 
 /// Seed of the host choices, insertion points and heading swaps (fixed, so
 /// a probe can be reproduced).
 const PROBE_SEED: u64 = 20261206;
+
+/// Bootstrap resamples of the interval on the change in micro-F1, and their
+/// seed (fixed, so a report can be reproduced).
+const RESAMPLES: usize = 1000;
+const BOOTSTRAP_SEED: u64 = 20261129;
 
 /// The probe suite's place inside a recipe directory.
 pub const SUITE_FILE: &str = "probes/buried-clauses.tsv";
@@ -50,26 +64,119 @@ pub fn run(
     let names: Vec<String> = model.labels().iter().map(|l| l.name.clone()).collect();
     match kind {
         ProbeKind::HeadingsRemoved | ProbeKind::HeadingsSwapped => {
-            let report = headings(kind, model, &names, examples, truth)?;
-            if args.json {
-                writeln!(out, "{}", serde_json::to_string_pretty(&report).context("serialising the report")?)?;
-            } else {
-                write_headings(&report, out)?;
-            }
+            let readings = headings(kind, model, examples)?;
+            let report = headings_report(kind, &names, examples, truth, &readings, 1)?;
+            print(args, &report, |r, out| write_headings(r, out), out)
         }
         ProbeKind::Buried => {
-            let suite = suite_path(args)?;
-            let known: BTreeSet<String> = names.iter().cloned().collect();
-            let sentences = read_probe_sentences(&suite, &known)?;
+            let (suite, sentences) = suite(args, &names)?;
             let report = buried(model, &names, examples, &sentences, args.probe_hosts)?;
-            if args.json {
-                writeln!(out, "{}", serde_json::to_string_pretty(&report).context("serialising the report")?)?;
-            } else {
-                write_buried(&report, &suite, out)?;
-            }
+            print(args, &report, |r, out| write_buried(r, &suite, out), out)
         }
     }
-    Ok(())
+}
+
+/// Run the probe `kind` on a cross-validation run (`args.model`): each
+/// fold's model on the instruments that fold held out, figures pooled over
+/// the folds.
+pub fn run_folds(args: &EvalArgs, kind: ProbeKind, out: &mut dyn Write) -> anyhow::Result<()> {
+    let run_dir = &args.model;
+    if !args.data.is_dir() {
+        bail!(
+            "--model {} is a cross-validation run: probe it on the recipe directory it was trained on, not a table",
+            run_dir.display()
+        );
+    }
+    let recipe = LoadedRecipe::load(&args.data)?;
+    ensure_built(&recipe, args.data_root.data_root.clone())?;
+    let mut all = Vec::new();
+    for split in Split::ALL {
+        all.extend(read_split(&recipe, split)?);
+    }
+    let by_id: HashMap<&str, &Example> = all.iter().map(|e| (e.id.as_str(), e)).collect();
+    let names: Vec<String> = recipe.recipe.labels.iter().map(|l| l.name.clone()).collect();
+    let suite = match kind {
+        ProbeKind::Buried => Some(suite(args, &names)?),
+        _ => None,
+    };
+    let (mut pooled, mut readings, mut buried_folds) = (Vec::new(), Vec::new(), Vec::new());
+    let held_out = read_held_out(run_dir)?;
+    for (&fold, ids) in &held_out {
+        let examples = ids
+            .iter()
+            .map(|id| {
+                by_id.get(id.as_str()).map(|e| (*e).clone()).with_context(|| {
+                    format!(
+                        "{}: fold {fold} held out `{id}`, which {} does not have (was the recipe changed since?)",
+                        run_dir.join("folds.tsv").display(),
+                        args.data.display()
+                    )
+                })
+            })
+            .collect::<anyhow::Result<Vec<Example>>>()?;
+        let dir = clause_train::cross_validate::fold_dir(run_dir, fold);
+        if !dir.join("model.safetensors").is_file() {
+            bail!(
+                "{}: no model of fold {fold}; probing needs `clause train --cross-validate K --keep-fold-models`",
+                dir.display()
+            );
+        }
+        let model = load_model(&dir, &args.device)?;
+        let model_names: Vec<&str> = model.labels().iter().map(|l| l.name.as_str()).collect();
+        if model_names != names {
+            bail!("{}: the model's labels {model_names:?} are not the recipe's {names:?}", dir.display());
+        }
+        tracing::info!(fold, examples = examples.len(), "probing");
+        match &suite {
+            // A fold may hold out only labelled provisions: nothing to bury
+            // a sentence in there.
+            Some(_) if examples.iter().all(|e| !e.labels.is_empty()) => {
+                tracing::warn!(fold, "the fold held out no label-less provision; no sentence is buried in it");
+            }
+            Some((_, sentences)) => {
+                buried_folds.push((fold, buried(&model, &names, &examples, sentences, args.probe_hosts)?));
+            }
+            None => readings.push(headings(kind, &model, &examples)?),
+        }
+        pooled.extend(examples);
+    }
+    if let Some((path, _)) = &suite {
+        if buried_folds.is_empty() {
+            bail!("{}: no fold held out a label-less provision to bury sentences in", run_dir.display());
+        }
+        let report = pool_buried(buried_folds);
+        return print(args, &report, |r, out| write_buried(r, path, out), out);
+    }
+    let truth: Vec<Vec<bool>> = pooled.iter().map(|e| names.iter().map(|n| e.labels.contains(n)).collect()).collect();
+    let readings = Readings {
+        normal: readings.iter().flat_map(|r| r.normal.iter().cloned()).collect(),
+        probed: readings.iter().flat_map(|r| r.probed.iter().cloned()).collect(),
+    };
+    let report = headings_report(kind, &names, &pooled, &truth, &readings, held_out.len())?;
+    print(args, &report, |r, out| write_headings(r, out), out)
+}
+
+/// Write `report` as JSON when asked, else with `text`.
+fn print<R: Serialize>(
+    args: &EvalArgs,
+    report: &R,
+    text: impl Fn(&R, &mut dyn Write) -> anyhow::Result<()>,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    if args.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(report).context("serialising the report")?)?;
+        Ok(())
+    } else {
+        text(report, out)
+    }
+}
+
+/// The buried-clause suite's path and sentences, checked against `names`.
+fn suite(args: &EvalArgs, names: &[String]) -> anyhow::Result<(PathBuf, Vec<ProbeSentence>)> {
+    let path = suite_path(args)?;
+    let known: BTreeSet<String> = names.iter().cloned().collect();
+    let sentences = read_probe_sentences(&path, &known)?;
+    Ok((path, sentences))
 }
 
 fn suite_path(args: &EvalArgs) -> anyhow::Result<PathBuf> {
@@ -88,18 +195,22 @@ fn suite_path(args: &EvalArgs) -> anyhow::Result<PathBuf> {
 struct HeadingsReport {
     probe: &'static str,
     examples: usize,
+    /// Cross-validation folds pooled (1 for a split).
+    folds: usize,
     micro_f1: (f64, f64),
+    /// 95% interval of the change in micro-F1, resampling documents.
+    micro_f1_change_interval: (f64, f64),
     macro_f1: (f64, f64),
     labels: Vec<(String, usize, f64, f64)>,
 }
 
-fn headings(
-    kind: ProbeKind,
-    model: &Classifier,
-    names: &[String],
-    examples: &[Example],
-    truth: &[Vec<bool>],
-) -> anyhow::Result<HeadingsReport> {
+/// Decisions on the provisions as they are and as the probe leaves them.
+struct Readings {
+    normal: Vec<Vec<bool>>,
+    probed: Vec<Vec<bool>>,
+}
+
+fn headings(kind: ProbeKind, model: &Classifier, examples: &[Example]) -> anyhow::Result<Readings> {
     let passages: Vec<Passage<'_>> = examples.iter().map(Example::passage).collect();
     let probed: Vec<Passage<'_>> = match kind {
         ProbeKind::HeadingsSwapped => swapped_headings(&passages),
@@ -109,12 +220,26 @@ fn headings(
         let scores = predict_with_progress(model, passages, BatchPlan::default())?;
         Ok(decisions(&scores, &model.thresholds()))
     };
-    let normal = evaluate(names, truth, &decide(&passages)?)?;
-    let without = evaluate(names, truth, &decide(&probed)?)?;
+    Ok(Readings { normal: decide(&passages)?, probed: decide(&probed)? })
+}
+
+fn headings_report(
+    kind: ProbeKind,
+    names: &[String],
+    examples: &[Example],
+    truth: &[Vec<bool>],
+    readings: &Readings,
+    folds: usize,
+) -> anyhow::Result<HeadingsReport> {
+    let normal = evaluate(names, truth, &readings.normal)?;
+    let without = evaluate(names, truth, &readings.probed)?;
+    let documents: Vec<&str> = examples.iter().map(|e| e.document.as_str()).collect();
     Ok(HeadingsReport {
         probe: if kind == ProbeKind::HeadingsSwapped { "headings-swapped" } else { "headings-removed" },
         examples: examples.len(),
+        folds,
         micro_f1: (normal.micro_f1, without.micro_f1),
+        micro_f1_change_interval: micro_f1_change_interval(truth, readings, &documents),
         macro_f1: (normal.macro_f1, without.macro_f1),
         labels: normal
             .labels
@@ -123,6 +248,77 @@ fn headings(
             .map(|(a, b)| (a.label.clone(), a.support, a.f1, b.f1))
             .collect(),
     })
+}
+
+/// Label decisions counted for micro-F1: true positives, false positives,
+/// false negatives.
+#[derive(Clone, Copy, Default)]
+struct Counts {
+    tp: u64,
+    fp: u64,
+    fn_: u64,
+}
+
+impl Counts {
+    fn add(&mut self, truth: &[bool], predicted: &[bool]) {
+        for (&t, &p) in truth.iter().zip(predicted) {
+            self.tp += u64::from(t && p);
+            self.fp += u64::from(!t && p);
+            self.fn_ += u64::from(t && !p);
+        }
+    }
+
+    fn plus(&mut self, other: Counts) {
+        (self.tp, self.fp, self.fn_) = (self.tp + other.tp, self.fp + other.fp, self.fn_ + other.fn_);
+    }
+
+    fn micro_f1(self) -> f64 {
+        let denominator = 2 * self.tp + self.fp + self.fn_;
+        if denominator == 0 { 0.0 } else { (2 * self.tp) as f64 / denominator as f64 }
+    }
+}
+
+/// 95% percentile interval of the probe's change in micro-F1, resampling
+/// whole documents with replacement: both readings of a document move
+/// together (a paired bootstrap), and the interval says how far the change
+/// may differ on other documents. Each example alone is the unit when all
+/// come from one document.
+fn micro_f1_change_interval(truth: &[Vec<bool>], readings: &Readings, documents: &[&str]) -> (f64, f64) {
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let distinct = documents.iter().collect::<BTreeSet<_>>().len();
+    let units: Vec<usize> = (0..truth.len())
+        .map(|i| {
+            if distinct < 2 {
+                return i;
+            }
+            let next = index.len();
+            *index.entry(documents[i]).or_insert(next)
+        })
+        .collect();
+    let groups = units.iter().max().map_or(0, |&m| m + 1);
+    let mut counts = vec![(Counts::default(), Counts::default()); groups];
+    for (i, &unit) in units.iter().enumerate() {
+        counts[unit].0.add(&truth[i], &readings.normal[i]);
+        counts[unit].1.add(&truth[i], &readings.probed[i]);
+    }
+    if groups == 0 {
+        return (0.0, 0.0);
+    }
+    let mut rng = SplitMix64::new(BOOTSTRAP_SEED);
+    let mut changes: Vec<f64> = (0..RESAMPLES)
+        .map(|_| {
+            let (mut normal, mut probed) = (Counts::default(), Counts::default());
+            for _ in 0..groups {
+                let (a, b) = counts[rng.below(groups)];
+                normal.plus(a);
+                probed.plus(b);
+            }
+            probed.micro_f1() - normal.micro_f1()
+        })
+        .collect();
+    changes.sort_by(f64::total_cmp);
+    let at = |q: f64| changes[((q * (RESAMPLES - 1) as f64).round() as usize).min(RESAMPLES - 1)];
+    (at(0.025), at(0.975))
 }
 
 /// Each passage with the headings of another, chosen by a fixed shuffle: a
@@ -150,7 +346,7 @@ fn decisions(scores: &[Vec<f32>], thresholds: &[f32]) -> Vec<Vec<bool>> {
 }
 
 /// One label's buried sentences: how often the label was flagged.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 struct BuriedLabel {
     label: String,
     insertions: usize,
@@ -163,7 +359,10 @@ struct BuriedLabel {
 
 #[derive(Debug, Serialize)]
 struct BuriedReport {
+    /// Label-less provisions the sentences were inserted into (summed over
+    /// cross-validation folds).
     hosts: usize,
+    /// Hosts per sentence (in each fold).
     hosts_per_sentence: usize,
     labels: Vec<BuriedLabel>,
     /// Every labelled insertion pooled.
@@ -173,6 +372,10 @@ struct BuriedReport {
     /// alone was not.
     controls_adding_a_label: usize,
     false_addition_rate: f64,
+    /// Each cross-validation fold's number, pooled recall, controls adding
+    /// a label and control insertions (empty for a split).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    folds: Vec<(usize, f64, usize, usize)>,
 }
 
 /// Insert every sentence into `per_sentence` label-less hosts and score.
@@ -240,11 +443,55 @@ fn buried(
         control_insertions: controls.len(),
         controls_adding_a_label: adding,
         false_addition_rate: adding as f64 / controls.len().max(1) as f64,
+        folds: Vec::new(),
     })
 }
 
+/// The folds' buried-clause figures as one: counts summed, each label's
+/// mean probability weighted by its insertions, each fold's own figures
+/// kept beside.
+fn pool_buried(folds: Vec<(usize, BuriedReport)>) -> BuriedReport {
+    let mut labels: Vec<BuriedLabel> = Vec::new();
+    for (_, fold) in &folds {
+        for l in &fold.labels {
+            let weighted = l.mean_probability * l.insertions as f64;
+            match labels.iter_mut().find(|p| p.label == l.label) {
+                Some(p) => {
+                    p.mean_probability += weighted;
+                    p.insertions += l.insertions;
+                    p.found += l.found;
+                    p.other_labels_added += l.other_labels_added;
+                }
+                None => labels.push(BuriedLabel { mean_probability: weighted, ..l.clone() }),
+            }
+        }
+    }
+    for l in &mut labels {
+        l.recall = l.found as f64 / l.insertions.max(1) as f64;
+        l.mean_probability /= l.insertions.max(1) as f64;
+    }
+    let labelled: usize = labels.iter().map(|l| l.insertions).sum();
+    let found: usize = labels.iter().map(|l| l.found).sum();
+    let controls: usize = folds.iter().map(|(_, f)| f.control_insertions).sum();
+    let adding: usize = folds.iter().map(|(_, f)| f.controls_adding_a_label).sum();
+    BuriedReport {
+        hosts: folds.iter().map(|(_, f)| f.hosts).sum(),
+        hosts_per_sentence: folds.iter().map(|(_, f)| f.hosts_per_sentence).max().unwrap_or(0),
+        labels,
+        recall: found as f64 / labelled.max(1) as f64,
+        control_insertions: controls,
+        controls_adding_a_label: adding,
+        false_addition_rate: adding as f64 / controls.max(1) as f64,
+        folds: folds.iter().map(|(k, f)| (*k, f.recall, f.controls_adding_a_label, f.control_insertions)).collect(),
+    }
+}
+
 fn write_headings(report: &HeadingsReport, out: &mut dyn Write) -> anyhow::Result<()> {
-    writeln!(out, "probe {}: {} examples\n", report.probe, report.examples)?;
+    let pooled = match report.folds {
+        1 => String::new(),
+        k => format!(", out of fold ({k} folds, each read by the model that held it out)"),
+    };
+    writeln!(out, "probe {}: {} examples{pooled}\n", report.probe, report.examples)?;
     writeln!(out, "{:<16} {:>7} {:>8} {:>8} {:>7}", "label", "support", "F1", "probed", "Δ")?;
     for (label, support, normal, probed) in &report.labels {
         writeln!(out, "{label:<16} {support:>7} {normal:>8.3} {probed:>8.3} {:>+7.3}", probed - normal)?;
@@ -252,17 +499,24 @@ fn write_headings(report: &HeadingsReport, out: &mut dyn Write) -> anyhow::Resul
     for (name, (normal, probed)) in [("micro-F1", report.micro_f1), ("macro-F1", report.macro_f1)] {
         writeln!(out, "{name:<16} {:>7} {normal:>8.3} {probed:>8.3} {:>+7.3}", "", probed - normal)?;
     }
+    let (low, high) = report.micro_f1_change_interval;
+    writeln!(
+        out,
+        "\nchange in micro-F1, 95% CI [{low:+.3}, {high:+.3}] (bootstrap: {RESAMPLES} resamples of documents)"
+    )?;
     Ok(())
 }
 
 fn write_buried(report: &BuriedReport, suite: &std::path::Path, out: &mut dyn Write) -> anyhow::Result<()> {
-    writeln!(
-        out,
-        "probe buried: sentences of {} inserted into {} of {} label-less provisions each\n",
-        suite.display(),
-        report.hosts_per_sentence,
-        report.hosts
-    )?;
+    let hosts = match report.folds.len() {
+        0 => format!("{} of {} label-less provisions each", report.hosts_per_sentence, report.hosts),
+        k => format!(
+            "{} label-less provisions of each fold's held-out instruments each ({} hosts over {k} folds, each read by \
+             the model that held it out)",
+            report.hosts_per_sentence, report.hosts
+        ),
+    };
+    writeln!(out, "probe buried: sentences of {} inserted into {hosts}\n", suite.display())?;
     writeln!(
         out,
         "{:<16} {:>10} {:>6} {:>7} {:>9} {:>12}",
@@ -281,12 +535,72 @@ fn write_buried(report: &BuriedReport, suite: &std::path::Path, out: &mut dyn Wr
         "controls: {} of {} insertions added a label ({:.3})",
         report.controls_adding_a_label, report.control_insertions, report.false_addition_rate
     )?;
+    for (fold, recall, adding, controls) in &report.folds {
+        writeln!(out, "  fold {fold}: recall {recall:.3}, controls {adding} of {controls}")?;
+    }
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn label(name: &str, insertions: usize, found: usize, mean_probability: f64) -> BuriedLabel {
+        let recall = found as f64 / insertions as f64;
+        BuriedLabel { label: name.into(), insertions, found, recall, mean_probability, other_labels_added: 1 }
+    }
+
+    fn fold(labels: Vec<BuriedLabel>, controls: usize, adding: usize) -> BuriedReport {
+        let found: usize = labels.iter().map(|l| l.found).sum();
+        let labelled: usize = labels.iter().map(|l| l.insertions).sum();
+        BuriedReport {
+            hosts: 10,
+            hosts_per_sentence: 5,
+            labels,
+            recall: found as f64 / labelled as f64,
+            control_insertions: controls,
+            controls_adding_a_label: adding,
+            false_addition_rate: adding as f64 / controls as f64,
+            folds: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn pooled_folds_sum_counts_and_weigh_probabilities_by_insertions() {
+        let first = fold(vec![label("secrecy", 10, 2, 0.2), label("expression", 10, 10, 0.9)], 20, 1);
+        let second = fold(vec![label("secrecy", 30, 27, 0.6)], 20, 3);
+        let pooled = pool_buried(vec![(1, first), (3, second)]);
+        assert_eq!(pooled.hosts, 20);
+        let secrecy = &pooled.labels[0];
+        assert_eq!((secrecy.insertions, secrecy.found, secrecy.other_labels_added), (40, 29, 2));
+        assert!((secrecy.recall - 29.0 / 40.0).abs() < 1e-12);
+        assert!((secrecy.mean_probability - (0.2 * 10.0 + 0.6 * 30.0) / 40.0).abs() < 1e-12);
+        assert_eq!(pooled.labels[1].label, "expression");
+        assert!((pooled.recall - 39.0 / 50.0).abs() < 1e-12);
+        assert_eq!((pooled.control_insertions, pooled.controls_adding_a_label), (40, 4));
+        assert!((pooled.false_addition_rate - 0.1).abs() < 1e-12);
+        assert_eq!(pooled.folds.iter().map(|f| f.0).collect::<Vec<_>>(), [1, 3]);
+    }
+
+    #[test]
+    fn the_change_interval_brackets_the_change_and_is_empty_when_nothing_changes() {
+        // Ten documents of two examples and one label each; the probe loses
+        // the positive of every second document.
+        let truth: Vec<Vec<bool>> = (0..20).map(|i| vec![i % 2 == 0]).collect();
+        let documents: Vec<String> = (0..20).map(|i| format!("d{}", i / 2)).collect();
+        let documents: Vec<&str> = documents.iter().map(String::as_str).collect();
+        let same = Readings { normal: truth.clone(), probed: truth.clone() };
+        assert_eq!(micro_f1_change_interval(&truth, &same, &documents), (0.0, 0.0));
+        let probed: Vec<Vec<bool>> = (0..20).map(|i| vec![i % 4 == 0]).collect();
+        let worse = Readings { normal: truth.clone(), probed };
+        let (low, high) = micro_f1_change_interval(&truth, &worse, &documents);
+        // Micro-F1 falls from 1 to 2·5 / (2·5 + 5) = 2/3.
+        assert!(low < -1.0 / 3.0 && -1.0 / 3.0 < high && high < 0.0, "({low}, {high})");
+        // One document: examples are resampled instead.
+        let one = vec!["d"; 20];
+        let (low, high) = micro_f1_change_interval(&truth, &worse, &one);
+        assert!(low < high && high < 0.0, "({low}, {high})");
+    }
 
     #[test]
     fn swapped_headings_move_every_heading_to_another_passage() {
