@@ -174,10 +174,23 @@ fn probes_read_each_fold_with_the_model_that_held_it_out(dir: &std::path::Path) 
     let buried = run(&["--probe", "buried", "--probe-sentences", "suite.tsv", "--probe-hosts", "2", "--json"]);
     let report: serde_json::Value = serde_json::from_str(buried.ok()).expect("json");
     assert_eq!(report["hosts"], 16);
-    let folds = report["folds"].as_array().expect("folds");
-    assert_eq!(folds.len(), 2, "{report}");
+    assert_eq!(report["per_fold"].as_array().expect("per_fold").len(), 2, "{report}");
+    assert_eq!(report["folds"]["planned"], 3);
     assert_eq!(report["labels"][0]["insertions"], 4);
     assert_eq!(report["control_insertions"], 4);
+    // A fold without a model (a run still going) is left out, and named.
+    let weights = |k: usize| dir.join(format!("cv/fold-{k}/model.safetensors"));
+    let aside = |k: usize| dir.join(format!("fold-{k}.safetensors"));
+    std::fs::rename(weights(2), aside(2)).expect("move fold 2's weights aside");
+    let partial = run(&["--probe", "headings-removed"]);
+    assert!(partial.ok().contains("out of fold (folds 1, 3 of 3"), "{}", partial.stdout);
+    for k in [1, 3] {
+        std::fs::rename(weights(k), aside(k)).expect("move weights aside");
+    }
+    run(&["--probe", "headings-removed"]).fails_with(&["no fold has a model", "--keep-fold-models"]);
+    for k in 1..=3 {
+        std::fs::rename(aside(k), weights(k)).expect("restore weights");
+    }
     // Without --probe, the run's figures are its summary; a bad plan names its line.
     run(&[]).fails_with(&["cross-validation run", "summary.json"]);
     let plan = dir.join("cv/folds.tsv");

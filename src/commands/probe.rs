@@ -65,7 +65,7 @@ pub fn run(
     match kind {
         ProbeKind::HeadingsRemoved | ProbeKind::HeadingsSwapped => {
             let readings = headings(kind, model, examples)?;
-            let report = headings_report(kind, &names, examples, truth, &readings, 1)?;
+            let report = headings_report(kind, &names, examples, truth, &readings, None)?;
             print(args, &report, |r, out| write_headings(r, out), out)
         }
         ProbeKind::Buried => {
@@ -78,7 +78,8 @@ pub fn run(
 
 /// Run the probe `kind` on a cross-validation run (`args.model`): each
 /// fold's model on the instruments that fold held out, figures pooled over
-/// the folds.
+/// the folds. Folds without a model yet (a run still going) are left out,
+/// and the report names the folds it pools.
 pub fn run_folds(args: &EvalArgs, kind: ProbeKind, out: &mut dyn Write) -> anyhow::Result<()> {
     let run_dir = &args.model;
     if !args.data.is_dir() {
@@ -101,7 +102,14 @@ pub fn run_folds(args: &EvalArgs, kind: ProbeKind, out: &mut dyn Write) -> anyho
     };
     let (mut pooled, mut readings, mut buried_folds) = (Vec::new(), Vec::new(), Vec::new());
     let held_out = read_held_out(run_dir)?;
+    let mut probed = Vec::new();
     for (&fold, ids) in &held_out {
+        let dir = clause_train::cross_validate::fold_dir(run_dir, fold);
+        if !dir.join("model.safetensors").is_file() {
+            tracing::warn!(fold, "no model of this fold (not finished, or not kept); left out");
+            continue;
+        }
+        probed.push(fold);
         let examples = ids
             .iter()
             .map(|id| {
@@ -114,13 +122,6 @@ pub fn run_folds(args: &EvalArgs, kind: ProbeKind, out: &mut dyn Write) -> anyho
                 })
             })
             .collect::<anyhow::Result<Vec<Example>>>()?;
-        let dir = clause_train::cross_validate::fold_dir(run_dir, fold);
-        if !dir.join("model.safetensors").is_file() {
-            bail!(
-                "{}: no model of fold {fold}; probing needs `clause train --cross-validate K --keep-fold-models`",
-                dir.display()
-            );
-        }
         let model = load_model(&dir, &args.device)?;
         let model_names: Vec<&str> = model.labels().iter().map(|l| l.name.as_str()).collect();
         if model_names != names {
@@ -140,11 +141,19 @@ pub fn run_folds(args: &EvalArgs, kind: ProbeKind, out: &mut dyn Write) -> anyho
         }
         pooled.extend(examples);
     }
+    if probed.is_empty() {
+        bail!(
+            "{}: no fold has a model; probing needs a run of `clause train --cross-validate K --keep-fold-models` \
+             with at least one fold finished",
+            run_dir.display()
+        );
+    }
+    let folds = Folds { probed, planned: held_out.len() };
     if let Some((path, _)) = &suite {
         if buried_folds.is_empty() {
             bail!("{}: no fold held out a label-less provision to bury sentences in", run_dir.display());
         }
-        let report = pool_buried(buried_folds);
+        let report = BuriedReport { folds: Some(folds), ..pool_buried(buried_folds) };
         return print(args, &report, |r, out| write_buried(r, path, out), out);
     }
     let truth: Vec<Vec<bool>> = pooled.iter().map(|e| names.iter().map(|n| e.labels.contains(n)).collect()).collect();
@@ -152,7 +161,7 @@ pub fn run_folds(args: &EvalArgs, kind: ProbeKind, out: &mut dyn Write) -> anyho
         normal: readings.iter().flat_map(|r| r.normal.iter().cloned()).collect(),
         probed: readings.iter().flat_map(|r| r.probed.iter().cloned()).collect(),
     };
-    let report = headings_report(kind, &names, &pooled, &truth, &readings, held_out.len())?;
+    let report = headings_report(kind, &names, &pooled, &truth, &readings, Some(folds))?;
     print(args, &report, |r, out| write_headings(r, out), out)
 }
 
@@ -195,13 +204,34 @@ fn suite_path(args: &EvalArgs) -> anyhow::Result<PathBuf> {
 struct HeadingsReport {
     probe: &'static str,
     examples: usize,
-    /// Cross-validation folds pooled (1 for a split).
-    folds: usize,
+    /// The cross-validation folds pooled (none for a split).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    folds: Option<Folds>,
     micro_f1: (f64, f64),
     /// 95% interval of the change in micro-F1, resampling documents.
     micro_f1_change_interval: (f64, f64),
     macro_f1: (f64, f64),
     labels: Vec<(String, usize, f64, f64)>,
+}
+
+/// Which folds of a cross-validation run a report pools.
+#[derive(Debug, Serialize)]
+struct Folds {
+    /// Fold numbers (from 1) whose models read their held-out provisions.
+    probed: Vec<usize>,
+    /// Folds in the run's plan.
+    planned: usize,
+}
+
+impl Folds {
+    /// "5 folds", or "folds 1, 2 of 5" when some are missing.
+    fn describe(&self) -> String {
+        if self.probed.len() == self.planned {
+            return format!("{} folds", self.planned);
+        }
+        let list: Vec<String> = self.probed.iter().map(usize::to_string).collect();
+        format!("folds {} of {}", list.join(", "), self.planned)
+    }
 }
 
 /// Decisions on the provisions as they are and as the probe leaves them.
@@ -229,7 +259,7 @@ fn headings_report(
     examples: &[Example],
     truth: &[Vec<bool>],
     readings: &Readings,
-    folds: usize,
+    folds: Option<Folds>,
 ) -> anyhow::Result<HeadingsReport> {
     let normal = evaluate(names, truth, &readings.normal)?;
     let without = evaluate(names, truth, &readings.probed)?;
@@ -372,10 +402,13 @@ struct BuriedReport {
     /// alone was not.
     controls_adding_a_label: usize,
     false_addition_rate: f64,
-    /// Each cross-validation fold's number, pooled recall, controls adding
-    /// a label and control insertions (empty for a split).
+    /// The cross-validation folds pooled (none for a split).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    folds: Option<Folds>,
+    /// Each pooled fold's number, recall, controls adding a label and
+    /// control insertions (empty for a split).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    folds: Vec<(usize, f64, usize, usize)>,
+    per_fold: Vec<(usize, f64, usize, usize)>,
 }
 
 /// Insert every sentence into `per_sentence` label-less hosts and score.
@@ -443,7 +476,8 @@ fn buried(
         control_insertions: controls.len(),
         controls_adding_a_label: adding,
         false_addition_rate: adding as f64 / controls.len().max(1) as f64,
-        folds: Vec::new(),
+        folds: None,
+        per_fold: Vec::new(),
     })
 }
 
@@ -482,14 +516,15 @@ fn pool_buried(folds: Vec<(usize, BuriedReport)>) -> BuriedReport {
         control_insertions: controls,
         controls_adding_a_label: adding,
         false_addition_rate: adding as f64 / controls.max(1) as f64,
-        folds: folds.iter().map(|(k, f)| (*k, f.recall, f.controls_adding_a_label, f.control_insertions)).collect(),
+        folds: None,
+        per_fold: folds.iter().map(|(k, f)| (*k, f.recall, f.controls_adding_a_label, f.control_insertions)).collect(),
     }
 }
 
 fn write_headings(report: &HeadingsReport, out: &mut dyn Write) -> anyhow::Result<()> {
-    let pooled = match report.folds {
-        1 => String::new(),
-        k => format!(", out of fold ({k} folds, each read by the model that held it out)"),
+    let pooled = match &report.folds {
+        None => String::new(),
+        Some(folds) => format!(", out of fold ({}, each read by the model that held it out)", folds.describe()),
     };
     writeln!(out, "probe {}: {} examples{pooled}\n", report.probe, report.examples)?;
     writeln!(out, "{:<16} {:>7} {:>8} {:>8} {:>7}", "label", "support", "F1", "probed", "Δ")?;
@@ -508,12 +543,14 @@ fn write_headings(report: &HeadingsReport, out: &mut dyn Write) -> anyhow::Resul
 }
 
 fn write_buried(report: &BuriedReport, suite: &std::path::Path, out: &mut dyn Write) -> anyhow::Result<()> {
-    let hosts = match report.folds.len() {
-        0 => format!("{} of {} label-less provisions each", report.hosts_per_sentence, report.hosts),
-        k => format!(
-            "{} label-less provisions of each fold's held-out instruments each ({} hosts over {k} folds, each read by \
-             the model that held it out)",
-            report.hosts_per_sentence, report.hosts
+    let hosts = match &report.folds {
+        None => format!("{} of {} label-less provisions each", report.hosts_per_sentence, report.hosts),
+        Some(folds) => format!(
+            "{} label-less provisions of each fold's held-out instruments each ({} hosts over {}, each read by the \
+             model that held it out)",
+            report.hosts_per_sentence,
+            report.hosts,
+            folds.describe()
         ),
     };
     writeln!(out, "probe buried: sentences of {} inserted into {hosts}\n", suite.display())?;
@@ -535,7 +572,7 @@ fn write_buried(report: &BuriedReport, suite: &std::path::Path, out: &mut dyn Wr
         "controls: {} of {} insertions added a label ({:.3})",
         report.controls_adding_a_label, report.control_insertions, report.false_addition_rate
     )?;
-    for (fold, recall, adding, controls) in &report.folds {
+    for (fold, recall, adding, controls) in &report.per_fold {
         writeln!(out, "  fold {fold}: recall {recall:.3}, controls {adding} of {controls}")?;
     }
     Ok(())
@@ -561,7 +598,8 @@ mod tests {
             control_insertions: controls,
             controls_adding_a_label: adding,
             false_addition_rate: adding as f64 / controls as f64,
-            folds: Vec::new(),
+            folds: None,
+            per_fold: Vec::new(),
         }
     }
 
@@ -579,7 +617,7 @@ mod tests {
         assert!((pooled.recall - 39.0 / 50.0).abs() < 1e-12);
         assert_eq!((pooled.control_insertions, pooled.controls_adding_a_label), (40, 4));
         assert!((pooled.false_addition_rate - 0.1).abs() < 1e-12);
-        assert_eq!(pooled.folds.iter().map(|f| f.0).collect::<Vec<_>>(), [1, 3]);
+        assert_eq!(pooled.per_fold.iter().map(|f| f.0).collect::<Vec<_>>(), [1, 3]);
     }
 
     #[test]
