@@ -110,18 +110,7 @@ pub fn run_folds(args: &EvalArgs, kind: ProbeKind, out: &mut dyn Write) -> anyho
             continue;
         }
         probed.push(fold);
-        let examples = ids
-            .iter()
-            .map(|id| {
-                by_id.get(id.as_str()).map(|e| (*e).clone()).with_context(|| {
-                    format!(
-                        "{}: fold {fold} held out `{id}`, which {} does not have (was the recipe changed since?)",
-                        run_dir.join("folds.tsv").display(),
-                        args.data.display()
-                    )
-                })
-            })
-            .collect::<anyhow::Result<Vec<Example>>>()?;
+        let examples = held_out_examples(args, fold, ids, &by_id)?;
         let model = load_model(&dir, &args.device)?;
         let model_names: Vec<&str> = model.labels().iter().map(|l| l.name.as_str()).collect();
         if model_names != names {
@@ -163,6 +152,26 @@ pub fn run_folds(args: &EvalArgs, kind: ProbeKind, out: &mut dyn Write) -> anyho
     };
     let report = headings_report(kind, &names, &pooled, &truth, &readings, Some(folds))?;
     print(args, &report, |r, out| write_headings(r, out), out)
+}
+
+/// The examples a fold held out, by id, from the recipe's examples.
+fn held_out_examples(
+    args: &EvalArgs,
+    fold: usize,
+    ids: &BTreeSet<String>,
+    by_id: &HashMap<&str, &Example>,
+) -> anyhow::Result<Vec<Example>> {
+    ids.iter()
+        .map(|id| {
+            by_id.get(id.as_str()).map(|e| (*e).clone()).with_context(|| {
+                format!(
+                    "{}: fold {fold} held out `{id}`, which {} does not have (was the recipe changed since?)",
+                    args.model.join("folds.tsv").display(),
+                    args.data.display()
+                )
+            })
+        })
+        .collect()
 }
 
 /// Write `report` as JSON when asked, else with `text`.
