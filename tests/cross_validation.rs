@@ -193,6 +193,7 @@ fn probes_read_each_fold_with_the_model_that_held_it_out(dir: &std::path::Path) 
     }
     // Without --probe, the run's figures are its summary; a bad plan names its line.
     run(&[]).fails_with(&["cross-validation run", "summary.json"]);
+    run(&["--probe", "buried", "--threshold", "0.5"]).fails_with(&["cross-validation run", "--threshold"]);
     let plan = dir.join("cv/folds.tsv");
     let saved = read(&plan);
     write(&plan, saved.replacen("\ttest\n", "\theld\n", 1));

@@ -106,6 +106,13 @@ pub fn run(args: &EvalArgs, out: &mut dyn Write) -> anyhow::Result<()> {
                 args.model.display()
             );
         };
+        if args.baseline.is_some() || args.threshold.is_some() {
+            bail!(
+                "--model {}: a cross-validation run is probed with each fold's own model and thresholds; \
+                 --baseline and --threshold apply to one model",
+                args.model.display()
+            );
+        }
         return crate::commands::probe::run_folds(args, kind, out);
     }
     let model = load_model(&args.model, &args.device)?;
