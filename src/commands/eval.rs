@@ -212,7 +212,7 @@ fn table_has_column(path: &Path, column: &str) -> bool {
 /// of first appearance), so that the intervals say how far a figure may move
 /// on other documents; each example alone when they all come from one
 /// document, since one document cannot be resampled.
-fn resampling_units(examples: &[Example]) -> Vec<usize> {
+pub(crate) fn resampling_units(examples: &[Example]) -> Vec<usize> {
     let mut numbers: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     let units: Vec<usize> = examples
         .iter()

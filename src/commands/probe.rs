@@ -38,6 +38,7 @@ use serde::Serialize;
 use crate::cli::{EvalArgs, ProbeKind};
 use crate::commands::common::{ensure_built, load_model, predict_with_progress};
 use crate::commands::cross_validate::read_held_out;
+use crate::commands::eval::resampling_units;
 
 /// Seed of the host choices, insertion points and heading swaps (fixed, so
 /// a probe can be reproduced).
@@ -272,13 +273,12 @@ fn headings_report(
 ) -> anyhow::Result<HeadingsReport> {
     let normal = evaluate(names, truth, &readings.normal)?;
     let without = evaluate(names, truth, &readings.probed)?;
-    let documents: Vec<&str> = examples.iter().map(|e| e.document.as_str()).collect();
     Ok(HeadingsReport {
         probe: if kind == ProbeKind::HeadingsSwapped { "headings-swapped" } else { "headings-removed" },
         examples: examples.len(),
         folds,
         micro_f1: (normal.micro_f1, without.micro_f1),
-        micro_f1_change_interval: micro_f1_change_interval(truth, readings, &documents),
+        micro_f1_change_interval: micro_f1_change_interval(truth, readings, &resampling_units(examples)),
         macro_f1: (normal.macro_f1, without.macro_f1),
         labels: normal
             .labels
@@ -318,22 +318,11 @@ impl Counts {
 }
 
 /// 95% percentile interval of the probe's change in micro-F1, resampling
-/// whole documents with replacement: both readings of a document move
-/// together (a paired bootstrap), and the interval says how far the change
-/// may differ on other documents. Each example alone is the unit when all
-/// come from one document.
-fn micro_f1_change_interval(truth: &[Vec<bool>], readings: &Readings, documents: &[&str]) -> (f64, f64) {
-    let mut index: HashMap<&str, usize> = HashMap::new();
-    let distinct = documents.iter().collect::<BTreeSet<_>>().len();
-    let units: Vec<usize> = (0..truth.len())
-        .map(|i| {
-            if distinct < 2 {
-                return i;
-            }
-            let next = index.len();
-            *index.entry(documents[i]).or_insert(next)
-        })
-        .collect();
+/// `units` (each example's document, as `clause eval`'s intervals resample
+/// them) with replacement: both readings of a unit move together (a paired
+/// bootstrap), and the interval says how far the change may differ on other
+/// documents.
+fn micro_f1_change_interval(truth: &[Vec<bool>], readings: &Readings, units: &[usize]) -> (f64, f64) {
     let groups = units.iter().max().map_or(0, |&m| m + 1);
     let mut counts = vec![(Counts::default(), Counts::default()); groups];
     for (i, &unit) in units.iter().enumerate() {
@@ -634,8 +623,7 @@ mod tests {
         // Ten documents of two examples and one label each; the probe loses
         // the positive of every second document.
         let truth: Vec<Vec<bool>> = (0..20).map(|i| vec![i % 2 == 0]).collect();
-        let documents: Vec<String> = (0..20).map(|i| format!("d{}", i / 2)).collect();
-        let documents: Vec<&str> = documents.iter().map(String::as_str).collect();
+        let documents: Vec<usize> = (0..20).map(|i| i / 2).collect();
         let same = Readings { normal: truth.clone(), probed: truth.clone() };
         assert_eq!(micro_f1_change_interval(&truth, &same, &documents), (0.0, 0.0));
         let probed: Vec<Vec<bool>> = (0..20).map(|i| vec![i % 4 == 0]).collect();
@@ -643,9 +631,9 @@ mod tests {
         let (low, high) = micro_f1_change_interval(&truth, &worse, &documents);
         // Micro-F1 falls from 1 to 2·5 / (2·5 + 5) = 2/3.
         assert!(low < -1.0 / 3.0 && -1.0 / 3.0 < high && high < 0.0, "({low}, {high})");
-        // One document: examples are resampled instead.
-        let one = vec!["d"; 20];
-        let (low, high) = micro_f1_change_interval(&truth, &worse, &one);
+        // Each example its own unit, as for a table from one document.
+        let alone: Vec<usize> = (0..20).collect();
+        let (low, high) = micro_f1_change_interval(&truth, &worse, &alone);
         assert!(low < high && high < 0.0, "({low}, {high})");
     }
 
