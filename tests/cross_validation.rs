@@ -178,16 +178,34 @@ fn probes_read_each_fold_with_the_model_that_held_it_out(dir: &std::path::Path) 
     assert_eq!(report["folds"]["planned"], 3);
     assert_eq!(report["labels"][0]["insertions"], 4);
     assert_eq!(report["control_insertions"], 4);
-    // A fold without a model (a run still going) is left out, and named.
+    // A fold whose weights are gone is pooled from the figures saved when
+    // its model was probed, and named; the figures are the same.
     let weights = |k: usize| dir.join(format!("cv/fold-{k}/model.safetensors"));
     let aside = |k: usize| dir.join(format!("fold-{k}.safetensors"));
+    let saved = |k: usize, probe: &str| dir.join(format!("cv/fold-{k}/probe-{probe}.json"));
+    assert!((1..=3).all(|k| saved(k, "headings-removed").is_file()));
     std::fs::rename(weights(2), aside(2)).expect("move fold 2's weights aside");
+    let from_saved = run(&["--probe", "headings-removed"]);
+    let figures = |text: &str| text.lines().skip(1).collect::<Vec<_>>().join("\n");
+    assert!(from_saved.ok().contains("(3 folds, of which 2 from figures saved"), "{}", from_saved.stdout);
+    assert_eq!(figures(&from_saved.stdout), figures(text));
+    // Saved under other settings (hosts per sentence), or not saved at all
+    // (a run still going), the fold is left out, and the report names the
+    // folds it pools.
+    let other_hosts = run(&["--probe", "buried", "--probe-sentences", "suite.tsv", "--probe-hosts", "1", "--json"]);
+    let report: serde_json::Value = serde_json::from_str(other_hosts.ok()).expect("json");
+    assert_eq!(report["folds"]["probed"], serde_json::json!([1, 3]), "{report}");
+    std::fs::remove_file(saved(2, "headings-removed")).expect("remove fold 2's saved figures");
     let partial = run(&["--probe", "headings-removed"]);
     assert!(partial.ok().contains("out of fold (folds 1, 3 of 3"), "{}", partial.stdout);
+    // A saved file that is not one is named.
+    write(&saved(2, "headings-swapped"), "{\"probe\": 3}");
+    run(&["--probe", "headings-swapped"]).fails_with(&["fold-2/probe-headings-swapped.json", "not a fold's saved"]);
     for k in [1, 3] {
         std::fs::rename(weights(k), aside(k)).expect("move weights aside");
+        std::fs::remove_file(saved(k, "headings-removed")).expect("remove saved figures");
     }
-    run(&["--probe", "headings-removed"]).fails_with(&["no fold has a model", "--keep-fold-models"]);
+    run(&["--probe", "headings-removed"]).fails_with(&["no fold has a model or saved figures", "--keep-fold-models"]);
     for k in 1..=3 {
         std::fs::rename(aside(k), weights(k)).expect("restore weights");
     }
@@ -195,10 +213,10 @@ fn probes_read_each_fold_with_the_model_that_held_it_out(dir: &std::path::Path) 
     run(&[]).fails_with(&["cross-validation run", "summary.json"]);
     run(&["--probe", "buried", "--threshold", "0.5"]).fails_with(&["cross-validation run", "--threshold"]);
     let plan = dir.join("cv/folds.tsv");
-    let saved = read(&plan);
-    write(&plan, saved.replacen("\ttest\n", "\theld\n", 1));
+    let kept = read(&plan);
+    write(&plan, kept.replacen("\ttest\n", "\theld\n", 1));
     run(&["--probe", "headings-removed"]).fails_with(&["folds.tsv:", "split `held`"]);
-    write(&plan, saved);
+    write(&plan, kept);
 }
 
 #[test]

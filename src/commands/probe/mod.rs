@@ -17,28 +17,28 @@
 //! held out and the figures are pooled: every provision is then read by a
 //! model that never saw its instrument, as a new draft would be.
 
-use std::collections::{BTreeSet, HashMap};
+mod folds;
+
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
-use clause_data::build::read_split;
 use clause_data::example::Example;
 use clause_data::probes::{ProbeSentence, read_probe_sentences};
-use clause_data::recipe::LoadedRecipe;
-use clause_data::split::Split;
 use clause_eval::decision::flagged;
 use clause_eval::metrics::evaluate;
 use clause_infer::classifier::{BatchPlan, Classifier};
 use clause_infer::input::Passage;
 use clause_infer::rng::SplitMix64;
 use clause_segment::spans::{insert_at, sentence_boundaries};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::cli::{EvalArgs, ProbeKind};
-use crate::commands::common::{ensure_built, load_model, predict_with_progress};
-use crate::commands::cross_validate::read_held_out;
+use crate::commands::common::predict_with_progress;
 use crate::commands::eval::resampling_units;
+use folds::Folds;
+pub use folds::run_folds;
 
 /// Seed of the host choices, insertion points and heading swaps (fixed, so
 /// a probe can be reproduced).
@@ -75,104 +75,6 @@ pub fn run(
             print(args, &report, |r, out| write_buried(r, &suite, out), out)
         }
     }
-}
-
-/// Run the probe `kind` on a cross-validation run (`args.model`): each
-/// fold's model on the instruments that fold held out, figures pooled over
-/// the folds. Folds without a model yet (a run still going) are left out,
-/// and the report names the folds it pools.
-pub fn run_folds(args: &EvalArgs, kind: ProbeKind, out: &mut dyn Write) -> anyhow::Result<()> {
-    let run_dir = &args.model;
-    if !args.data.is_dir() {
-        bail!(
-            "--model {} is a cross-validation run: probe it on the recipe directory it was trained on, not a table",
-            run_dir.display()
-        );
-    }
-    let recipe = LoadedRecipe::load(&args.data)?;
-    ensure_built(&recipe, args.data_root.data_root.clone())?;
-    let mut all = Vec::new();
-    for split in Split::ALL {
-        all.extend(read_split(&recipe, split)?);
-    }
-    let by_id: HashMap<&str, &Example> = all.iter().map(|e| (e.id.as_str(), e)).collect();
-    let names: Vec<String> = recipe.recipe.labels.iter().map(|l| l.name.clone()).collect();
-    let suite = match kind {
-        ProbeKind::Buried => Some(suite(args, &names)?),
-        _ => None,
-    };
-    let (mut pooled, mut readings, mut buried_folds) = (Vec::new(), Vec::new(), Vec::new());
-    let held_out = read_held_out(run_dir)?;
-    let mut probed = Vec::new();
-    for (&fold, ids) in &held_out {
-        let dir = clause_train::cross_validate::fold_dir(run_dir, fold);
-        if !dir.join("model.safetensors").is_file() {
-            tracing::warn!(fold, "no model of this fold (not finished, or not kept); left out");
-            continue;
-        }
-        probed.push(fold);
-        let examples = held_out_examples(args, fold, ids, &by_id)?;
-        let model = load_model(&dir, &args.device)?;
-        let model_names: Vec<&str> = model.labels().iter().map(|l| l.name.as_str()).collect();
-        if model_names != names {
-            bail!("{}: the model's labels {model_names:?} are not the recipe's {names:?}", dir.display());
-        }
-        tracing::info!(fold, examples = examples.len(), "probing");
-        match &suite {
-            // A fold may hold out only labelled provisions: nothing to bury
-            // a sentence in there.
-            Some(_) if examples.iter().all(|e| !e.labels.is_empty()) => {
-                tracing::warn!(fold, "the fold held out no label-less provision; no sentence is buried in it");
-            }
-            Some((_, sentences)) => {
-                buried_folds.push((fold, buried(&model, &names, &examples, sentences, args.probe_hosts)?));
-            }
-            None => readings.push(headings(kind, &model, &examples)?),
-        }
-        pooled.extend(examples);
-    }
-    if probed.is_empty() {
-        bail!(
-            "{}: no fold has a model; probing needs a run of `clause train --cross-validate K --keep-fold-models` \
-             with at least one fold finished",
-            run_dir.display()
-        );
-    }
-    let folds = Folds { probed, planned: held_out.len() };
-    if let Some((path, _)) = &suite {
-        if buried_folds.is_empty() {
-            bail!("{}: no fold held out a label-less provision to bury sentences in", run_dir.display());
-        }
-        let report = BuriedReport { folds: Some(folds), ..pool_buried(buried_folds) };
-        return print(args, &report, |r, out| write_buried(r, path, out), out);
-    }
-    let truth: Vec<Vec<bool>> = pooled.iter().map(|e| names.iter().map(|n| e.labels.contains(n)).collect()).collect();
-    let readings = Readings {
-        normal: readings.iter().flat_map(|r| r.normal.iter().cloned()).collect(),
-        probed: readings.iter().flat_map(|r| r.probed.iter().cloned()).collect(),
-    };
-    let report = headings_report(kind, &names, &pooled, &truth, &readings, Some(folds))?;
-    print(args, &report, |r, out| write_headings(r, out), out)
-}
-
-/// The examples a fold held out, by id, from the recipe's examples.
-fn held_out_examples(
-    args: &EvalArgs,
-    fold: usize,
-    ids: &BTreeSet<String>,
-    by_id: &HashMap<&str, &Example>,
-) -> anyhow::Result<Vec<Example>> {
-    ids.iter()
-        .map(|id| {
-            by_id.get(id.as_str()).map(|e| (*e).clone()).with_context(|| {
-                format!(
-                    "{}: fold {fold} held out `{id}`, which {} does not have (was the recipe changed since?)",
-                    args.model.join("folds.tsv").display(),
-                    args.data.display()
-                )
-            })
-        })
-        .collect()
 }
 
 /// Write `report` as JSON when asked, else with `text`.
@@ -224,30 +126,20 @@ struct HeadingsReport {
     labels: Vec<(String, usize, f64, f64)>,
 }
 
-/// Which folds of a cross-validation run a report pools.
-#[derive(Debug, Serialize)]
-struct Folds {
-    /// Fold numbers (from 1) whose models read their held-out provisions.
-    probed: Vec<usize>,
-    /// Folds in the run's plan.
-    planned: usize,
-}
-
-impl Folds {
-    /// "5 folds", or "folds 1, 2 of 5" when some are missing.
-    fn describe(&self) -> String {
-        if self.probed.len() == self.planned {
-            return format!("{} folds", self.planned);
-        }
-        let list: Vec<String> = self.probed.iter().map(usize::to_string).collect();
-        format!("folds {} of {}", list.join(", "), self.planned)
-    }
-}
-
 /// Decisions on the provisions as they are and as the probe leaves them.
+#[derive(Debug, Serialize, Deserialize)]
 struct Readings {
     normal: Vec<Vec<bool>>,
     probed: Vec<Vec<bool>>,
+}
+
+/// The probe's name, as the command line spells it.
+fn probe_name(kind: ProbeKind) -> &'static str {
+    match kind {
+        ProbeKind::HeadingsRemoved => "headings-removed",
+        ProbeKind::HeadingsSwapped => "headings-swapped",
+        ProbeKind::Buried => "buried",
+    }
 }
 
 fn headings(kind: ProbeKind, model: &Classifier, examples: &[Example]) -> anyhow::Result<Readings> {
@@ -274,7 +166,7 @@ fn headings_report(
     let normal = evaluate(names, truth, &readings.normal)?;
     let without = evaluate(names, truth, &readings.probed)?;
     Ok(HeadingsReport {
-        probe: if kind == ProbeKind::HeadingsSwapped { "headings-swapped" } else { "headings-removed" },
+        probe: probe_name(kind),
         examples: examples.len(),
         folds,
         micro_f1: (normal.micro_f1, without.micro_f1),
@@ -374,7 +266,7 @@ fn decisions(scores: &[Vec<f32>], thresholds: &[f32]) -> Vec<Vec<bool>> {
 }
 
 /// One label's buried sentences: how often the label was flagged.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct BuriedLabel {
     label: String,
     insertions: usize,
@@ -385,7 +277,7 @@ struct BuriedLabel {
     other_labels_added: usize,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 struct BuriedReport {
     /// Label-less provisions the sentences were inserted into (summed over
     /// cross-validation folds).
@@ -401,11 +293,11 @@ struct BuriedReport {
     controls_adding_a_label: usize,
     false_addition_rate: f64,
     /// The cross-validation folds pooled (none for a split).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     folds: Option<Folds>,
     /// Each pooled fold's number, recall, controls adding a label and
     /// control insertions (empty for a split).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     per_fold: Vec<(usize, f64, usize, usize)>,
 }
 
