@@ -52,6 +52,8 @@ impl Folds {
         let list = |folds: &[usize]| folds.iter().map(usize::to_string).collect::<Vec<_>>().join(", ");
         let mut text = if self.probed.len() == self.planned {
             format!("{} folds", self.planned)
+        } else if self.probed.len() == 1 {
+            format!("fold {} of {}", list(&self.probed), self.planned)
         } else {
             format!("folds {} of {}", list(&self.probed), self.planned)
         };
@@ -294,6 +296,8 @@ mod tests {
         assert_eq!(all.describe(), "3 folds");
         let some = Folds { probed: vec![1, 3], saved: vec![3], planned: 3 };
         assert_eq!(some.describe(), "folds 1, 3 of 3, of which 3 from figures saved when their models were probed");
+        let one = Folds { probed: vec![2], saved: Vec::new(), planned: 5 };
+        assert_eq!(one.describe(), "fold 2 of 5");
     }
 
     #[test]
