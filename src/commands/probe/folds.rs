@@ -137,9 +137,8 @@ pub fn run_folds(args: &EvalArgs, kind: ProbeKind, out: &mut dyn Write) -> anyho
         hosts_per_sentence: suite.as_ref().map(|_| args.probe_hosts),
     };
     let (mut pooled, mut readings, mut buried_folds) = (Vec::new(), Vec::new(), Vec::new());
-    let mut folds = Folds { probed: Vec::new(), saved: Vec::new(), planned: 0 };
     let held_out = read_held_out(run_dir)?;
-    folds.planned = held_out.len();
+    let mut folds = Folds { probed: Vec::new(), saved: Vec::new(), planned: held_out.len() };
     for (&fold, ids) in &held_out {
         let dir = clause_train::cross_validate::fold_dir(run_dir, fold);
         let examples = held_out_examples(args, fold, ids, &by_id)?;
@@ -247,21 +246,18 @@ fn read_saved(dir: &Path, settings: &Settings, examples: &[Example]) -> anyhow::
     if !saved.examples.iter().eq(examples.iter().map(|e| &e.id)) {
         bail!("{}: the saved figures are for other held-out examples than folds.tsv lists", path.display());
     }
-    let rows = match &saved.figures {
-        FoldFigures::Headings(r) => [r.normal.len(), r.probed.len()].into_iter().all(|n| n == examples.len()),
-        FoldFigures::Buried(_) => true,
-    };
-    let width_ok = match &saved.figures {
-        FoldFigures::Headings(r) => r.normal.iter().chain(&r.probed).all(|row| row.len() == settings.labels.len()),
-        FoldFigures::Buried(_) => true,
-    };
-    if !rows || !width_ok {
-        bail!(
-            "{}: expected one row of {} decisions per held-out example ({}) in `normal` and `probed`",
-            path.display(),
-            settings.labels.len(),
-            examples.len()
-        );
+    if let FoldFigures::Headings(r) = &saved.figures {
+        let fits = |rows: &[Vec<bool>]| {
+            rows.len() == examples.len() && rows.iter().all(|row| row.len() == settings.labels.len())
+        };
+        if !fits(&r.normal) || !fits(&r.probed) {
+            bail!(
+                "{}: expected one row of {} decisions per held-out example ({}) in `normal` and `probed`",
+                path.display(),
+                settings.labels.len(),
+                examples.len()
+            );
+        }
     }
     Ok(Some(saved.figures))
 }
@@ -298,6 +294,45 @@ mod tests {
         assert_eq!(some.describe(), "folds 1, 3 of 3, of which 3 from figures saved when their models were probed");
         let one = Folds { probed: vec![2], saved: Vec::new(), planned: 5 };
         assert_eq!(one.describe(), "fold 2 of 5");
+    }
+
+    fn example(id: &str) -> Example {
+        Example {
+            id: id.into(),
+            document: "d".into(),
+            text: "Text.".into(),
+            labels: Vec::new(),
+            article: None,
+            paragraph: None,
+            title: None,
+            chapter: None,
+            origin: String::new(),
+        }
+    }
+
+    #[test]
+    fn saved_figures_are_read_only_under_their_settings_and_when_they_fit() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let settings = Settings {
+            probe: "headings-removed".into(),
+            labels: vec!["a".into(), "b".into()],
+            suite_sha256: None,
+            hosts_per_sentence: None,
+        };
+        let examples = [example("x"), example("y")];
+        assert!(read_saved(dir.path(), &settings, &examples).expect("nothing saved").is_none());
+        let readings = Readings { normal: vec![vec![true, false]; 2], probed: vec![vec![false, false]; 2] };
+        save(dir.path(), &settings, &examples, FoldFigures::Headings(readings)).expect("save");
+        assert!(matches!(read_saved(dir.path(), &settings, &examples), Ok(Some(FoldFigures::Headings(_)))));
+        let other = Settings { labels: vec!["a".into()], ..settings.clone() };
+        let path = dir.path().join("probe-headings-removed.json");
+        assert!(read_saved(dir.path(), &other, &examples).expect("other settings").is_none());
+        let err = read_saved(dir.path(), &settings, &[example("x"), example("z")]).expect_err("other examples");
+        assert!(err.to_string().contains("other held-out examples"), "{err}");
+        let short = std::fs::read_to_string(&path).expect("read").replace("[[false,false],[false,false]]", "[[false]]");
+        std::fs::write(&path, short).expect("write");
+        let err = read_saved(dir.path(), &settings, &examples).expect_err("rows that do not fit");
+        assert!(err.to_string().contains("one row of 2 decisions per held-out example (2)"), "{err}");
     }
 
     #[test]
