@@ -136,7 +136,8 @@ pub fn run_folds(args: &EvalArgs, kind: ProbeKind, out: &mut dyn Write) -> anyho
         suite_sha256: suite.as_ref().map(|(path, _)| sha256_file(path)).transpose()?,
         hosts_per_sentence: suite.as_ref().map(|_| args.probe_hosts),
     };
-    let (mut pooled, mut readings, mut buried_folds) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut pooled, mut buried_folds) = (Vec::new(), Vec::new());
+    let mut readings = Readings { normal: Vec::new(), probed: Vec::new() };
     let held_out = read_held_out(run_dir)?;
     let mut folds = Folds { probed: Vec::new(), saved: Vec::new(), planned: held_out.len() };
     for (&fold, ids) in &held_out {
@@ -156,7 +157,10 @@ pub fn run_folds(args: &EvalArgs, kind: ProbeKind, out: &mut dyn Write) -> anyho
         };
         folds.probed.push(fold);
         match figures {
-            FoldFigures::Headings(r) => readings.push(r),
+            FoldFigures::Headings(r) => {
+                readings.normal.extend(r.normal);
+                readings.probed.extend(r.probed);
+            }
             FoldFigures::Buried(Some(report)) => buried_folds.push((fold, report)),
             FoldFigures::Buried(None) => {}
         }
@@ -177,10 +181,6 @@ pub fn run_folds(args: &EvalArgs, kind: ProbeKind, out: &mut dyn Write) -> anyho
         return print(args, &report, |r, out| write_buried(r, path, out), out);
     }
     let truth: Vec<Vec<bool>> = pooled.iter().map(|e| names.iter().map(|n| e.labels.contains(n)).collect()).collect();
-    let readings = Readings {
-        normal: readings.iter().flat_map(|r| r.normal.iter().cloned()).collect(),
-        probed: readings.iter().flat_map(|r| r.probed.iter().cloned()).collect(),
-    };
     let report = headings_report(kind, &names, &pooled, &truth, &readings, Some(folds))?;
     print(args, &report, |r, out| write_headings(r, out), out)
 }
